@@ -1,0 +1,58 @@
+// One error type for the whole library. The code → HTTP status table lives
+// here and only here (API.md §3); the HTTP layer maps with `error.status`.
+
+export const ERROR_STATUS = {
+  missing_key: 400,
+  invalid_key: 400,
+  invalid_namespace: 400,
+  missing_name: 400,
+  invalid_name: 400,
+  missing_lease: 400,
+  missing_txn: 400,
+  missing_fencing_token: 400,
+  invalid_fencing_token: 400,
+  invalid_max_bytes: 400,
+  checksum_mismatch: 400,
+  size_mismatch: 400,
+  invalid_body: 400,
+  invalid_ref: 400,
+  unauthorized: 401,
+  lease_required: 403,
+  lease_expired: 403,
+  fencing_mismatch: 403,
+  attachment_not_found: 404,
+  not_found: 404,
+  method_not_allowed: 405,
+  waiting: 409,
+  txn_mismatch: 409,
+  attachment_too_large: 413,
+  range_not_satisfiable: 416,
+  internal: 500,
+  unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface AttacheErrorOptions {
+  /** Seconds after which retrying may succeed (`waiting`, `unavailable`). */
+  retryAfterSeconds?: number;
+  cause?: unknown;
+}
+
+export class AttacheError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: AttacheErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AttacheError';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+export function isAttacheError(error: unknown, code?: ErrorCode): error is AttacheError {
+  return error instanceof AttacheError && (code === undefined || error.code === code);
+}

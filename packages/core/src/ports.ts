@@ -1,0 +1,172 @@
+// Ports: the two small interfaces that storage packages implement.
+// `MetadataStore` holds every piece of lease, transaction and attachment
+// state (never only process memory), so several server processes sharing one
+// database coordinate correctly. `BlobStore` holds bytes.
+//
+// The engine owns all behaviour; a port only stores rows and bytes. Every
+// method of `MetadataTx` runs inside the database transaction that
+// `MetadataStore.transaction()` opened, so a sequence of calls is atomic.
+
+/** Times are integer milliseconds since the Unix epoch. */
+export type EpochMillis = number;
+
+export interface KeyRow {
+  namespace: string;
+  key: string;
+  /** Incremented on every acquire of this key; never decreases. */
+  fencingToken: number;
+  /** The lease currently holding the key (it may have expired), or null. */
+  leaseId: string | null;
+}
+
+export type LeaseState = 'active' | 'released' | 'expired';
+
+export interface LeaseRow {
+  leaseId: string;
+  namespace: string;
+  key: string;
+  txnId: string;
+  owner: string;
+  fencingToken: number;
+  expiresAt: EpochMillis;
+  state: LeaseState;
+  createdAt: EpochMillis;
+}
+
+export type TxnState = 'active' | 'committed' | 'rolled_back';
+
+export interface TxnRow {
+  txnId: string;
+  state: TxnState;
+  createdAt: EpochMillis;
+  updatedAt: EpochMillis;
+}
+
+/**
+ * `committed`: visible to everyone. `staged`: a write of transaction `txnId`.
+ * `tombstone`: a staged delete of the committed attachment `attachmentId`.
+ */
+export type AttachmentRowState = 'committed' | 'staged' | 'tombstone';
+
+export interface AttachmentRow {
+  /** Primary key, a UUIDv7; also names the blob of this version. */
+  versionId: string;
+  /** Stable id users see; an overwrite by name keeps it. */
+  attachmentId: string;
+  namespace: string;
+  key: string;
+  name: string;
+  state: AttachmentRowState;
+  /** The staging transaction; null once committed. */
+  txnId: string | null;
+  size: number;
+  contentType: string;
+  extension: string | null;
+  crc32: string;
+  sha256: string;
+  /** Where the bytes are now (staged path until promotion). Empty for tombstones. */
+  blobPath: string;
+  /** Encryption key id, or null when stored in plaintext. */
+  keyId: string | null;
+  createdAt: EpochMillis;
+  updatedAt: EpochMillis;
+}
+
+export interface AttachmentScope {
+  namespace: string;
+  key: string;
+}
+
+export interface MetadataTx {
+  // Keys and leases
+  /** Reads a key row, locking it against concurrent writers until the transaction ends. */
+  lockKey(namespace: string, key: string): Promise<KeyRow | undefined>;
+  putKey(row: KeyRow): Promise<void>;
+  getLease(leaseId: string): Promise<LeaseRow | undefined>;
+  insertLease(row: LeaseRow): Promise<void>;
+  updateLease(leaseId: string, patch: Partial<Pick<LeaseRow, 'expiresAt' | 'state'>>): Promise<void>;
+  /** Active leases of a transaction (all keys it spans). */
+  listActiveLeasesOfTxn(txnId: string): Promise<LeaseRow[]>;
+  /** Active leases whose `expiresAt` is at or before `now`, oldest first. */
+  listExpiredLeases(now: EpochMillis, limit: number): Promise<LeaseRow[]>;
+  /** Forgets released/expired leases older than `before` (history used for error codes). */
+  pruneLeases(before: EpochMillis): Promise<number>;
+
+  // Transactions
+  getTxn(txnId: string): Promise<TxnRow | undefined>;
+  insertTxn(row: TxnRow): Promise<void>;
+  updateTxn(txnId: string, patch: Pick<TxnRow, 'state' | 'updatedAt'>): Promise<void>;
+
+  // Attachments
+  /** Committed rows of one key, plus the staged/tombstone rows of `txnId` when given; sorted by name. */
+  listAttachments(scope: AttachmentScope, txnId?: string): Promise<AttachmentRow[]>;
+  /** The committed row with this attachment id. */
+  getCommittedById(attachmentId: string): Promise<AttachmentRow | undefined>;
+  /** The committed row of a name, or the staged/tombstone row of `txnId`. */
+  findByName(scope: AttachmentScope, name: string, txnId: string | null): Promise<AttachmentRow | undefined>;
+  /** The committed row of an attachment id in one key, or the staged/tombstone row of `txnId`. */
+  findById(scope: AttachmentScope, attachmentId: string, txnId: string | null): Promise<AttachmentRow | undefined>;
+  /** Staged and tombstone rows of a transaction, all keys. */
+  listStagedOfTxn(txnId: string): Promise<AttachmentRow[]>;
+  insertAttachment(row: AttachmentRow): Promise<void>;
+  updateAttachment(
+    versionId: string,
+    patch: Partial<Pick<AttachmentRow, 'state' | 'txnId' | 'blobPath' | 'updatedAt' | 'createdAt'>>,
+  ): Promise<void>;
+  deleteAttachment(versionId: string): Promise<void>;
+  /** Committed rows whose blob still sits at a staged path (promotion unfinished). */
+  listUnpromoted(limit: number): Promise<AttachmentRow[]>;
+  /** Which of these blob paths a row (any state) points at. */
+  referencedBlobPaths(paths: readonly string[]): Promise<Set<string>>;
+
+  // Blob garbage: paths no row points at any more, deleted after the transaction.
+  enqueueGarbage(paths: readonly string[], now: EpochMillis): Promise<void>;
+  listGarbage(limit: number): Promise<string[]>;
+  dequeueGarbage(paths: readonly string[]): Promise<void>;
+}
+
+export interface MetadataStore {
+  /**
+   * Runs `fn` in one database transaction: all its writes land, or none do.
+   * Implementations serialize conflicting transactions (row locks, or one
+   * writer at a time) so `lockKey` gives exclusive access to a key.
+   */
+  transaction<T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T>;
+  /** Prepares the schema (idempotent). Called by the engine before first use. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive. */
+  end: number;
+}
+
+export interface BlobInfo {
+  path: string;
+  size: number;
+  /** Last modification, when the store knows it. */
+  modifiedAt?: EpochMillis;
+}
+
+export interface BlobStore {
+  /**
+   * Stores the stream at `path`, replacing any blob there. Resolves only once
+   * the bytes are durable. If the stream errors (or `signal` aborts), nothing
+   * is left at `path` and the promise rejects with the stream's error.
+   */
+  put(path: string, body: ReadableStream<Uint8Array>, options?: { signal?: AbortSignal }): Promise<{ size: number }>;
+  /** Streams a blob, or a byte range of it; undefined when it does not exist. Cancelling the stream frees its resources. */
+  get(path: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | undefined>;
+  /** Size of a blob, or undefined when it does not exist. */
+  stat(path: string): Promise<BlobInfo | undefined>;
+  /** Makes `to` hold the bytes of `from` durably; `from` stays. Idempotent. */
+  copy(from: string, to: string): Promise<void>;
+  /** Deletes a blob; a missing blob is not an error. */
+  delete(path: string): Promise<void>;
+  /** Every blob whose path starts with `prefix`, in no particular order. */
+  list(prefix: string): AsyncIterable<BlobInfo>;
+  close?(): Promise<void>;
+}

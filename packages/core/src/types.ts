@@ -1,0 +1,147 @@
+// Public shapes of the keyed, leased face of the store (API.md §0).
+import type { BlobStore, MetadataStore } from './ports.js';
+import type { AttachmentRef, GetAttachmentParams, IAttachmentStore } from './seed.js';
+
+export interface Attachment {
+  id: string;
+  name: string;
+  namespace: string;
+  key: string;
+  size: number;
+  contentType: string;
+  extension: string | null;
+  /** CRC-32, 8 lowercase hex digits. */
+  crc32: string;
+  /** SHA-256, 64 lowercase hex digits. */
+  sha256: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type AttachmentBody = ReadableStream<Uint8Array> | Uint8Array | AsyncIterable<Uint8Array>;
+
+export type AttachmentSelector = { name: string; id?: undefined } | { id: string; name?: undefined };
+
+export interface AcquireOptions {
+  namespace?: string;
+  key: string;
+  ttlSeconds: number;
+  owner: string;
+  /** -1 (default): fail at once with `waiting`; 0: wait until free; > 0: wait up to this many seconds. */
+  blockSeconds?: number;
+  /** Join an existing transaction: releasing any of its leases commits all its keys together. */
+  txnId?: string;
+  /** Gives up waiting (rejects with the signal's reason) when aborted. */
+  signal?: AbortSignal;
+}
+
+export interface LeaseInfo {
+  leaseId: string;
+  txnId: string;
+  fencingToken: number;
+  expiresAt: Date;
+  namespace: string;
+  key: string;
+  owner: string;
+}
+
+export interface AttachOptions {
+  name: string;
+  body: AttachmentBody;
+  contentType?: string;
+  /** Explicit extension (no dot); derived from `name` when omitted. */
+  extension?: string | null;
+  /** Per-call limit, capped by the store's `maxBytes`. 0 means the store's limit. */
+  maxBytes?: number;
+  /** When the name exists (committed or staged), return it unchanged without reading `body`. */
+  preventOverwrite?: boolean;
+  /** Expected size; a different byte count rejects with `size_mismatch`. */
+  expectedSize?: number;
+  /** Expected CRC-32 (hex) and/or SHA-256 (hex); mismatch rejects with `checksum_mismatch`. */
+  expectedCrc32?: string;
+  expectedSha256?: string;
+  signal?: AbortSignal;
+}
+
+export interface AttachResult {
+  attachment: Attachment;
+  /** True when `preventOverwrite` found the name and nothing was written. */
+  noop: boolean;
+}
+
+export interface OpenedAttachment {
+  attachment: Attachment;
+  /** The requested range (inclusive), or the whole attachment. */
+  range: { start: number; end: number } | null;
+  body: ReadableStream<Uint8Array>;
+}
+
+export interface OpenOptions extends GetAttachmentParams {
+  signal?: AbortSignal;
+}
+
+/** Proof of holding a lease, as carried in HTTP headers. */
+export interface LeaseCredentials {
+  namespace?: string;
+  key: string;
+  leaseId: string;
+  txnId: string;
+  /** Optional for the TS API (the lease object knows it); HTTP always sends it. */
+  fencingToken?: number;
+}
+
+export interface Lease extends LeaseInfo {
+  attach(options: AttachOptions): Promise<AttachResult>;
+  list(): Promise<Attachment[]>;
+  get(selector: AttachmentSelector): Promise<Attachment>;
+  open(selector: AttachmentSelector, options?: OpenOptions): Promise<OpenedAttachment>;
+  delete(selector: AttachmentSelector): Promise<{ deleted: boolean }>;
+  deleteAll(): Promise<{ deleted: number }>;
+  keepalive(options: { ttlSeconds: number }): Promise<LeaseInfo>;
+  release(options?: { rollback?: boolean }): Promise<{ released: true }>;
+}
+
+export interface SweepReport {
+  expiredLeases: number;
+  rolledBackTxns: number;
+  promoted: number;
+  garbageDeleted: number;
+  orphansDeleted: number;
+}
+
+export interface AttachmentStoreOptions {
+  metadata: MetadataStore;
+  blobs: BlobStore;
+  /** Largest attachment accepted, in bytes (default 1 TiB). 0 = unlimited. */
+  maxBytes?: number;
+  /** Namespace of document attachments made by `create()` (default `default`). */
+  documentNamespace?: string;
+  /** Lease TTL used while a `create()` upload streams (default 300 s, renewed while bytes flow). */
+  documentLeaseSeconds?: number;
+  /** Run `sweep()` this often; 0 disables the timer (default 30 s). */
+  sweepIntervalSeconds?: number;
+  /** A staged blob younger than this is never treated as an orphan (default 60 s). */
+  orphanGraceSeconds?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+export interface AttachmentStore extends IAttachmentStore {
+  acquire(options: AcquireOptions): Promise<Lease>;
+  /** Rebuilds a lease handle from credentials (HTTP); checks them on every call. */
+  lease(credentials: LeaseCredentials): Lease;
+  /** Committed attachments of a key, sorted by name. */
+  listAttachments(scope: { namespace?: string; key: string }): Promise<Attachment[]>;
+  getAttachment(selector: { namespace?: string; key: string; name: string } | { id: string }): Promise<Attachment>;
+  openAttachment(
+    selector: { namespace?: string; key: string; name: string } | { namespace?: string; key?: string; id: string },
+    options?: OpenOptions,
+  ): Promise<OpenedAttachment>;
+  /** Removes expired leases, unfinished promotions, garbage and orphan blobs. */
+  sweep(): Promise<SweepReport>;
+  close(): Promise<void>;
+  /** The configured maximum attachment size (0 = unlimited). */
+  readonly maxBytes: number;
+}
+
+export type { AttachmentRef };
