@@ -10,6 +10,7 @@ const MAX_KEY_LENGTH = 128;
 const MAX_NAME_LENGTH = 255;
 // C0 controls, DEL and C1 controls.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 export function checkNamespace(namespace: string | undefined | null): string {
   if (namespace === undefined || namespace === null || namespace === '') return DEFAULT_NAMESPACE;
@@ -36,7 +37,7 @@ export function checkName(name: string | undefined | null): string {
   if (name === '.' || name === '..') throw new AttacheError('invalid_name', 'name may not be "." or ".."');
   if (name.includes('/') || name.includes('\\')) throw new AttacheError('invalid_name', 'name may not contain / or \\');
   if (CONTROL.test(name)) throw new AttacheError('invalid_name', 'name may not contain control characters');
-  if (name.isWellFormed && !name.isWellFormed()) throw new AttacheError('invalid_name', 'name is not well-formed Unicode');
+  if (LONE_SURROGATE.test(name)) throw new AttacheError('invalid_name', 'name is not well-formed Unicode');
   return name;
 }
 
