@@ -90,8 +90,23 @@ export interface LeaseCredentials {
   fencingToken?: number;
 }
 
+export interface AttachAllResult {
+  attachments: Attachment[];
+  /** True when every part was skipped by `preventOverwrite`. */
+  noop: boolean;
+}
+
+/** An upload of the document face: a new attachment that is its own key, committed at once. */
+export type DocumentUpload = Omit<AttachOptions, 'preventOverwrite'>;
+
 export interface Lease extends LeaseInfo {
   attach(options: AttachOptions): Promise<AttachResult>;
+  /**
+   * Stages several uploads as one unit (multipart): each part's body is read
+   * fully before the next part is taken from the iterable; either all parts
+   * are staged or none is (a failure removes the parts staged so far).
+   */
+  attachAll(parts: AsyncIterable<AttachOptions> | Iterable<AttachOptions>): Promise<AttachAllResult>;
   list(): Promise<Attachment[]>;
   get(selector: AttachmentSelector): Promise<Attachment>;
   open(selector: AttachmentSelector, options?: OpenOptions): Promise<OpenedAttachment>;
@@ -128,6 +143,11 @@ export interface AttachmentStoreOptions {
 
 export interface AttachmentStore extends IAttachmentStore {
   acquire(options: AcquireOptions): Promise<Lease>;
+  /**
+   * The document face over the engine: each upload becomes a new committed
+   * attachment that is its own key. All parts commit together or none does.
+   */
+  createDocuments(parts: AsyncIterable<DocumentUpload> | Iterable<DocumentUpload>): Promise<Attachment[]>;
   /** Rebuilds a lease handle from credentials (HTTP); checks them on every call. */
   lease(credentials: LeaseCredentials): Lease;
   /** Committed attachments of a key, sorted by name. */
