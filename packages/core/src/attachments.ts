@@ -1,0 +1,318 @@
+// Attachment operations: staging uploads under a lease, the overlay view a
+// lease sees (committed + its own staged writes and deletes), public reads,
+// and staged deletes.
+import { collectGarbage } from './commit.js';
+import { crashPoint } from './crash.js';
+import type { Engine } from './engine.js';
+import { AttacheError } from './errors.js';
+import { newId } from './ids.js';
+import { withLease } from './lease.js';
+import { checkName, extensionOf } from './names.js';
+import { stagedBlobPath } from './paths.js';
+import type { AttachmentRow, AttachmentScope, MetadataTx } from './ports.js';
+import { abortable, meter, toReadableStream } from './streams.js';
+import type {
+  AttachAllResult,
+  Attachment,
+  AttachOptions,
+  AttachmentSelector,
+  LeaseCredentials,
+  OpenedAttachment,
+  OpenOptions,
+} from './types.js';
+
+const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+
+export function toAttachment(row: AttachmentRow): Attachment {
+  return {
+    id: row.attachmentId,
+    name: row.name,
+    namespace: row.namespace,
+    key: row.key,
+    size: row.size,
+    contentType: row.contentType,
+    extension: row.extension,
+    crc32: row.crc32,
+    sha256: row.sha256,
+    createdAt: new Date(row.createdAt),
+    updatedAt: new Date(row.updatedAt),
+  };
+}
+
+/** Internal upload options: `attachmentId` fixes the id of a new attachment (the document face). */
+export interface StageOptions extends AttachOptions {
+  attachmentId?: string;
+  onProgress?: (bytesSoFar: number) => void | Promise<void>;
+}
+
+/** An upload whose blob is durable but whose row is not written yet. */
+interface PreparedUpload {
+  row: AttachmentRow;
+  preventOverwrite: boolean;
+}
+
+type PartOutcome = { noop: AttachmentRow } | { prepared: PreparedUpload };
+
+function effectiveMaxBytes(engine: Engine, requested: number | undefined): number {
+  if (requested !== undefined && (!Number.isInteger(requested) || requested < 0)) {
+    throw new AttacheError('invalid_max_bytes', 'max_bytes must be a non-negative integer');
+  }
+  if (!requested) return engine.maxBytes;
+  return engine.maxBytes === 0 ? requested : Math.min(requested, engine.maxBytes);
+}
+
+function normalizeContentType(contentType: string | undefined): string {
+  const value = contentType?.trim();
+  return value ? value : DEFAULT_CONTENT_TYPE;
+}
+
+/**
+ * Stages every part as one unit: each part's bytes go to a staged blob as
+ * they arrive (hashed in the same pass); only once all of them are durable
+ * are their rows written, in one metadata transaction. Any failure deletes
+ * the blobs written so far, so all parts are staged or none is.
+ */
+export async function stageAll(
+  engine: Engine,
+  credentials: LeaseCredentials,
+  parts: AsyncIterable<StageOptions> | Iterable<StageOptions>,
+): Promise<AttachAllResult> {
+  const outcomes: PartOutcome[] = [];
+  try {
+    for await (const part of parts) outcomes.push(await preparePart(engine, credentials, part));
+    if (outcomes.length === 0) throw new AttacheError('invalid_body', 'no attachment in the request');
+    crashPoint('upload.after-blob');
+    const { rows, garbage } = await withLease(engine, credentials, async (tx, lease, now) => {
+      const written: AttachmentRow[] = [];
+      const replaced: string[] = [];
+      for (const outcome of outcomes) {
+        if ('noop' in outcome) {
+          written.push(outcome.noop);
+          continue;
+        }
+        const row = await insertStagedRow(tx, outcome.prepared, lease.txnId, now, replaced);
+        written.push(row);
+      }
+      await tx.enqueueGarbage(replaced, now);
+      return { rows: written, garbage: replaced };
+    });
+    crashPoint('upload.after-row');
+    await collectGarbage(engine, garbage).catch(() => {});
+    return {
+      attachments: rows.map(toAttachment),
+      noop: outcomes.every((outcome) => 'noop' in outcome),
+    };
+  } catch (error) {
+    for (const outcome of outcomes) {
+      if ('prepared' in outcome) await engine.blobs.delete(outcome.prepared.row.blobPath).catch(() => {});
+    }
+    throw error;
+  }
+}
+
+/** Streams one part to its staged blob, or finds it is a no-op (`preventOverwrite`) without reading it. */
+async function preparePart(engine: Engine, credentials: LeaseCredentials, part: StageOptions): Promise<PartOutcome> {
+  const name = checkName(part.name);
+  const maxBytes = effectiveMaxBytes(engine, part.maxBytes);
+  type Plan = { noop: AttachmentRow } | { scope: AttachmentScope; txnId: string; attachmentId: string | undefined };
+  const plan = await withLease(engine, credentials, async (tx, lease): Promise<Plan> => {
+    const scope = { namespace: lease.namespace, key: lease.key };
+    const visible = await findVisible(tx, scope, { name }, lease.txnId);
+    if (part.preventOverwrite && visible) return { noop: visible };
+    const committed = await tx.findByName(scope, name, null);
+    return { scope, txnId: lease.txnId, attachmentId: committed?.attachmentId ?? visible?.attachmentId };
+  });
+  if ('noop' in plan) {
+    await cancelBody(part.body);
+    return { noop: plan.noop };
+  }
+  const versionId = newId();
+  const blobPath = stagedBlobPath(plan.scope.namespace, plan.scope.key, plan.txnId, versionId);
+  const metered = meter(toReadableStream(part.body), {
+    maxBytes,
+    expectedSize: part.expectedSize,
+    onProgress: part.onProgress,
+  });
+  let stored: { size: number };
+  try {
+    stored = await engine.blobs.put(blobPath, metered.stream, part.signal ? { signal: part.signal } : undefined);
+  } catch (error) {
+    await engine.blobs.delete(blobPath).catch(() => {});
+    throw error;
+  }
+  try {
+    const { size, crc32, sha256 } = metered.result();
+    if (size !== stored.size) throw new AttacheError('internal', `blob store stored ${stored.size} of ${size} bytes`);
+    if (part.expectedSize !== undefined && size !== part.expectedSize) {
+      throw new AttacheError('size_mismatch', `received ${size} bytes, expected ${part.expectedSize}`);
+    }
+    if (part.expectedCrc32 !== undefined && part.expectedCrc32.toLowerCase() !== crc32) {
+      throw new AttacheError('checksum_mismatch', `CRC-32 is ${crc32}, expected ${part.expectedCrc32.toLowerCase()}`);
+    }
+    if (part.expectedSha256 !== undefined && part.expectedSha256.toLowerCase() !== sha256) {
+      throw new AttacheError('checksum_mismatch', `SHA-256 is ${sha256}, expected ${part.expectedSha256.toLowerCase()}`);
+    }
+    const now = engine.now();
+    return {
+      prepared: {
+        preventOverwrite: part.preventOverwrite ?? false,
+        row: {
+          versionId,
+          attachmentId: plan.attachmentId ?? part.attachmentId ?? newId(),
+          namespace: plan.scope.namespace,
+          key: plan.scope.key,
+          name,
+          state: 'staged',
+          txnId: plan.txnId,
+          size,
+          contentType: normalizeContentType(part.contentType),
+          extension: part.extension === undefined ? extensionOf(name) : part.extension,
+          crc32,
+          sha256,
+          blobPath,
+          keyId: null,
+          createdAt: now,
+          updatedAt: now,
+        },
+      },
+    };
+  } catch (error) {
+    await engine.blobs.delete(blobPath).catch(() => {});
+    throw error;
+  }
+}
+
+async function insertStagedRow(
+  tx: MetadataTx,
+  prepared: PreparedUpload,
+  txnId: string,
+  now: number,
+  replaced: string[],
+): Promise<AttachmentRow> {
+  const { row } = prepared;
+  const scope = { namespace: row.namespace, key: row.key };
+  const previous = await tx.findByName(scope, row.name, txnId);
+  const committed = previous?.txnId === null ? previous : await tx.findByName(scope, row.name, null);
+  // Re-checked here: a parallel upload of the same name may have won the race.
+  if (prepared.preventOverwrite && previous && previous.state !== 'tombstone') {
+    replaced.push(row.blobPath);
+    return previous;
+  }
+  if (previous && previous.txnId === txnId) {
+    await tx.deleteAttachment(previous.versionId);
+    if (previous.state === 'staged') replaced.push(previous.blobPath);
+  }
+  const attachmentId = committed?.attachmentId ?? (previous?.txnId === txnId ? previous.attachmentId : row.attachmentId);
+  const inserted = { ...row, attachmentId, txnId, updatedAt: now };
+  await tx.insertAttachment(inserted);
+  return inserted;
+}
+
+async function cancelBody(body: StageOptions['body']): Promise<void> {
+  if (body instanceof ReadableStream) await body.cancel().catch(() => {});
+  else if (!(body instanceof Uint8Array)) {
+    await (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]().return?.();
+  }
+}
+
+/** The row a reader sees: with a txn, its staged writes and deletes overlay the committed rows. */
+export async function findVisible(
+  tx: MetadataTx,
+  scope: AttachmentScope,
+  selector: AttachmentSelector,
+  txnId: string | null,
+): Promise<AttachmentRow | undefined> {
+  const row =
+    selector.name !== undefined
+      ? await tx.findByName(scope, checkName(selector.name), txnId)
+      : await tx.findById(scope, selector.id, txnId);
+  return row && row.state !== 'tombstone' ? row : undefined;
+}
+
+export async function listVisible(tx: MetadataTx, scope: AttachmentScope, txnId: string | null): Promise<AttachmentRow[]> {
+  const rows = await tx.listAttachments(scope, txnId ?? undefined);
+  const byName = new Map<string, AttachmentRow>();
+  for (const row of rows) if (row.txnId === null) byName.set(row.name, row);
+  for (const row of rows) if (row.txnId !== null) byName.set(row.name, row);
+  return [...byName.values()]
+    .filter((row) => row.state !== 'tombstone')
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Stages the delete of one visible attachment; a staged write of it is dropped at once. */
+async function stageDelete(tx: MetadataTx, row: AttachmentRow, txnId: string, now: number, garbage: string[]): Promise<void> {
+  const scope = { namespace: row.namespace, key: row.key };
+  if (row.txnId === txnId) {
+    await tx.deleteAttachment(row.versionId);
+    garbage.push(row.blobPath);
+  }
+  const committed = row.txnId === null ? row : await tx.findByName(scope, row.name, null);
+  if (!committed) return;
+  await tx.insertAttachment({
+    ...committed,
+    versionId: newId(),
+    state: 'tombstone',
+    txnId,
+    blobPath: '',
+    createdAt: now,
+    updatedAt: now,
+  });
+}
+
+export async function deleteStaged(
+  engine: Engine,
+  credentials: LeaseCredentials,
+  selector: AttachmentSelector | 'all',
+): Promise<number> {
+  const { count, garbage } = await withLease(engine, credentials, async (tx, lease, now) => {
+    const scope = { namespace: lease.namespace, key: lease.key };
+    const rows =
+      selector === 'all'
+        ? await listVisible(tx, scope, lease.txnId)
+        : [await findVisible(tx, scope, selector, lease.txnId)].filter((row) => row !== undefined);
+    const dropped: string[] = [];
+    for (const row of rows) await stageDelete(tx, row, lease.txnId, now, dropped);
+    await tx.enqueueGarbage(dropped, now);
+    return { count: rows.length, garbage: dropped };
+  });
+  await collectGarbage(engine, garbage).catch(() => {});
+  return count;
+}
+
+/** Resolves a range against a size: inclusive bounds, clamped end; start past the end → 416. */
+export function resolveRange(
+  range: OpenOptions['range'],
+  size: number,
+): { start: number; end: number } | null {
+  if (!range) return null;
+  const { start } = range;
+  if (!Number.isInteger(start) || start < 0 || (range.end !== undefined && (!Number.isInteger(range.end) || range.end < start))) {
+    throw new AttacheError('range_not_satisfiable', 'range must be whole numbers with 0 ≤ start ≤ end');
+  }
+  if (start >= size) throw new AttacheError('range_not_satisfiable', `range starts at ${start}, size is ${size}`);
+  return { start, end: Math.min(range.end ?? size - 1, size - 1) };
+}
+
+/**
+ * Opens the bytes of a row found by `find`. If the blob vanished between
+ * reading the row and opening it (promotion moved it, or a commit replaced
+ * the version), the row is read again once.
+ */
+export async function openRow(
+  engine: Engine,
+  find: () => Promise<AttachmentRow | undefined>,
+  options: OpenOptions = {},
+): Promise<OpenedAttachment> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const row = await find();
+    if (!row) throw new AttacheError('attachment_not_found', 'attachment not found');
+    const range = resolveRange(options.range, row.size);
+    options.signal?.throwIfAborted();
+    const body =
+      row.size === 0
+        ? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
+        : await engine.blobs.get(row.blobPath, range ?? undefined);
+    if (body) return { attachment: toAttachment(row), range, body: abortable(body, options.signal) };
+  }
+  throw new AttacheError('unavailable', 'attachment bytes are moving; retry', { retryAfterSeconds: 1 });
+}

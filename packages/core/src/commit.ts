@@ -1,0 +1,140 @@
+// The commit protocol (DESIGN.md "Transactions and crash safety"), top to
+// bottom. Crash points are named where a power cut could land; after any of
+// them, one `sweep()` finishes the work (see sweep.ts).
+//
+//  upload   1. stream → hash → blob at the staged path            [upload.after-blob]
+//           2. staged row inserted (only once the blob is durable)  [upload.after-row]
+//  commit   3. ONE metadata transaction: lease + fencing checked,
+//              staged rows become committed rows (still pointing at
+//              the staged blob), staged deletes applied, replaced
+//              blobs queued as garbage, leases released, txn marked
+//              committed                                           [commit.after-metadata]
+//  promote  4. copy staged blob → committed path                   [promote.after-copy]
+//           5. row repointed to the committed path                 [promote.after-row]
+//           6. staged blob deleted
+//  gc       7. queued garbage blobs deleted, then dequeued         [gc.after-delete]
+//  rollback   staged rows deleted and their blobs queued as garbage
+//             in one transaction                                   [rollback.after-metadata]
+//
+// Rows always point at a blob that exists: a blob is deleted only after no
+// row points at it (garbage is queued in the same transaction that drops the
+// row), and promotion repoints the row before deleting the staged copy.
+import { crashPoint } from './crash.js';
+import type { Engine } from './engine.js';
+import type { AttachmentRow, LeaseRow, LeaseState, MetadataTx } from './ports.js';
+import { committedBlobPath, isStagedPath } from './paths.js';
+
+export interface TxnOutcome {
+  /** Keys whose lease ended, for waking blocked acquires. */
+  releasedKeys: Array<{ namespace: string; key: string }>;
+  /** Committed rows whose blobs still sit at the staged path. */
+  toPromote: AttachmentRow[];
+  /** Blobs no row points at any more. */
+  garbage: string[];
+}
+
+/** Step 3. Runs inside the caller's metadata transaction; the caller has checked the lease. */
+export async function commitTxn(tx: MetadataTx, txnId: string, now: number): Promise<TxnOutcome> {
+  const staged = await tx.listStagedOfTxn(txnId);
+  const garbage: string[] = [];
+  const toPromote: AttachmentRow[] = [];
+  for (const row of staged) {
+    const scope = { namespace: row.namespace, key: row.key };
+    const committed = await tx.findByName(scope, row.name, null);
+    if (committed) {
+      // Delete before the update: a key has at most one committed row per name.
+      await tx.deleteAttachment(committed.versionId);
+      garbage.push(committed.blobPath);
+    }
+    if (row.state === 'tombstone') {
+      await tx.deleteAttachment(row.versionId);
+      continue;
+    }
+    const createdAt = committed?.createdAt ?? row.createdAt;
+    await tx.updateAttachment(row.versionId, { state: 'committed', txnId: null, createdAt, updatedAt: now });
+    toPromote.push({ ...row, state: 'committed', txnId: null, createdAt, updatedAt: now });
+  }
+  await tx.enqueueGarbage(garbage, now);
+  const releasedKeys = await endLeases(tx, txnId, 'released');
+  await tx.updateTxn(txnId, { state: 'committed', updatedAt: now });
+  return { releasedKeys, toPromote, garbage };
+}
+
+/** Rollback: drops the transaction's staged rows and ends its leases. Runs inside the caller's transaction. */
+export async function rollbackTxn(
+  tx: MetadataTx,
+  txnId: string,
+  now: number,
+  leaseState: Exclude<LeaseState, 'active'>,
+): Promise<TxnOutcome> {
+  const staged = await tx.listStagedOfTxn(txnId);
+  const garbage: string[] = [];
+  for (const row of staged) {
+    await tx.deleteAttachment(row.versionId);
+    if (row.state === 'staged') garbage.push(row.blobPath);
+  }
+  await tx.enqueueGarbage(garbage, now);
+  const releasedKeys = await endLeases(tx, txnId, leaseState);
+  const txn = await tx.getTxn(txnId);
+  if (txn?.state === 'active') await tx.updateTxn(txnId, { state: 'rolled_back', updatedAt: now });
+  return { releasedKeys, toPromote: [], garbage };
+}
+
+async function endLeases(
+  tx: MetadataTx,
+  txnId: string,
+  state: Exclude<LeaseState, 'active'>,
+): Promise<Array<{ namespace: string; key: string }>> {
+  const leases: LeaseRow[] = await tx.listActiveLeasesOfTxn(txnId);
+  for (const lease of leases) {
+    await tx.updateLease(lease.leaseId, { state });
+    const keyRow = await tx.lockKey(lease.namespace, lease.key);
+    if (keyRow?.leaseId === lease.leaseId) await tx.putKey({ ...keyRow, leaseId: null });
+  }
+  return leases.map(({ namespace, key }) => ({ namespace, key }));
+}
+
+/** Steps 4–7, after the metadata transaction committed. Failures are left for the sweeper. */
+export async function finishTxn(engine: Engine, outcome: TxnOutcome, committed: boolean): Promise<void> {
+  if (committed) crashPoint('commit.after-metadata');
+  else crashPoint('rollback.after-metadata');
+  for (const { namespace, key } of outcome.releasedKeys) engine.waiters.notify(namespace, key);
+  try {
+    for (const row of outcome.toPromote) await promote(engine, row);
+    await collectGarbage(engine, outcome.garbage);
+  } catch {
+    // The metadata is committed and every row points at an existing blob;
+    // the sweeper retries promotion and garbage collection.
+  }
+}
+
+/** Steps 4–6 for one row. Idempotent: the sweeper calls it again after a crash. */
+export async function promote(engine: Engine, row: AttachmentRow): Promise<void> {
+  if (!isStagedPath(row.blobPath)) return;
+  const stagedPath = row.blobPath;
+  const target = committedBlobPath(row.namespace, row.key, row.versionId);
+  await engine.blobs.copy(stagedPath, target);
+  crashPoint('promote.after-copy');
+  const repointed = await engine.metadata.transaction(async (tx) => {
+    const current = await tx.findById({ namespace: row.namespace, key: row.key }, row.attachmentId, null);
+    if (current?.versionId !== row.versionId || current.blobPath !== stagedPath) return false;
+    await tx.updateAttachment(row.versionId, { blobPath: target });
+    return true;
+  });
+  if (!repointed) {
+    // A later commit replaced or deleted this version meanwhile; its staged
+    // blob is that commit's garbage, and our copy belongs to nobody.
+    await engine.blobs.delete(target);
+    return;
+  }
+  crashPoint('promote.after-row');
+  await engine.blobs.delete(stagedPath);
+}
+
+/** Step 7. */
+export async function collectGarbage(engine: Engine, paths: readonly string[]): Promise<void> {
+  if (paths.length === 0) return;
+  for (const path of paths) await engine.blobs.delete(path);
+  crashPoint('gc.after-delete');
+  await engine.metadata.transaction((tx) => tx.dequeueGarbage(paths));
+}

@@ -1,0 +1,102 @@
+// The sweeper finishes whatever a crash or an expired lease left behind:
+//  1. expired leases → their transactions roll back;
+//  2. committed rows still pointing at a staged blob → promoted;
+//  3. queued garbage blobs → deleted;
+//  4. blobs no row points at (orphans): staged blobs of transactions that
+//     are no longer active, and committed-path blobs older than the grace
+//     period (a promotion copies before it repoints the row).
+// Every step re-checks state in its own transaction, so several sweepers
+// (one per server process) may run at once.
+import { finishTxn, promote, rollbackTxn } from './commit.js';
+import { crashPoint } from './crash.js';
+import type { Engine } from './engine.js';
+import { STATE_PREFIX, stagedTxnOf } from './paths.js';
+import type { BlobInfo } from './ports.js';
+import type { SweepReport } from './types.js';
+
+const BATCH = 200;
+/** Released or expired leases are remembered this long, so late callers get precise error codes. */
+const LEASE_HISTORY_MS = 24 * 3600 * 1000;
+
+export async function sweep(engine: Engine): Promise<SweepReport> {
+  const report: SweepReport = { expiredLeases: 0, rolledBackTxns: 0, promoted: 0, garbageDeleted: 0, orphansDeleted: 0 };
+  await expireLeases(engine, report);
+  await finishPromotions(engine, report);
+  await deleteGarbage(engine, report);
+  await deleteOrphans(engine, report);
+  await engine.metadata.transaction((tx) => tx.pruneLeases(engine.now() - LEASE_HISTORY_MS));
+  return report;
+}
+
+async function expireLeases(engine: Engine, report: SweepReport): Promise<void> {
+  for (let round = 0; round < 1000; round++) {
+    const expired = await engine.metadata.transaction((tx) => tx.listExpiredLeases(engine.now(), BATCH));
+    if (expired.length === 0) return;
+    for (const txnId of new Set(expired.map((lease) => lease.txnId))) {
+      const outcome = await engine.metadata.transaction(async (tx) => {
+        const now = engine.now();
+        const leases = await tx.listActiveLeasesOfTxn(txnId);
+        if (!leases.some((lease) => lease.expiresAt <= now)) return undefined;
+        return rollbackTxn(tx, txnId, now, 'expired');
+      });
+      if (!outcome) continue;
+      crashPoint('sweep.after-expire');
+      report.rolledBackTxns += 1;
+      report.expiredLeases += outcome.releasedKeys.length;
+      await finishTxn(engine, outcome, false);
+    }
+    if (expired.length < BATCH) return;
+  }
+}
+
+async function finishPromotions(engine: Engine, report: SweepReport): Promise<void> {
+  const rows = await engine.metadata.transaction((tx) => tx.listUnpromoted(BATCH));
+  for (const row of rows) {
+    await promote(engine, row);
+    report.promoted += 1;
+  }
+}
+
+async function deleteGarbage(engine: Engine, report: SweepReport): Promise<void> {
+  for (let round = 0; round < 1000; round++) {
+    const paths = await engine.metadata.transaction((tx) => tx.listGarbage(BATCH));
+    if (paths.length === 0) return;
+    // A queued path might have been re-referenced only through a bug; never
+    // delete a blob that a row points at.
+    const referenced = await engine.metadata.transaction((tx) => tx.referencedBlobPaths(paths));
+    const deletable = paths.filter((path) => !referenced.has(path));
+    for (const path of deletable) await engine.blobs.delete(path);
+    await engine.metadata.transaction((tx) => tx.dequeueGarbage(paths));
+    report.garbageDeleted += deletable.length;
+    if (paths.length < BATCH) return;
+  }
+}
+
+async function deleteOrphans(engine: Engine, report: SweepReport): Promise<void> {
+  let batch: BlobInfo[] = [];
+  const flush = async () => {
+    const candidates = batch;
+    batch = [];
+    const referenced = await engine.metadata.transaction((tx) => tx.referencedBlobPaths(candidates.map((b) => b.path)));
+    const orphans: string[] = [];
+    for (const blob of candidates) {
+      if (referenced.has(blob.path)) continue;
+      const txnId = stagedTxnOf(blob.path);
+      if (txnId !== undefined) {
+        const txn = await engine.metadata.transaction((tx) => tx.getTxn(txnId));
+        if (txn?.state === 'active') continue; // an upload of a live transaction may still record it
+      } else if (engine.orphanGraceMs > 0 && (blob.modifiedAt ?? Infinity) > engine.now() - engine.orphanGraceMs) {
+        continue; // a promotion in flight copies before it repoints its row
+      }
+      orphans.push(blob.path);
+    }
+    for (const path of orphans) await engine.blobs.delete(path);
+    report.orphansDeleted += orphans.length;
+  };
+  for await (const blob of engine.blobs.list(STATE_PREFIX)) {
+    batch.push(blob);
+    if (batch.length >= BATCH) await flush();
+  }
+  if (batch.length > 0) await flush();
+}
+

@@ -1,0 +1,577 @@
+// The engine specification, run against every metadata + blob pairing
+// (memory, SQLite + files, and later PostgreSQL + S3). Each scenario talks
+// to `createAttachmentStore` exactly as a user would.
+import {
+  createAttachmentStore,
+  isAttacheError,
+  type AttachmentStore,
+  type AttachmentStoreOptions,
+  type BlobStore,
+  type ErrorCode,
+  type MetadataStore,
+} from '@attache/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+export interface EnginePorts {
+  metadata: MetadataStore;
+  blobs: BlobStore;
+}
+
+export interface EngineFixture {
+  /** Fresh, empty ports. */
+  create(): Promise<EnginePorts>;
+  /** New port instances over the same storage (a process restart), when the backend persists. */
+  reopen?(): Promise<EnginePorts>;
+}
+
+const encoder = new TextEncoder();
+const bytes = (text: string) => encoder.encode(text);
+
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+export async function readText(stream: ReadableStream<Uint8Array>): Promise<string> {
+  return new TextDecoder().decode(await readAll(stream));
+}
+
+/** Every blob path under `state/`, sorted. */
+export async function blobPaths(blobs: BlobStore): Promise<string[]> {
+  const paths: string[] = [];
+  for await (const blob of blobs.list('state/')) paths.push(blob.path);
+  return paths.sort();
+}
+
+export async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error, `expected ${code}`).toBeDefined();
+  if (!isAttacheError(error)) throw error;
+  expect(error.code).toBe(code);
+}
+
+/** A body that records whether anyone read it. */
+function watchedBody(text: string): { body: ReadableStream<Uint8Array>; wasRead: () => boolean } {
+  let read = false;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      read = true;
+      controller.enqueue(bytes(text));
+      controller.close();
+    },
+  }, { highWaterMark: 0 });
+  return { body, wasRead: () => read };
+}
+
+export function describeAttachmentEngine(name: string, fixture: EngineFixture): void {
+  describe(`attachment engine on ${name}`, () => {
+    let ports: EnginePorts;
+    let store: AttachmentStore;
+    let clock: number;
+    const open = (extra: Partial<AttachmentStoreOptions> = {}) =>
+      createAttachmentStore({ ...ports, sweepIntervalSeconds: 0, orphanGraceSeconds: 0, now: () => clock, ...extra });
+
+    beforeEach(async () => {
+      clock = Date.now();
+      ports = await fixture.create();
+      store = open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    describe('lifecycle', () => {
+      it('stages an upload under the lease and publishes it on release', async () => {
+        const lease = await store.acquire({ key: 'orders/1', ttlSeconds: 30, owner: 'worker-1' });
+        expect(lease.fencingToken).toBe(1);
+        expect(lease.namespace).toBe('default');
+        const { attachment, noop } = await lease.attach({ name: 'invoice.pdf', body: bytes('%PDF-1.7'), contentType: 'application/pdf' });
+        expect(noop).toBe(false);
+        expect(attachment).toMatchObject({ name: 'invoice.pdf', size: 8, contentType: 'application/pdf', extension: 'pdf', key: 'orders/1' });
+        expect(attachment.crc32).toMatch(/^[0-9a-f]{8}$/);
+        expect(attachment.sha256).toMatch(/^[0-9a-f]{64}$/);
+
+        expect((await lease.list()).map((a) => a.name)).toEqual(['invoice.pdf']);
+        expect(await store.listAttachments({ key: 'orders/1' })).toEqual([]);
+        await expectCode(store.getAttachment({ key: 'orders/1', name: 'invoice.pdf' }), 'attachment_not_found');
+
+        await lease.release();
+        const listed = await store.listAttachments({ key: 'orders/1' });
+        expect(listed.map((a) => [a.name, a.id])).toEqual([['invoice.pdf', attachment.id]]);
+        const opened = await store.openAttachment({ key: 'orders/1', name: 'invoice.pdf' });
+        expect(await readText(opened.body)).toBe('%PDF-1.7');
+        const byId = await store.openAttachment({ id: attachment.id });
+        expect(await readText(byId.body)).toBe('%PDF-1.7');
+      });
+
+      it('computes the CRC-32 and SHA-256 of the bytes', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        const { attachment } = await lease.attach({ name: 'hello.txt', body: bytes('hello world') });
+        expect(attachment.crc32).toBe('0d4a1185');
+        expect(attachment.sha256).toBe('b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9');
+        expect(attachment.contentType).toBe('application/octet-stream');
+      });
+
+      it('reads a body given as a stream or an async iterable', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        async function* parts() {
+          yield bytes('ab');
+          yield bytes('cd');
+        }
+        await lease.attach({ name: 'iter', body: parts() });
+        await lease.attach({ name: 'stream', body: new Blob(['xyz']).stream() });
+        await lease.release();
+        expect(await readText((await store.openAttachment({ key: 'k', name: 'iter' })).body)).toBe('abcd');
+        expect(await readText((await store.openAttachment({ key: 'k', name: 'stream' })).body)).toBe('xyz');
+      });
+
+      it('lists attachments sorted by name, committed overlaid by the lease’s own writes', async () => {
+        let lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await lease.attach({ name: 'b', body: bytes('1') });
+        await lease.attach({ name: 'a', body: bytes('1') });
+        await lease.release();
+        lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await lease.attach({ name: 'c', body: bytes('22') });
+        await lease.attach({ name: 'a', body: bytes('22') });
+        await lease.delete({ name: 'b' });
+        const view = await lease.list();
+        expect(view.map((a) => [a.name, a.size])).toEqual([['a', 2], ['c', 2]]);
+        const committed = await store.listAttachments({ key: 'k' });
+        expect(committed.map((a) => [a.name, a.size])).toEqual([['a', 1], ['b', 1]]);
+        expect((await lease.get({ name: 'a' })).size).toBe(2);
+        await expectCode(lease.get({ name: 'b' }), 'attachment_not_found');
+        expect(await readText((await lease.open({ name: 'c' })).body)).toBe('22');
+      });
+    });
+
+    describe('release', () => {
+      it('commits staged attachments and removes their staged blobs', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await lease.attach({ name: 'x', body: bytes('xx') });
+        expect((await blobPaths(ports.blobs)).some((p) => p.includes('/.staging/'))).toBe(true);
+        await lease.release();
+        const paths = await blobPaths(ports.blobs);
+        expect(paths).toHaveLength(1);
+        expect(paths[0]).toMatch(/^state\/default\/k\/attachments\/[0-9a-f-]{36}$/);
+      });
+
+      it('is idempotent', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await expect(lease.release()).resolves.toEqual({ released: true });
+        await expect(lease.release()).resolves.toEqual({ released: true });
+        await expect(lease.release({ rollback: true })).resolves.toEqual({ released: true });
+      });
+
+      it('with rollback discards staged writes, blobs included', async () => {
+        let lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await lease.attach({ name: 'keep', body: bytes('1') });
+        await lease.release();
+        lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await lease.attach({ name: 'keep', body: bytes('changed') });
+        await lease.attach({ name: 'new', body: bytes('2') });
+        await lease.delete({ name: 'keep' });
+        await lease.release({ rollback: true });
+        const committed = await store.listAttachments({ key: 'k' });
+        expect(committed.map((a) => [a.name, a.size])).toEqual([['keep', 1]]);
+        const paths = await blobPaths(ports.blobs);
+        expect(paths.filter((p) => p.includes('/.staging/'))).toEqual([]);
+        expect(paths).toHaveLength(1);
+      });
+
+      it('commits every key of a shared transaction together', async () => {
+        const a = await store.acquire({ key: 'a', ttlSeconds: 30, owner: 'o' });
+        const b = await store.acquire({ key: 'b', ttlSeconds: 30, owner: 'o', txnId: a.txnId });
+        expect(b.txnId).toBe(a.txnId);
+        await a.attach({ name: 'f', body: bytes('a') });
+        await b.attach({ name: 'f', body: bytes('b') });
+        await b.release();
+        expect((await store.listAttachments({ key: 'a' })).map((x) => x.name)).toEqual(['f']);
+        expect((await store.listAttachments({ key: 'b' })).map((x) => x.name)).toEqual(['f']);
+        // Both leases ended: both keys are free again.
+        await store.acquire({ key: 'a', ttlSeconds: 30, owner: 'p' });
+        await expect(a.release()).resolves.toEqual({ released: true });
+      });
+
+      it('refuses to commit an expired lease, and rolls it back', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 5, owner: 'o' });
+        await lease.attach({ name: 'x', body: bytes('x') });
+        clock += 6_000;
+        await expectCode(lease.release(), 'lease_expired');
+        await expect(lease.release({ rollback: true })).resolves.toEqual({ released: true });
+        expect(await store.listAttachments({ key: 'k' })).toEqual([]);
+        expect(await blobPaths(ports.blobs)).toEqual([]);
+      });
+    });
+
+    describe('leases', () => {
+      it('increments the fencing token on every acquire', async () => {
+        const first = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await first.release();
+        const second = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        expect(second.fencingToken).toBe(first.fencingToken + 1);
+      });
+
+      it('answers waiting with a retry time while another lease holds the key', async () => {
+        await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        const error = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'p' }).catch((e: unknown) => e);
+        expect(isAttacheError(error, 'waiting')).toBe(true);
+        expect((error as { retryAfterSeconds: number }).retryAfterSeconds).toBe(30);
+      });
+
+      it('blocks until the holder releases, then acquires', async () => {
+        const realStore = open({ now: Date.now });
+        try {
+          const holder = await realStore.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+          const started = Date.now();
+          const waiting = realStore.acquire({ key: 'k', ttlSeconds: 30, owner: 'p', blockSeconds: 5 });
+          setTimeout(() => void holder.release(), 150);
+          const next = await waiting;
+          expect(Date.now() - started).toBeGreaterThanOrEqual(100);
+          expect(next.fencingToken).toBe(holder.fencingToken + 1);
+        } finally {
+          await realStore.close().catch(() => {});
+        }
+      });
+
+      it('gives up blocking after block_seconds with waiting', async () => {
+        const realStore = open({ now: Date.now });
+        await realStore.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        const started = Date.now();
+        await expectCode(realStore.acquire({ key: 'k', ttlSeconds: 30, owner: 'p', blockSeconds: 1 }), 'waiting');
+        expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      });
+
+      it('rejects a stale fencing token and an older lease', async () => {
+        const old = await store.acquire({ key: 'k', ttlSeconds: 5, owner: 'o' });
+        clock += 6_000;
+        const current = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'p' });
+        await expectCode(old.attach({ name: 'x', body: bytes('x') }), 'fencing_mismatch');
+        const forged = store.lease({ key: 'k', leaseId: current.leaseId, txnId: current.txnId, fencingToken: old.fencingToken });
+        await expectCode(forged.attach({ name: 'x', body: bytes('x') }), 'fencing_mismatch');
+      });
+
+      it('checks lease credentials in the documented order', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        const ids = { key: 'k', leaseId: lease.leaseId, txnId: lease.txnId, fencingToken: lease.fencingToken };
+        await expectCode(store.lease({ ...ids, leaseId: 'nope' }).list(), 'lease_required');
+        await expectCode(store.lease({ ...ids, key: 'other' }).list(), 'lease_required');
+        await expectCode(store.lease({ ...ids, txnId: 'other' }).list(), 'txn_mismatch');
+        await expectCode(store.lease({ ...ids, fencingToken: 99 }).list(), 'fencing_mismatch');
+        await lease.release();
+        await expectCode(store.lease(ids).list(), 'lease_required');
+      });
+
+      it('extends the expiry with keepalive', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 5, owner: 'o' });
+        clock += 4_000;
+        const renewed = await lease.keepalive({ ttlSeconds: 5 });
+        expect(renewed.expiresAt.getTime()).toBe(clock + 5_000);
+        clock += 4_000;
+        await expect(lease.list()).resolves.toEqual([]);
+      });
+
+      it('rolls back an expired lease on the next access', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 5, owner: 'o' });
+        await lease.attach({ name: 'x', body: bytes('x') });
+        clock += 6_000;
+        await expectCode(lease.list(), 'lease_expired');
+        expect(await blobPaths(ports.blobs)).toEqual([]);
+        await expectCode(lease.keepalive({ ttlSeconds: 5 }), 'lease_expired');
+        const next = await store.acquire({ key: 'k', ttlSeconds: 5, owner: 'p' });
+        expect(await next.list()).toEqual([]);
+      });
+
+      it('rolls back an expired lease in the sweeper', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 5, owner: 'o' });
+        await lease.attach({ name: 'x', body: bytes('x') });
+        clock += 6_000;
+        const report = await store.sweep();
+        expect(report.rolledBackTxns).toBe(1);
+        expect(await blobPaths(ports.blobs)).toEqual([]);
+        await expectCode(lease.list(), 'lease_expired');
+      });
+
+      it('validates acquire input', async () => {
+        await expectCode(store.acquire({ key: '', ttlSeconds: 30, owner: 'o' }), 'missing_key');
+        await expectCode(store.acquire({ key: 'A', ttlSeconds: 30, owner: 'o' }), 'invalid_key');
+        await expectCode(store.acquire({ key: 'a/../b', ttlSeconds: 30, owner: 'o' }), 'invalid_key');
+        await expectCode(store.acquire({ key: 'a/.staging/b', ttlSeconds: 30, owner: 'o' }), 'invalid_key');
+        await expectCode(store.acquire({ namespace: 'Bad', key: 'k', ttlSeconds: 30, owner: 'o' }), 'invalid_namespace');
+        await expectCode(store.acquire({ key: 'k', ttlSeconds: 0, owner: 'o' }), 'invalid_body');
+        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: '' }), 'invalid_body');
+        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o', txnId: '../x' }), 'invalid_body');
+      });
+    });
+
+    describe('attach', () => {
+      it('with preventOverwrite returns the existing attachment without reading the body', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        const first = await lease.attach({ name: 'a', body: bytes('first') });
+        const watched = watchedBody('second');
+        const again = await lease.attach({ name: 'a', body: watched.body, preventOverwrite: true });
+        expect(again.noop).toBe(true);
+        expect(again.attachment).toEqual(first.attachment);
+        expect(watched.wasRead()).toBe(false);
+      });
+
+      it('overwriting a name keeps its id', async () => {
+        let lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        const first = await lease.attach({ name: 'a', body: bytes('first') });
+        await lease.release();
+        lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        const second = await lease.attach({ name: 'a', body: bytes('second!') });
+        expect(second.attachment.id).toBe(first.attachment.id);
+        await lease.release();
+        const committed = await store.getAttachment({ key: 'k', name: 'a' });
+        expect(committed).toMatchObject({ id: first.attachment.id, size: 7 });
+        expect(committed.createdAt.getTime()).toBe(first.attachment.createdAt.getTime());
+        expect(await blobPaths(ports.blobs)).toHaveLength(1);
+      });
+
+      it('aborts past maxBytes with attachment_too_large and keeps nothing', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await expectCode(lease.attach({ name: 'big', body: bytes('1234567'), maxBytes: 3 }), 'attachment_too_large');
+        expect(await lease.list()).toEqual([]);
+        expect(await blobPaths(ports.blobs)).toEqual([]);
+      });
+
+      it('caps maxBytes at the store limit', async () => {
+        const small = open({ maxBytes: 4 });
+        const lease = await small.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await expectCode(lease.attach({ name: 'big', body: bytes('12345'), maxBytes: 100 }), 'attachment_too_large');
+        await expect(lease.attach({ name: 'ok', body: bytes('1234') })).resolves.toBeDefined();
+        await expectCode(lease.attach({ name: 'x', body: bytes('1'), maxBytes: -1 }), 'invalid_max_bytes');
+      });
+
+      it('verifies expected checksums and size, keeping nothing on mismatch', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await expectCode(lease.attach({ name: 'a', body: bytes('hello world'), expectedCrc32: '00000000' }), 'checksum_mismatch');
+        await expectCode(lease.attach({ name: 'a', body: bytes('hello world'), expectedSha256: '0'.repeat(64) }), 'checksum_mismatch');
+        await expectCode(lease.attach({ name: 'a', body: bytes('hello world'), expectedSize: 3 }), 'size_mismatch');
+        await expectCode(lease.attach({ name: 'a', body: bytes('hello world'), expectedSize: 30 }), 'size_mismatch');
+        await expect(
+          lease.attach({ name: 'a', body: bytes('hello world'), expectedCrc32: '0D4A1185', expectedSize: 11 }),
+        ).resolves.toMatchObject({ noop: false });
+        expect((await lease.list()).map((a) => a.name)).toEqual(['a']);
+        expect(await blobPaths(ports.blobs)).toHaveLength(1);
+      });
+
+      it('rejects invalid names', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        for (const bad of ['a/b', 'a\\b', '..', '.', 'a\u0000b', 'a\nb', 'x'.repeat(256)]) {
+          await expectCode(lease.attach({ name: bad, body: bytes('x') }), 'invalid_name');
+        }
+        await expectCode(lease.attach({ name: '', body: bytes('x') }), 'missing_name');
+        await expect(lease.attach({ name: 'résumé ✓.txt', body: bytes('x') })).resolves.toBeDefined();
+      });
+
+      it('stages several parts all or nothing', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        const failing = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(bytes('partial'));
+            controller.error(new Error('client went away'));
+          },
+        });
+        await expect(
+          lease.attachAll([
+            { name: 'one', body: bytes('1') },
+            { name: 'two', body: failing },
+          ]),
+        ).rejects.toThrow('client went away');
+        expect(await lease.list()).toEqual([]);
+        expect(await blobPaths(ports.blobs)).toEqual([]);
+        const result = await lease.attachAll([
+          { name: 'one', body: bytes('1') },
+          { name: 'two', body: bytes('2') },
+        ]);
+        expect(result.attachments.map((a) => a.name)).toEqual(['one', 'two']);
+      });
+    });
+
+    describe('delete', () => {
+      it('stages deletes until release', async () => {
+        let lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        const a = await lease.attach({ name: 'a', body: bytes('a') });
+        await lease.attach({ name: 'b', body: bytes('b') });
+        await lease.attach({ name: 'c', body: bytes('c') });
+        await lease.release();
+        lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        expect(await lease.delete({ id: a.attachment.id })).toEqual({ deleted: true });
+        expect(await lease.delete({ name: 'missing' })).toEqual({ deleted: false });
+        expect((await store.listAttachments({ key: 'k' })).map((x) => x.name)).toEqual(['a', 'b', 'c']);
+        await lease.release();
+        expect((await store.listAttachments({ key: 'k' })).map((x) => x.name)).toEqual(['b', 'c']);
+        await expectCode(store.getAttachment({ id: a.attachment.id }), 'attachment_not_found');
+        expect(await blobPaths(ports.blobs)).toHaveLength(2);
+      });
+
+      it('deleteAll removes committed and staged attachments on release', async () => {
+        let lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await lease.attach({ name: 'a', body: bytes('a') });
+        await lease.release();
+        lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await lease.attach({ name: 'b', body: bytes('b') });
+        expect(await lease.deleteAll()).toEqual({ deleted: 2 });
+        expect(await lease.list()).toEqual([]);
+        expect((await store.listAttachments({ key: 'k' })).map((x) => x.name)).toEqual(['a']);
+        await lease.release();
+        expect(await store.listAttachments({ key: 'k' })).toEqual([]);
+        expect(await blobPaths(ports.blobs)).toEqual([]);
+      });
+
+      it('a write after a staged delete of the same name wins', async () => {
+        let lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        const first = await lease.attach({ name: 'a', body: bytes('1') });
+        await lease.release();
+        lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await lease.delete({ name: 'a' });
+        await lease.attach({ name: 'a', body: bytes('22') });
+        await lease.release();
+        expect(await store.getAttachment({ key: 'k', name: 'a' })).toMatchObject({ id: first.attachment.id, size: 2 });
+      });
+    });
+
+    describe('reads', () => {
+      it('serves byte ranges, inclusive, and refuses a start past the end', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await lease.attach({ name: 'a', body: bytes('0123456789') });
+        await lease.release();
+        const read = async (range: { start: number; end?: number }) =>
+          readText((await store.openAttachment({ key: 'k', name: 'a' }, { range })).body);
+        expect(await read({ start: 0, end: 0 })).toBe('0');
+        expect(await read({ start: 2, end: 4 })).toBe('234');
+        expect(await read({ start: 7 })).toBe('789');
+        expect(await read({ start: 8, end: 100 })).toBe('89');
+        await expectCode(store.openAttachment({ key: 'k', name: 'a' }, { range: { start: 10 } }), 'range_not_satisfiable');
+      });
+
+      it('requires a key unless reading by id', async () => {
+        await expectCode(store.getAttachment({ key: 'k', name: 'nope' }), 'attachment_not_found');
+        await expectCode(store.getAttachment({ id: 'not-a-uuid' }), 'attachment_not_found');
+        await expectCode(store.listAttachments({ key: '' }), 'missing_key');
+      });
+    });
+
+    describe('seed interface', () => {
+      it('round-trips create → sink → done → stat → get', async () => {
+        const handle = store.create({ mimeType: 'text/plain', fileName: 'Notes.TXT', sizeBytes: 11 });
+        expect(handle.attachmentId).toMatch(/^[0-9a-f-]{36}$/);
+        await new Blob(['hello world']).stream().pipeTo(handle.sink);
+        const { header, ref } = await handle.done;
+        expect(ref).toBe(`attachment://${handle.attachmentId}`);
+        expect(header).toEqual({ attachmentId: handle.attachmentId, mimeType: 'text/plain', extension: 'txt', hash: '0d4a1185' });
+        expect(await store.stat(handle.attachmentId)).toEqual(header);
+        const response = await store.get(ref);
+        expect(response.header).toEqual(header);
+        expect(await readText(response.body)).toBe('hello world');
+        const partial = await store.get(ref, { range: { start: 6 } });
+        expect(await readText(partial.body)).toBe('world');
+      });
+
+      it('keeps nothing when the sink is aborted', async () => {
+        const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 100 });
+        const writer = handle.sink.getWriter();
+        const pending = writer.write(bytes('partial')).catch((e: unknown) => e);
+        await writer.abort(new Error('changed my mind'));
+        expect(await pending).toBeInstanceOf(Error);
+        await expect(handle.done).rejects.toThrow('changed my mind');
+        await expectCode(store.stat(handle.attachmentId), 'attachment_not_found');
+        expect(await blobPaths(ports.blobs)).toEqual([]);
+      });
+
+      it('rejects done with size_mismatch when fewer or more bytes arrive', async () => {
+        for (const text of ['short', 'much too long']) {
+          const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 8 });
+          const piped = new Blob([text]).stream().pipeTo(handle.sink).catch(() => {});
+          await expectCode(handle.done, 'size_mismatch');
+          await piped;
+          await expectCode(store.stat(handle.attachmentId), 'attachment_not_found');
+        }
+        expect(await blobPaths(ports.blobs)).toEqual([]);
+      });
+
+      it('uses the explicit extension, or none', async () => {
+        const explicit = store.create({ mimeType: 'image/png', fileName: 'x', sizeBytes: 0, extension: 'png' });
+        await explicit.sink.close();
+        expect((await explicit.done).header.extension).toBe('png');
+        const none = store.create({ mimeType: 'image/png', fileName: 'x', sizeBytes: 0 });
+        await none.sink.close();
+        expect((await none.done).header.extension).toBeNull();
+      });
+
+      it('rejects bad refs and unknown ids', async () => {
+        await expectCode(store.get('nope' as `attachment://${string}`), 'invalid_ref');
+        await expectCode(store.get('attachment://'), 'invalid_ref');
+        await expectCode(store.get('attachment://0190b6e0-0000-7000-8000-000000000000'), 'attachment_not_found');
+        await expectCode(store.stat('0190b6e0-0000-7000-8000-000000000000'), 'attachment_not_found');
+      });
+
+      it('errors the body and frees the blob when the get signal aborts', async () => {
+        const size = 4 * 1024 * 1024;
+        const handle = store.create({ mimeType: 'application/octet-stream', fileName: 'big.bin', sizeBytes: size });
+        await new Blob([new Uint8Array(size)]).stream().pipeTo(handle.sink);
+        const { ref } = await handle.done;
+        const controller = new AbortController();
+        const response = await store.get(ref, undefined, controller.signal);
+        const reader = response.body.getReader();
+        await reader.read();
+        controller.abort();
+        await expect(reader.read()).rejects.toMatchObject({ name: 'AbortError' });
+      });
+
+      it('refuses to start a get with an already aborted signal', async () => {
+        const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 1 });
+        await new Blob(['a']).stream().pipeTo(handle.sink);
+        const { ref } = await handle.done;
+        await expect(store.get(ref, undefined, AbortSignal.abort())).rejects.toMatchObject({ name: 'AbortError' });
+      });
+    });
+
+    describe('sweep', () => {
+      it('leaves no orphans after a restart with staged data', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 5, owner: 'o' });
+        await lease.attach({ name: 'staged', body: bytes('staged') });
+        // An orphan from an upload that died before its row was written.
+        await ports.blobs.put(`state/default/k/.staging/${lease.txnId}/attachments/0190b6e0-0000-7000-8000-000000000001`, new Blob(['x']).stream());
+        if (fixture.reopen) {
+          await store.close();
+          ports = await fixture.reopen();
+          store = open();
+        }
+        clock += 6_000;
+        const report = await store.sweep();
+        expect(report.rolledBackTxns).toBe(1);
+        expect(await blobPaths(ports.blobs)).toEqual([]);
+        const again = await store.acquire({ key: 'k', ttlSeconds: 5, owner: 'p' });
+        expect(await again.list()).toEqual([]);
+      });
+
+      it('deletes committed-path blobs that no row points at', async () => {
+        await ports.blobs.put('state/default/k/attachments/0190b6e0-0000-7000-8000-000000000002', new Blob(['x']).stream());
+        const report = await store.sweep();
+        expect(report.orphansDeleted).toBe(1);
+        expect(await blobPaths(ports.blobs)).toEqual([]);
+      });
+
+      it('keeps the blobs of a live transaction', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await lease.attach({ name: 'a', body: bytes('a') });
+        await store.sweep();
+        expect(await blobPaths(ports.blobs)).toHaveLength(1);
+        await lease.release();
+        expect(await readText((await store.openAttachment({ key: 'k', name: 'a' })).body)).toBe('a');
+      });
+    });
+  });
+}
