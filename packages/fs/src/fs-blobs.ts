@@ -1,0 +1,228 @@
+// `BlobStore` on the local file system (Node and Bun).
+//
+// Every write goes to a temp file in `tempDir` (default `<root>/.tmp`, on the
+// same file system so rename is atomic), is fsynced, then renamed over the
+// target and the target's directory is fsynced. A blob file is never modified
+// in place: that is what makes hard-link copies and concurrent reads safe.
+import { randomUUID } from 'node:crypto';
+import { constants } from 'node:fs';
+import { copyFile, link, lstat, mkdir, open, opendir, rmdir, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { AttacheError, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
+import { blobPathResolver } from './blob-paths.js';
+import { discard, errorCode, renameIntoPlace, syncDirectory } from './durability.js';
+import { fileStream } from './file-stream.js';
+
+export interface FsBlobsOptions {
+  /** Directory holding the blobs; created on first write. */
+  root: string;
+  /** Where writes are staged before the rename; must be on the same file system as `root`. Default `<root>/.tmp`. */
+  tempDir?: string;
+}
+
+/** ENOTDIR: a path component is a file, so the blob cannot exist either. */
+const MISSING = new Set(['ENOENT', 'ENOTDIR']);
+/** Hard links unsupported between these paths: fall back to a byte copy. */
+const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS']);
+
+export function fsBlobs(options: FsBlobsOptions): BlobStore {
+  const paths = blobPathResolver(options.root, options.tempDir);
+
+  async function newTempFile(): Promise<string> {
+    await mkdir(paths.tempDir, { recursive: true });
+    return join(paths.tempDir, `${randomUUID()}.part`);
+  }
+
+  async function put(
+    blobPath: string,
+    body: ReadableStream<Uint8Array>,
+    putOptions: { signal?: AbortSignal } = {},
+  ): Promise<{ size: number }> {
+    const { signal } = putOptions;
+    const reader = body.getReader();
+    // Cancelling the reader settles a pending `read()` as done, so the loop ends promptly.
+    const onAbort = () => void reader.cancel(signal?.reason).catch(() => {});
+    let tempFile: string | undefined;
+    try {
+      const target = paths.toFile(blobPath);
+      if (signal?.aborted) throw signal.reason;
+      signal?.addEventListener('abort', onAbort, { once: true });
+      tempFile = await newTempFile();
+      const handle = await open(tempFile, 'wx');
+      let size = 0;
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (signal?.aborted) throw signal.reason;
+          if (done) break;
+          if (!(value instanceof Uint8Array)) throw new TypeError('blob stream chunks must be Uint8Array');
+          // Awaiting each write before the next read is the backpressure.
+          for (let offset = 0; offset < value.byteLength; ) {
+            const { bytesWritten } = await handle.write(value, offset, value.byteLength - offset);
+            offset += bytesWritten;
+          }
+          size += value.byteLength;
+        }
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await renameIntoPlace(tempFile, target);
+      return { size };
+    } catch (error) {
+      // Tell the producer to stop; a no-op when the stream itself errored.
+      await reader.cancel(error).catch(() => {});
+      if (tempFile !== undefined) await discard(tempFile);
+      throw error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      reader.releaseLock();
+    }
+  }
+
+  async function get(blobPath: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | undefined> {
+    const file = paths.toFile(blobPath);
+    if (range !== undefined) checkRange(range);
+    let handle;
+    try {
+      handle = await open(file, 'r');
+    } catch (error) {
+      if (MISSING.has(errorCode(error) ?? '')) return undefined;
+      throw error;
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) {
+        await handle.close();
+        return undefined;
+      }
+      // The size is fixed: blob files are replaced by rename, never rewritten.
+      const endExclusive = Math.min(range === undefined ? info.size : range.end + 1, info.size);
+      return fileStream(handle, range?.start ?? 0, endExclusive);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  async function statBlob(blobPath: string): Promise<BlobInfo | undefined> {
+    const file = paths.toFile(blobPath);
+    try {
+      const info = await stat(file);
+      return info.isFile() ? { path: blobPath, size: info.size, modifiedAt: Math.floor(info.mtimeMs) } : undefined;
+    } catch (error) {
+      if (MISSING.has(errorCode(error) ?? '')) return undefined;
+      throw error;
+    }
+  }
+
+  async function copy(from: string, to: string): Promise<void> {
+    const source = paths.toFile(from);
+    const target = paths.toFile(to);
+    const tempFile = await newTempFile();
+    try {
+      try {
+        // O(1) and atomic; safe because blob files are never modified in place.
+        await link(source, tempFile);
+      } catch (error) {
+        const code = errorCode(error) ?? '';
+        if (MISSING.has(code)) throw new AttacheError('not_found', `blob "${from}" does not exist`, { cause: error });
+        if (!LINK_UNSUPPORTED.has(code)) throw error;
+        await copyFile(source, tempFile, constants.COPYFILE_EXCL);
+        const handle = await open(tempFile, 'r+');
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      }
+      await renameIntoPlace(tempFile, target);
+    } catch (error) {
+      await discard(tempFile);
+      throw error;
+    }
+  }
+
+  async function deleteBlob(blobPath: string): Promise<void> {
+    const file = paths.toFile(blobPath);
+    try {
+      await unlink(file);
+    } catch (error) {
+      const code = errorCode(error) ?? '';
+      if (MISSING.has(code)) return;
+      // unlink of a directory: EISDIR on Linux, EPERM on macOS. Not a blob, so nothing to delete.
+      if ((code === 'EISDIR' || code === 'EPERM') && (await lstat(file)).isDirectory()) return;
+      throw error;
+    }
+    // Durable, so a deleted blob cannot reappear after a crash as an orphan.
+    await syncDirectory(dirname(file));
+    await pruneEmptyParents(dirname(file), paths.root);
+  }
+
+  async function* list(prefix: string): AsyncIterable<BlobInfo> {
+    const start = paths.listStart(prefix);
+    yield* walk(start.directory, start.blobDirectory, start.namePrefix, paths.tempDir);
+  }
+
+  return { put, get, stat: statBlob, copy, delete: deleteBlob, list };
+}
+
+/** Removes now-empty directories from `directory` up to (not including) `root`. */
+async function pruneEmptyParents(directory: string, root: string): Promise<void> {
+  for (let current = directory; current !== root && current.startsWith(root); current = dirname(current)) {
+    try {
+      await rmdir(current);
+    } catch (error) {
+      const code = errorCode(error);
+      // Gone already (a concurrent delete): its parent may still be empty.
+      if (code === 'ENOENT') continue;
+      // Not empty, or a concurrent put is filling it: stop.
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') return;
+      throw error;
+    }
+  }
+}
+
+/**
+ * Yields the files below `directory` (whose blob path is `blobDirectory`).
+ * At the top level only entries starting with `namePrefix` are visited, so a
+ * prefix walks just the subtree that can match it.
+ */
+async function* walk(
+  directory: string,
+  blobDirectory: string,
+  namePrefix: string,
+  tempDir: string,
+): AsyncGenerator<BlobInfo> {
+  let entries;
+  try {
+    entries = await opendir(directory);
+  } catch (error) {
+    if (MISSING.has(errorCode(error) ?? '')) return;
+    throw error;
+  }
+  // `for await` over a Dir streams entries and closes it, also on early exit.
+  for await (const entry of entries) {
+    if (!entry.name.startsWith(namePrefix)) continue;
+    const file = join(directory, entry.name);
+    const blobPath = blobDirectory === '' ? entry.name : `${blobDirectory}/${entry.name}`;
+    if (entry.isDirectory()) {
+      if (file !== tempDir) yield* walk(file, blobPath, '', tempDir);
+    } else if (entry.isFile()) {
+      try {
+        const info = await stat(file);
+        yield { path: blobPath, size: info.size, modifiedAt: Math.floor(info.mtimeMs) };
+      } catch (error) {
+        // Deleted while we were listing.
+        if (!MISSING.has(errorCode(error) ?? '')) throw error;
+      }
+    }
+  }
+}
+
+function checkRange(range: ByteRange): void {
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
+    throw new RangeError(`invalid byte range ${start}-${end}`);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './blob-suite.js';
+export * from './metadata-suite.js';
+export * from './engine-suite.js';
