@@ -89,7 +89,7 @@ export interface MetadataTx {
   listActiveLeasesOfTxn(txnId: string): Promise<LeaseRow[]>;
   /** Active leases whose `expiresAt` is at or before `now`, oldest first. */
   listExpiredLeases(now: EpochMillis, limit: number): Promise<LeaseRow[]>;
-  /** Forgets released/expired leases older than `before` (history used for error codes). */
+  /** Forgets released/expired leases whose `expiresAt` is before `before` (history used for error codes). */
   pruneLeases(before: EpochMillis): Promise<number>;
 
   // Transactions

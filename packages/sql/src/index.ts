@@ -1,0 +1,4 @@
+export { sqliteMetadata, type SqliteMetadataOptions } from './sqlite.js';
+export { createSqlMetadata, sqliteDialectInfo, type SqlDialectInfo } from './metadata.js';
+export { attacheMigrations, attacheMigrationProvider, MIGRATION_TABLE, MIGRATION_LOCK_TABLE } from './migrations.js';
+export type * from './schema.js';

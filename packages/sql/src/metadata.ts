@@ -1,0 +1,434 @@
+// The `MetadataStore` port on Kysely, shared by every SQL dialect. What
+// differs between SQLite and PostgreSQL lives in `SqlDialectInfo` and nowhere
+// else; the schema, queries and row mapping below are the same code.
+import type {
+  AttachmentRow,
+  AttachmentRowState,
+  KeyRow,
+  LeaseRow,
+  LeaseState,
+  MetadataStore,
+  MetadataTx,
+  TxnRow,
+  TxnState,
+} from '@attache/core';
+import { Migrator, sql, type Kysely, type RawBuilder, type Selectable, type Transaction } from 'kysely';
+import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, attacheMigrationProvider } from './migrations.js';
+import type { AttacheDatabase, AttachmentsTable, KeysTable, LeasesTable, TxnsTable } from './schema.js';
+
+export interface SqlDialectInfo {
+  name: string;
+  /**
+   * Collation that orders attachment names by code point (= UTF-8 byte
+   * order), or null when the column's default already does (SQLite BINARY).
+   */
+  nameCollation: string | null;
+  /**
+   * Whether `lockKey` must lock the key row (`select … for update`). False
+   * where the dialect already runs one write transaction at a time (SQLite).
+   */
+  lockKeyForUpdate: boolean;
+}
+
+export const sqliteDialectInfo: SqlDialectInfo = { name: 'sqlite', nameCollation: null, lockKeyForUpdate: false };
+
+// Bound parameters per statement stay well under SQLite's oldest limit (999).
+const MAX_PARAMETERS = 500;
+
+export function createSqlMetadata(db: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): MetadataStore {
+  const running = new Set<Promise<unknown>>();
+  let closing: Promise<void> | undefined;
+
+  return {
+    transaction<T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T> {
+      if (closing) return Promise.reject(new Error(`${dialect.name}Metadata: the store is closed`));
+      const run = db.transaction().execute(async (trx) => {
+        const handle = createTx(trx, dialect);
+        try {
+          return await fn(handle.tx);
+        } finally {
+          handle.end();
+        }
+      });
+      running.add(run);
+      const forget = (): void => {
+        running.delete(run);
+      };
+      run.then(forget, forget);
+      return run;
+    },
+
+    async migrate(): Promise<void> {
+      const migrator = new Migrator({
+        db,
+        provider: attacheMigrationProvider,
+        migrationTableName: MIGRATION_TABLE,
+        migrationLockTableName: MIGRATION_LOCK_TABLE,
+      });
+      const { error, results } = await migrator.migrateToLatest();
+      if (error !== undefined) {
+        const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'setup';
+        throw new Error(`${dialect.name}Metadata: migration ${failed} failed`, { cause: error });
+      }
+    },
+
+    close(): Promise<void> {
+      // Transactions already running finish first; the pool closes once.
+      closing ??= Promise.allSettled([...running]).then(() => db.destroy());
+      return closing;
+    },
+  };
+}
+
+function createTx(trx: Transaction<AttacheDatabase>, dialect: SqlDialectInfo): { tx: MetadataTx; end(): void } {
+  let open = true;
+  // Every query goes through `q()`, so a handle that leaks past its
+  // transaction fails loudly instead of writing outside any transaction.
+  const q = (): Transaction<AttacheDatabase> => {
+    if (!open) throw new Error(`${dialect.name}Metadata: transaction has already ended`);
+    return trx;
+  };
+  // Text ordering by code point on every dialect (see `nameCollation`).
+  const collated = (column: 'namespace' | 'key' | 'name') =>
+    dialect.nameCollation === null ? sql.ref(column) : sql`${sql.ref(column)} collate ${sql.id(dialect.nameCollation)}`;
+  const byName = collated('name');
+
+  const tx: MetadataTx = {
+    async lockKey(namespace, key) {
+      let query = q()
+        .selectFrom('attache_keys')
+        .selectAll()
+        .where('namespace', '=', namespace)
+        .where('key', '=', key);
+      if (dialect.lockKeyForUpdate) query = query.forUpdate();
+      const row = await query.executeTakeFirst();
+      return row && toKeyRow(row);
+    },
+    async putKey(row) {
+      await q()
+        .insertInto('attache_keys')
+        .values({ namespace: row.namespace, key: row.key, fencing_token: row.fencingToken, lease_id: row.leaseId })
+        .onConflict((conflict) =>
+          conflict.columns(['namespace', 'key']).doUpdateSet({ fencing_token: row.fencingToken, lease_id: row.leaseId }),
+        )
+        .execute();
+    },
+
+    async getLease(leaseId) {
+      const row = await q().selectFrom('attache_leases').selectAll().where('lease_id', '=', leaseId).executeTakeFirst();
+      return row && toLeaseRow(row);
+    },
+    async insertLease(row) {
+      await q()
+        .insertInto('attache_leases')
+        .values({
+          lease_id: row.leaseId,
+          namespace: row.namespace,
+          key: row.key,
+          txn_id: row.txnId,
+          owner: row.owner,
+          fencing_token: row.fencingToken,
+          expires_at: row.expiresAt,
+          state: row.state,
+          created_at: row.createdAt,
+        })
+        .execute();
+    },
+    async updateLease(leaseId, patch) {
+      const set = definedFields({ expires_at: patch.expiresAt, state: patch.state });
+      if (Object.keys(set).length === 0) return;
+      await q().updateTable('attache_leases').set(set).where('lease_id', '=', leaseId).execute();
+    },
+    async listActiveLeasesOfTxn(txnId) {
+      const rows = await q()
+        .selectFrom('attache_leases')
+        .selectAll()
+        .where('txn_id', '=', txnId)
+        .where('state', '=', 'active')
+        .orderBy('created_at')
+        .orderBy('lease_id')
+        .execute();
+      return rows.map(toLeaseRow);
+    },
+    async listExpiredLeases(now, limit) {
+      const rows = await q()
+        .selectFrom('attache_leases')
+        .selectAll()
+        .where('state', '=', 'active')
+        .where('expires_at', '<=', now)
+        .orderBy('expires_at')
+        .orderBy('lease_id')
+        .limit(Math.max(0, limit))
+        .execute();
+      return rows.map(toLeaseRow);
+    },
+    async pruneLeases(before) {
+      const result = await q()
+        .deleteFrom('attache_leases')
+        .where('state', '<>', 'active')
+        .where('expires_at', '<', before)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
+    async getTxn(txnId) {
+      const row = await q().selectFrom('attache_txns').selectAll().where('txn_id', '=', txnId).executeTakeFirst();
+      return row && toTxnRow(row);
+    },
+    async insertTxn(row) {
+      await q()
+        .insertInto('attache_txns')
+        .values({ txn_id: row.txnId, state: row.state, created_at: row.createdAt, updated_at: row.updatedAt })
+        .execute();
+    },
+    async updateTxn(txnId, patch) {
+      const set = definedFields({ state: patch.state, updated_at: patch.updatedAt });
+      if (Object.keys(set).length === 0) return;
+      await q().updateTable('attache_txns').set(set).where('txn_id', '=', txnId).execute();
+    },
+
+    async listAttachments(scope, txnId) {
+      const rows = await q()
+        .selectFrom('attache_attachments')
+        .selectAll()
+        .where('namespace', '=', scope.namespace)
+        .where('key', '=', scope.key)
+        .where((eb) =>
+          txnId === undefined
+            ? eb('state', '=', 'committed')
+            : eb.or([eb('state', '=', 'committed'), eb('txn_id', '=', txnId)]),
+        )
+        .orderBy(byName)
+        .orderBy(pendingRank('committed_first'))
+        .execute();
+      return rows.map(toAttachmentRow);
+    },
+    async getCommittedById(attachmentId) {
+      const row = await q()
+        .selectFrom('attache_attachments')
+        .selectAll()
+        .where('attachment_id', '=', attachmentId)
+        .where('state', '=', 'committed')
+        .limit(1)
+        .executeTakeFirst();
+      return row && toAttachmentRow(row);
+    },
+    async findByName(scope, name, txnId) {
+      const row = await q()
+        .selectFrom('attache_attachments')
+        .selectAll()
+        .where('namespace', '=', scope.namespace)
+        .where('key', '=', scope.key)
+        .where('name', '=', name)
+        .where((eb) =>
+          txnId === null
+            ? eb('state', '=', 'committed')
+            : eb.or([eb('state', '=', 'committed'), eb('txn_id', '=', txnId)]),
+        )
+        .orderBy(pendingRank('pending_first'))
+        .limit(1)
+        .executeTakeFirst();
+      return row && toAttachmentRow(row);
+    },
+    async findById(scope, attachmentId, txnId) {
+      const row = await q()
+        .selectFrom('attache_attachments')
+        .selectAll()
+        .where('namespace', '=', scope.namespace)
+        .where('key', '=', scope.key)
+        .where('attachment_id', '=', attachmentId)
+        .where((eb) =>
+          txnId === null
+            ? eb('state', '=', 'committed')
+            : eb.or([eb('state', '=', 'committed'), eb('txn_id', '=', txnId)]),
+        )
+        .orderBy(pendingRank('pending_first'))
+        .limit(1)
+        .executeTakeFirst();
+      return row && toAttachmentRow(row);
+    },
+    async listStagedOfTxn(txnId) {
+      const rows = await q()
+        .selectFrom('attache_attachments')
+        .selectAll()
+        .where('txn_id', '=', txnId)
+        .where('state', '<>', 'committed')
+        .orderBy(collated('namespace'))
+        .orderBy(collated('key'))
+        .orderBy(byName)
+        .execute();
+      return rows.map(toAttachmentRow);
+    },
+    async insertAttachment(row) {
+      await q()
+        .insertInto('attache_attachments')
+        .values({
+          version_id: row.versionId,
+          attachment_id: row.attachmentId,
+          namespace: row.namespace,
+          key: row.key,
+          name: row.name,
+          state: row.state,
+          txn_id: row.txnId,
+          size: row.size,
+          content_type: row.contentType,
+          extension: row.extension,
+          crc32: row.crc32,
+          sha256: row.sha256,
+          blob_path: row.blobPath,
+          key_id: row.keyId,
+          created_at: row.createdAt,
+          updated_at: row.updatedAt,
+        })
+        .execute();
+    },
+    async updateAttachment(versionId, patch) {
+      const set = definedFields({
+        state: patch.state,
+        txn_id: patch.txnId,
+        blob_path: patch.blobPath,
+        updated_at: patch.updatedAt,
+        created_at: patch.createdAt,
+      });
+      if (Object.keys(set).length === 0) return;
+      await q().updateTable('attache_attachments').set(set).where('version_id', '=', versionId).execute();
+    },
+    async deleteAttachment(versionId) {
+      await q().deleteFrom('attache_attachments').where('version_id', '=', versionId).execute();
+    },
+    async listUnpromoted(limit) {
+      // `.staging` is a reserved key segment (names.ts), so only staged
+      // paths contain it; LIKE has no wildcard characters in this pattern.
+      const rows = await q()
+        .selectFrom('attache_attachments')
+        .selectAll()
+        .where('state', '=', 'committed')
+        .where('blob_path', 'like', '%/.staging/%')
+        .orderBy('updated_at')
+        .orderBy('version_id')
+        .limit(Math.max(0, limit))
+        .execute();
+      return rows.map(toAttachmentRow);
+    },
+    async referencedBlobPaths(paths) {
+      const found = new Set<string>();
+      for (const batch of chunks([...new Set(paths)], MAX_PARAMETERS)) {
+        const rows = await q()
+          .selectFrom('attache_attachments')
+          .select('blob_path')
+          .distinct()
+          .where('blob_path', 'in', batch)
+          .execute();
+        for (const row of rows) found.add(row.blob_path);
+      }
+      return found;
+    },
+
+    async enqueueGarbage(paths, now) {
+      // Two parameters per row.
+      for (const batch of chunks([...new Set(paths)], MAX_PARAMETERS / 2)) {
+        await q()
+          .insertInto('attache_garbage')
+          .values(batch.map((blobPath) => ({ blob_path: blobPath, enqueued_at: now })))
+          .onConflict((conflict) => conflict.column('blob_path').doNothing())
+          .execute();
+      }
+    },
+    async listGarbage(limit) {
+      const rows = await q()
+        .selectFrom('attache_garbage')
+        .select('blob_path')
+        .orderBy('enqueued_at')
+        .orderBy('blob_path')
+        .limit(Math.max(0, limit))
+        .execute();
+      return rows.map((row) => row.blob_path);
+    },
+    async dequeueGarbage(paths) {
+      for (const batch of chunks([...new Set(paths)], MAX_PARAMETERS)) {
+        await q().deleteFrom('attache_garbage').where('blob_path', 'in', batch).execute();
+      }
+    },
+  };
+
+  return {
+    tx,
+    end() {
+      open = false;
+    },
+  };
+}
+
+/**
+ * Orders a committed row and a pending (staged/tombstone) row of the same
+ * name: committed first for listings (the engine overlays pending rows on
+ * top), pending first for look-ups (the transaction's own write wins).
+ */
+function pendingRank(order: 'committed_first' | 'pending_first'): RawBuilder<number> {
+  return order === 'committed_first'
+    ? sql<number>`case when state = 'committed' then 0 else 1 end`
+    : sql<number>`case when state = 'committed' then 1 else 0 end`;
+}
+
+function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
+  for (let start = 0; start < items.length; start += size) yield items.slice(start, start + size);
+}
+
+/** Drops `undefined` fields: a patch sets only what it names. */
+function definedFields<Fields extends Record<string, unknown>>(fields: Fields): Partial<Fields> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<Fields>;
+}
+
+function toKeyRow(row: Selectable<KeysTable>): KeyRow {
+  return {
+    namespace: row.namespace,
+    key: row.key,
+    fencingToken: Number(row.fencing_token),
+    leaseId: row.lease_id,
+  };
+}
+
+function toLeaseRow(row: Selectable<LeasesTable>): LeaseRow {
+  return {
+    leaseId: row.lease_id,
+    namespace: row.namespace,
+    key: row.key,
+    txnId: row.txn_id,
+    owner: row.owner,
+    fencingToken: Number(row.fencing_token),
+    expiresAt: Number(row.expires_at),
+    // The column only ever receives values of these unions (written by this module).
+    state: row.state as LeaseState,
+    createdAt: Number(row.created_at),
+  };
+}
+
+function toTxnRow(row: Selectable<TxnsTable>): TxnRow {
+  return {
+    txnId: row.txn_id,
+    state: row.state as TxnState,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}
+
+function toAttachmentRow(row: Selectable<AttachmentsTable>): AttachmentRow {
+  return {
+    versionId: row.version_id,
+    attachmentId: row.attachment_id,
+    namespace: row.namespace,
+    key: row.key,
+    name: row.name,
+    state: row.state as AttachmentRowState,
+    txnId: row.txn_id,
+    size: Number(row.size),
+    contentType: row.content_type,
+    extension: row.extension,
+    crc32: row.crc32,
+    sha256: row.sha256,
+    blobPath: row.blob_path,
+    keyId: row.key_id,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}

@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MetadataStore } from '@attache/core';
+import { describeMetadataStore } from '@attache/testing';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sqliteMetadata } from '../src/index.js';
+
+const directories: string[] = [];
+
+function temporaryDirectory(): string {
+  const directory = mkdtempSync(join(tmpdir(), 'attache-sql-'));
+  directories.push(directory);
+  return directory;
+}
+
+afterEach(() => {
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+describeMetadataStore('sqlite file', () => sqliteMetadata({ filename: join(temporaryDirectory(), 'attache.db') }));
+
+describe('sqliteMetadata', () => {
+  let filename: string;
+  const opened: MetadataStore[] = [];
+
+  const open = async (): Promise<MetadataStore> => {
+    const store = sqliteMetadata({ filename });
+    opened.push(store);
+    await store.migrate();
+    return store;
+  };
+
+  beforeEach(() => {
+    filename = join(temporaryDirectory(), 'nested', 'dir', 'attache.db');
+  });
+
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
+  });
+
+  it('creates the directory of its file, in WAL mode with a busy timeout and foreign keys on', async () => {
+    const store = await open();
+    await store.close();
+    const database = new Database(filename, { readonly: true });
+    try {
+      expect(database.pragma('journal_mode', { simple: true })).toBe('wal');
+      const tables = database
+        .prepare("select name from sqlite_master where type = 'table' and name like 'attache\\_%' escape '\\' order by name")
+        .pluck()
+        .all();
+      expect(tables).toEqual([
+        'attache_attachments',
+        'attache_garbage',
+        'attache_keys',
+        'attache_leases',
+        'attache_migrations',
+        'attache_migrations_lock',
+        'attache_txns',
+      ]);
+    } finally {
+      database.close();
+    }
+  });
+
+  it('lets two stores on one file (as two processes) see each other’s committed writes', async () => {
+    const first = await open();
+    const second = await open();
+    await first.transaction((tx) => tx.putKey({ namespace: 'ns', key: 'doc', fencingToken: 1, leaseId: 'lease-1' }));
+    expect(await second.transaction((tx) => tx.lockKey('ns', 'doc'))).toEqual({
+      namespace: 'ns',
+      key: 'doc',
+      fencingToken: 1,
+      leaseId: 'lease-1',
+    });
+    await second.transaction(async (tx) => {
+      const current = await tx.lockKey('ns', 'doc');
+      await tx.putKey({ namespace: 'ns', key: 'doc', fencingToken: (current?.fencingToken ?? 0) + 1, leaseId: null });
+    });
+    expect((await first.transaction((tx) => tx.lockKey('ns', 'doc')))?.fencingToken).toBe(2);
+  });
+
+  it('keeps its rows across a close and reopen', async () => {
+    const store = await open();
+    await store.transaction((tx) => tx.enqueueGarbage(['p/a'], 1));
+    await store.close();
+    const reopened = await open();
+    expect(await reopened.transaction((tx) => tx.listGarbage(10))).toEqual(['p/a']);
+  });
+
+  it('leaves a database it was given open on close', async () => {
+    const database = new Database(join(temporaryDirectory(), 'given.db'));
+    try {
+      const store = sqliteMetadata({ database });
+      await store.migrate();
+      await store.transaction((tx) => tx.enqueueGarbage(['p/a'], 1));
+      await store.close();
+      expect(database.open).toBe(true);
+      expect(database.prepare('select blob_path from attache_garbage').pluck().all()).toEqual(['p/a']);
+    } finally {
+      database.close();
+    }
+  });
+});
