@@ -8,3 +8,4 @@ export { createDigest, digestImplementation, type Digests } from './hash.js';
 export { committedBlobPath, stagedBlobPath, stagedTxnOf } from './paths.js';
 export { memoryMetadata } from './memory/metadata.js';
 export { memoryBlobs } from './memory/blobs.js';
+export { checkBlobPath } from './paths.js';

@@ -1,7 +1,7 @@
 // Blob paths are `/`-separated relative paths chosen by the engine. They are
 // checked before any file-system call so no path can reach outside `root`.
 import { resolve, sep } from 'node:path';
-import { AttacheError } from '@attache/core';
+import { AttacheError, checkBlobPath } from '@attache/core';
 
 export interface BlobPathResolver {
   readonly root: string;
@@ -20,21 +20,12 @@ export function blobPathResolver(rootOption: string, tempDirOption: string | und
     throw new AttacheError('invalid_key', `invalid blob path ${JSON.stringify(blobPath)}: ${why}`);
   }
 
-  function checkSegments(blobPath: string, segments: readonly string[]): void {
-    if (blobPath.includes('\\')) invalid(blobPath, 'contains a backslash');
-    if (blobPath.includes('\0')) invalid(blobPath, 'contains NUL');
-    for (const segment of segments) {
-      if (segment === '') invalid(blobPath, 'empty segment (absolute path, "//" or trailing "/")');
-      if (segment === '.' || segment === '..') invalid(blobPath, `"${segment}" segment`);
-    }
-  }
-
   function inside(file: string, directory: string): boolean {
     return file.startsWith(directory.endsWith(sep) ? directory : directory + sep);
   }
 
   function toDirectory(blobPath: string, segments: readonly string[]): string {
-    checkSegments(blobPath, segments);
+    checkBlobPath(segments.join('/'));
     const file = resolve(root, ...segments);
     // Belt and braces: also catches platform quirks such as drive letters.
     if (!inside(file, root)) invalid(blobPath, 'resolves outside the root');

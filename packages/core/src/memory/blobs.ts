@@ -5,6 +5,7 @@
 // published at its path only once its stream completed. Readers slice it, so
 // a `put` that replaces the path never disturbs a read already under way.
 import { AttacheError } from '../errors.js';
+import { checkBlobPath } from '../paths.js';
 import type { BlobInfo, BlobStore, ByteRange } from '../ports.js';
 
 interface StoredBlob {
@@ -120,19 +121,6 @@ function streamBlob(blob: StoredBlob, range: ByteRange | undefined): ReadableStr
       controller.close();
     },
   });
-}
-
-// Same rules as `@attache/fs`, so engine bugs that build odd paths fail in
-// memory-backed tests too.
-function checkBlobPath(path: string): void {
-  if (path === '' || path.startsWith('/') || path.includes('\\') || path.includes('\0')) {
-    throw new AttacheError('invalid_key', `invalid blob path "${path}"`);
-  }
-  for (const segment of path.split('/')) {
-    if (segment === '' || segment === '.' || segment === '..') {
-      throw new AttacheError('invalid_key', `invalid blob path "${path}": empty, "." or ".." segment`);
-    }
-  }
 }
 
 function checkRange(range: ByteRange): void {
