@@ -96,6 +96,8 @@ export interface MetadataTx {
   getTxn(txnId: string): Promise<TxnRow | undefined>;
   insertTxn(row: TxnRow): Promise<void>;
   updateTxn(txnId: string, patch: Pick<TxnRow, 'state' | 'updatedAt'>): Promise<void>;
+  /** Forgets ended (committed or rolled back) transactions whose `updatedAt` is before `before`. */
+  pruneTxns(before: EpochMillis): Promise<number>;
 
   // Attachments
   /** Committed rows of one key, plus the staged/tombstone rows of `txnId` when given; sorted by name. */

@@ -15,8 +15,8 @@ import type { BlobInfo } from './ports.js';
 import type { SweepReport } from './types.js';
 
 const BATCH = 200;
-/** Released or expired leases are remembered this long, so late callers get precise error codes. */
-const LEASE_HISTORY_MS = 24 * 3600 * 1000;
+/** Ended leases and transactions are remembered this long, so late callers get precise error codes. */
+const HISTORY_MS = 24 * 3600 * 1000;
 
 export async function sweep(engine: Engine): Promise<SweepReport> {
   const report: SweepReport = { expiredLeases: 0, rolledBackTxns: 0, promoted: 0, garbageDeleted: 0, orphansDeleted: 0 };
@@ -24,7 +24,11 @@ export async function sweep(engine: Engine): Promise<SweepReport> {
   await finishPromotions(engine, report);
   await deleteGarbage(engine, report);
   await deleteOrphans(engine, report);
-  await engine.metadata.transaction((tx) => tx.pruneLeases(engine.now() - LEASE_HISTORY_MS));
+  await engine.metadata.transaction(async (tx) => {
+    const horizon = engine.now() - HISTORY_MS;
+    await tx.pruneLeases(horizon);
+    await tx.pruneTxns(horizon);
+  });
   return report;
 }
 

@@ -171,6 +171,15 @@ function createTx(trx: Transaction<AttacheDatabase>, dialect: SqlDialectInfo): {
       return Number(result.numDeletedRows);
     },
 
+    async pruneTxns(before) {
+      const result = await q()
+        .deleteFrom('attache_txns')
+        .where('state', '<>', 'active')
+        .where('updated_at', '<', before)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
     async getTxn(txnId) {
       const row = await q().selectFrom('attache_txns').selectAll().where('txn_id', '=', txnId).executeTakeFirst();
       return row && toTxnRow(row);

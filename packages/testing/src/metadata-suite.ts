@@ -243,6 +243,24 @@ export function describeMetadataStore(name: string, create: () => Promise<Metada
     });
 
     describe('txns', () => {
+      it('pruneTxns forgets ended transactions last updated before the cutoff, never active ones', async () => {
+        await inTx(async (tx) => {
+          await tx.insertTxn(txnRow({ txnId: 'committed-old', state: 'committed', updatedAt: 10 }));
+          await tx.insertTxn(txnRow({ txnId: 'rolled-back-old', state: 'rolled_back', updatedAt: 20 }));
+          await tx.insertTxn(txnRow({ txnId: 'committed-at-cutoff', state: 'committed', updatedAt: 100 }));
+          await tx.insertTxn(txnRow({ txnId: 'active-old', state: 'active', updatedAt: 5 }));
+        });
+        expect(await inTx((tx) => tx.pruneTxns(100))).toBe(2);
+        const remaining = await inTx(async (tx) =>
+          Promise.all(
+            ['committed-old', 'rolled-back-old', 'committed-at-cutoff', 'active-old'].map(async (id) =>
+              (await tx.getTxn(id)) ? id : null,
+            ),
+          ),
+        );
+        expect(remaining).toEqual([null, null, 'committed-at-cutoff', 'active-old']);
+      });
+
       it('getTxn returns the inserted row, and undefined for an unknown id', async () => {
         await inTx((tx) => tx.insertTxn(txnRow({ txnId: 'txn-1', createdAt: 2 ** 41 })));
         expect(await inTx((tx) => tx.getTxn('txn-1'))).toEqual(txnRow({ txnId: 'txn-1', createdAt: 2 ** 41 }));

@@ -128,6 +128,18 @@ function createTx(tables: Tables): { tx: MetadataTx; end(): void } {
       return pruned;
     },
 
+    async pruneTxns(before) {
+      assertOpen();
+      let pruned = 0;
+      for (const row of txns.values()) {
+        if (row.state !== 'active' && row.updatedAt < before) {
+          txns.delete(row.txnId);
+          pruned += 1;
+        }
+      }
+      return pruned;
+    },
+
     async getTxn(txnId) {
       assertOpen();
       return copy(txns.get(txnId));
