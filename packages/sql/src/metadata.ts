@@ -12,6 +12,7 @@ import type {
   TxnRow,
   TxnState,
 } from '@attache/core';
+import { AttacheError } from '@attache/core';
 import { Migrator, sql, type Kysely, type RawBuilder, type Selectable, type Transaction } from 'kysely';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, attacheMigrationProvider } from './migrations.js';
 import type { AttacheDatabase, AttachmentsTable, KeysTable, LeasesTable, TxnsTable } from './schema.js';
@@ -28,9 +29,19 @@ export interface SqlDialectInfo {
    * where the dialect already runs one write transaction at a time (SQLite).
    */
   lockKeyForUpdate: boolean;
+  /** Whether a driver error means the database is out of reach or busy (→ 503 `unavailable`), not a bug. */
+  isUnavailable(error: unknown): boolean;
 }
 
-export const sqliteDialectInfo: SqlDialectInfo = { name: 'sqlite', nameCollation: null, lockKeyForUpdate: false };
+// better-sqlite3 puts SQLite's extended result code on `error.code`.
+const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|PROTOCOL|NOLFS)/;
+
+export const sqliteDialectInfo: SqlDialectInfo = {
+  name: 'sqlite',
+  nameCollation: null,
+  lockKeyForUpdate: false,
+  isUnavailable: (error) => SQLITE_UNAVAILABLE.test(String((error as { code?: unknown } | null)?.code ?? '')),
+};
 
 // Bound parameters per statement stay well under SQLite's oldest limit (999).
 const MAX_PARAMETERS = 500;
@@ -41,15 +52,28 @@ export function createSqlMetadata(db: Kysely<AttacheDatabase>, dialect: SqlDiale
 
   return {
     transaction<T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T> {
-      if (closing) return Promise.reject(new Error(`${dialect.name}Metadata: the store is closed`));
-      const run = db.transaction().execute(async (trx) => {
-        const handle = createTx(trx, dialect);
-        try {
-          return await fn(handle.tx);
-        } finally {
-          handle.end();
-        }
-      });
+      if (closing) {
+        return Promise.reject(new AttacheError('unavailable', 'the metadata store is closed', { retryAfterSeconds: 1 }));
+      }
+      const run = db
+        .transaction()
+        .execute(async (trx) => {
+          const handle = createTx(trx, dialect);
+          try {
+            return await fn(handle.tx);
+          } finally {
+            handle.end();
+          }
+        })
+        .catch((error: unknown) => {
+          if (!(error instanceof AttacheError) && dialect.isUnavailable(error)) {
+            throw new AttacheError('unavailable', 'the metadata database is busy or out of reach', {
+              retryAfterSeconds: 1,
+              cause: error,
+            });
+          }
+          throw error;
+        });
       running.add(run);
       const forget = (): void => {
         running.delete(run);

@@ -36,6 +36,28 @@ describe('sqliteMetadata', () => {
     filename = join(temporaryDirectory(), 'nested', 'dir', 'attache.db');
   });
 
+  it('answers unavailable (not a raw driver error) while another process holds the write lock too long', async () => {
+    await (await open()).close();
+    const store = sqliteMetadata({ filename, busyTimeoutMs: 50 });
+    opened.push(store);
+    const other = new Database(filename);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const error = await store.transaction((tx) => tx.getTxn('t')).catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'AttacheError', code: 'unavailable', status: 503 });
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    await expect(store.transaction((tx) => tx.getTxn('t'))).resolves.toBeUndefined();
+  });
+
+  it('answers unavailable once closed', async () => {
+    const store = await open();
+    await store.close();
+    await expect(store.transaction((tx) => tx.getTxn('t'))).rejects.toMatchObject({ code: 'unavailable' });
+  });
+
   afterEach(async () => {
     for (const store of opened.splice(0)) await store.close();
   });
