@@ -9,3 +9,4 @@ export { committedBlobPath, stagedBlobPath, stagedTxnOf } from './paths.js';
 export { memoryMetadata } from './memory/metadata.js';
 export { memoryBlobs } from './memory/blobs.js';
 export { checkBlobPath } from './paths.js';
+export * from './http/index.js';

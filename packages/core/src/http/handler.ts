@@ -1,0 +1,112 @@
+// `createHandler`: the Web `Request → Response` entry point every host
+// adapter mounts. It finds the route, enforces the bearer token, and turns
+// every thrown error into a response through errors.ts.
+import { AttacheError } from '../errors.js';
+import type { AttachmentStore } from '../types.js';
+import { errorResponse } from './errors.js';
+import { ROUTES, type HandlerAction, type Method, type RouteContext } from './routes.js';
+
+export type { HandlerAction };
+
+export interface AuthorizeContext {
+  request: Request;
+  action: HandlerAction;
+  namespace?: string;
+  key?: string;
+}
+
+/** `true` lets the request through; `false` answers 401; a Response is sent as is. */
+export type AuthorizeHook = (context: AuthorizeContext) => boolean | Response | Promise<boolean | Response>;
+
+export interface HandlerOptions {
+  store: AttachmentStore;
+  /** Where the routes are mounted (default `/v1`; `''` for the root). */
+  basePath?: string;
+  authorize?: AuthorizeHook;
+  /** When set (non-empty), every route but `healthz` requires `Authorization: Bearer <token>`. */
+  token?: string;
+}
+
+export type AttacheHandler = (request: Request) => Promise<Response>;
+
+const HEALTH_PATH = '/healthz';
+
+export function createHandler(options: HandlerOptions): AttacheHandler {
+  const basePath = normalizeBasePath(options.basePath ?? '/v1');
+  const token = options.token ? options.token : undefined;
+  const checkBearer = token === undefined ? undefined : bearerChecker(token);
+
+  return async function handle(request: Request): Promise<Response> {
+    try {
+      const routePath = relativeRoutePath(new URL(request.url).pathname, basePath);
+      if (routePath === undefined) throw new AttacheError('not_found', 'no such route');
+      // Authenticate before revealing which paths exist.
+      if (checkBearer && routePath !== HEALTH_PATH && !(await checkBearer(request.headers.get('Authorization')))) {
+        throw new AttacheError('unauthorized', 'a valid bearer token is required');
+      }
+      const methods = Object.hasOwn(ROUTES, routePath) ? ROUTES[routePath] : undefined;
+      if (methods === undefined) throw new AttacheError('not_found', 'no such route');
+      const route = methods[request.method as Method];
+      if (route === undefined) {
+        return errorResponse(new AttacheError('method_not_allowed', `${request.method} is not allowed here`), {
+          headers: { Allow: Object.keys(methods).join(', ') },
+        });
+      }
+      const context: RouteContext = {
+        request,
+        url: new URL(request.url),
+        store: options.store,
+        basePath,
+        bearerAuth: token !== undefined,
+        authorize: (action, scope) => runAuthorize(options.authorize, { request, action, ...scope }),
+      };
+      return await route(context);
+    } catch (error) {
+      // A client that hung up caused whatever failed; nobody reads this answer.
+      return errorResponse(error, { quiet: request.signal.aborted });
+    }
+  };
+}
+
+async function runAuthorize(hook: AuthorizeHook | undefined, context: AuthorizeContext): Promise<Response | undefined> {
+  if (hook === undefined) return undefined;
+  const verdict = await hook(context);
+  if (verdict instanceof Response) return verdict;
+  if (verdict !== true) throw new AttacheError('unauthorized', 'not authorized for this request');
+  return undefined;
+}
+
+function normalizeBasePath(basePath: string): string {
+  const trimmed = basePath.replace(/\/+$/, '');
+  return trimmed === '' || trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
+}
+
+/** `/v1/attachments/` → `/attachments`; a path outside the base path → undefined. */
+function relativeRoutePath(pathname: string, basePath: string): string | undefined {
+  if (pathname !== basePath && !pathname.startsWith(`${basePath}/`)) return undefined;
+  const rest = pathname.slice(basePath.length);
+  const withoutSlash = rest.length > 1 && rest.endsWith('/') ? rest.slice(0, -1) : rest;
+  return withoutSlash === '' ? '/' : withoutSlash;
+}
+
+/**
+ * Compares a presented bearer token with the configured one in constant
+ * time: both are hashed to 32 bytes, so neither the length nor the position
+ * of the first difference shows in the timing.
+ */
+function bearerChecker(token: string): (authorization: string | null) => Promise<boolean> {
+  let expected: Promise<Uint8Array> | undefined;
+  return async (authorization) => {
+    expected ??= sha256(token);
+    const match = authorization === null ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
+    const presented = await sha256(match?.[1] ?? '');
+    const wanted = await expected;
+    let difference = match === null ? 1 : 0;
+    for (let index = 0; index < wanted.length; index++) difference |= wanted[index]! ^ presented[index]!;
+    return difference === 0;
+  };
+}
+
+async function sha256(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+}

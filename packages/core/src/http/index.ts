@@ -1,0 +1,2 @@
+export { createHandler } from './handler.js';
+export type { AttacheHandler, AuthorizeContext, AuthorizeHook, HandlerAction, HandlerOptions } from './handler.js';

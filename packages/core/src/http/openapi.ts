@@ -1,0 +1,422 @@
+// The OpenAPI 3.1 description of API.md §2–§3, served at `GET <base>/openapi.json`.
+// Built from plain data so tests can check it against the route table and
+// the error table.
+import { ERROR_STATUS, type ErrorCode } from '../errors.js';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type JsonObject = { [key: string]: Json };
+
+const ref = (path: string): JsonObject => ({ $ref: `#/components/${path}` });
+const json = (schema: JsonObject): JsonObject => ({ 'application/json': { schema } });
+
+const NAME_RULES = '1–255 characters; not `.` or `..`; no `/`, `\\`, NUL or other control characters.';
+const KEY_RULES = '`/`-separated segments of `[a-z0-9._-]`, at most 128 characters, no empty, `.` or `..` segment.';
+
+const parameters: JsonObject = {
+  namespace: {
+    name: 'namespace',
+    in: 'query',
+    description: 'Namespace, `[a-z0-9._-]{1,128}`.',
+    schema: { type: 'string', pattern: '^[a-z0-9._-]{1,128}$', default: 'default' },
+  },
+  key: { name: 'key', in: 'query', required: true, description: `Key: ${KEY_RULES}`, schema: { type: 'string', maxLength: 128 } },
+  optionalKey: {
+    name: 'key',
+    in: 'query',
+    description: `Key: ${KEY_RULES} Without a key, the upload is a document attachment (its own key, committed at once) or, for reads, \`id\` alone selects any committed attachment.`,
+    schema: { type: 'string', maxLength: 128 },
+  },
+  name: { name: 'name', in: 'query', description: `Attachment name: ${NAME_RULES}`, schema: { type: 'string', minLength: 1, maxLength: 255 } },
+  id: { name: 'id', in: 'query', description: 'Attachment id (a UUID). Takes precedence over `name`.', schema: { type: 'string', format: 'uuid' } },
+  public: {
+    name: 'public',
+    in: 'query',
+    description: '`true`/`1`: read committed state even when lease headers are sent.',
+    schema: { type: 'string', enum: ['true', '1', 'false', '0'] },
+  },
+  contentType: {
+    name: 'content_type',
+    in: 'query',
+    description: 'Stored media type; else the multipart part type, else the request `Content-Type` (unless a form encoding), else `application/octet-stream`.',
+    schema: { type: 'string', maxLength: 255 },
+  },
+  maxBytes: {
+    name: 'max_bytes',
+    in: 'query',
+    description: 'Per-request size limit in bytes (per part for multipart), capped by the server maximum; 0 = the server maximum.',
+    schema: { type: 'integer', minimum: 0 },
+  },
+  preventOverwrite: {
+    name: 'prevent_overwrite',
+    in: 'query',
+    description: '`true`/`1`: if the name exists, answer it with `noop: true` without reading the body.',
+    schema: { type: 'string', enum: ['true', '1', 'false', '0'] },
+  },
+  leaseId: { name: 'X-Lease-ID', in: 'header', description: 'Lease id from acquire.', schema: { type: 'string' } },
+  txnId: { name: 'X-Txn-ID', in: 'header', description: "The lease's transaction id.", schema: { type: 'string' } },
+  fencingToken: { name: 'X-Fencing-Token', in: 'header', description: "The lease's fencing token.", schema: { type: 'integer', minimum: 0 } },
+  requiredFencingToken: {
+    name: 'X-Fencing-Token',
+    in: 'header',
+    required: true,
+    description: "The lease's fencing token.",
+    schema: { type: 'integer', minimum: 0 },
+  },
+  crc32: {
+    name: 'X-Attachment-CRC32',
+    in: 'header',
+    description: 'Expected CRC-32 of a raw body (8 hex digits); mismatch → 400 `checksum_mismatch`.',
+    schema: { type: 'string', pattern: '^[0-9a-fA-F]{8}$' },
+  },
+  contentDigest: {
+    name: 'Content-Digest',
+    in: 'header',
+    description: 'RFC 9530 digest of a raw body; `sha-256=:<base64>:` is verified, other algorithms ignored.',
+    schema: { type: 'string' },
+  },
+  range: {
+    name: 'Range',
+    in: 'header',
+    description: 'One range: `bytes=a-b`, `bytes=a-` or `bytes=-n`. Malformed or multiple ranges are ignored.',
+    schema: { type: 'string' },
+  },
+  ifNoneMatch: { name: 'If-None-Match', in: 'header', description: 'ETag list or `*`; a match → 304.', schema: { type: 'string' } },
+};
+
+const headers: JsonObject = {
+  RetryAfter: { description: 'Seconds before retrying may succeed.', schema: { type: 'integer', minimum: 1 } },
+  AttachmentId: { description: 'Id of the stored attachment (multipart: only with exactly one file part).', schema: { type: 'string' } },
+  FencingToken: { description: "The lease's fencing token.", schema: { type: 'integer' } },
+  ContentRange: { description: '`bytes a-b/size` (206) or `bytes */size` (416).', schema: { type: 'string' } },
+  ETag: { description: '`"<sha256>"`.', schema: { type: 'string' } },
+  LastModified: { description: 'Last update, HTTP date.', schema: { type: 'string' } },
+  AcceptRanges: { schema: { type: 'string', const: 'bytes' } },
+  ContentLength: { schema: { type: 'integer' } },
+  ContentDisposition: {
+    description: "`attachment` (or `inline` for safe media types) with an ASCII `filename=` and `filename*=UTF-8''…`.",
+    schema: { type: 'string' },
+  },
+  AttachmentName: { description: 'Name, percent-encoded (RFC 3986).', schema: { type: 'string' } },
+  AttachmentSize: { schema: { type: 'integer' } },
+  AttachmentSha256: { schema: { type: 'string' } },
+  AttachmentCrc32: { schema: { type: 'string' } },
+  ContentTypeOptions: { schema: { type: 'string', const: 'nosniff' } },
+  Allow: { description: 'Methods the path accepts.', schema: { type: 'string' } },
+  WwwAuthenticate: { schema: { type: 'string', const: 'Bearer' } },
+};
+
+const attachmentSchema: JsonObject = {
+  type: 'object',
+  required: ['id', 'name', 'namespace', 'key', 'size', 'content_type', 'extension', 'crc32', 'sha256', 'created_at_unix', 'updated_at_unix'],
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    name: { type: 'string' },
+    namespace: { type: 'string' },
+    key: { type: 'string' },
+    size: { type: 'integer', minimum: 0 },
+    content_type: { type: 'string' },
+    extension: { type: ['string', 'null'] },
+    crc32: { type: 'string', pattern: '^[0-9a-f]{8}$' },
+    sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    created_at_unix: { type: 'integer' },
+    updated_at_unix: { type: 'integer' },
+  },
+};
+
+const leaseBody = (extra: JsonObject, required: string[]): JsonObject => ({
+  type: 'object',
+  required: ['key', ...required],
+  properties: {
+    namespace: { type: 'string', default: 'default' },
+    key: { type: 'string' },
+    ...extra,
+  },
+});
+
+const schemas: JsonObject = {
+  Attachment: attachmentSchema,
+  Error: {
+    type: 'object',
+    required: ['error', 'detail'],
+    properties: {
+      error: { type: 'string', enum: Object.keys(ERROR_STATUS) },
+      detail: { type: 'string', description: 'Human-readable explanation.' },
+      retry_after_seconds: { type: 'integer', minimum: 1 },
+    },
+  },
+  AcquireRequest: leaseBody(
+    {
+      owner: { type: 'string', minLength: 1 },
+      ttl_seconds: { type: 'number', exclusiveMinimum: 0 },
+      block_seconds: { type: 'integer', minimum: -1, default: -1, description: '-1 no wait, 0 forever, > 0 seconds.' },
+      txn_id: { type: 'string', description: 'Join this transaction: releasing any of its leases commits every key.' },
+    },
+    ['owner', 'ttl_seconds'],
+  ),
+  Lease: {
+    type: 'object',
+    required: ['lease_id', 'txn_id', 'key', 'namespace', 'owner', 'expires_at_unix', 'fencing_token'],
+    properties: {
+      lease_id: { type: 'string' },
+      txn_id: { type: 'string' },
+      key: { type: 'string' },
+      namespace: { type: 'string' },
+      owner: { type: 'string' },
+      expires_at_unix: { type: 'integer' },
+      fencing_token: { type: 'integer' },
+    },
+  },
+  KeepaliveRequest: leaseBody(
+    { lease_id: { type: 'string' }, txn_id: { type: 'string' }, ttl_seconds: { type: 'number', exclusiveMinimum: 0 } },
+    ['lease_id', 'txn_id', 'ttl_seconds'],
+  ),
+  KeepaliveResponse: {
+    type: 'object',
+    required: ['expires_at_unix', 'fencing_token'],
+    properties: { expires_at_unix: { type: 'integer' }, fencing_token: { type: 'integer' } },
+  },
+  ReleaseRequest: leaseBody(
+    { lease_id: { type: 'string' }, txn_id: { type: 'string' }, rollback: { type: 'boolean', default: false } },
+    ['lease_id', 'txn_id'],
+  ),
+  ReleaseResponse: { type: 'object', required: ['released'], properties: { released: { type: 'boolean', const: true } } },
+  UploadResponse: {
+    type: 'object',
+    required: ['attachment'],
+    properties: { attachment: ref('schemas/Attachment'), noop: { type: 'boolean' } },
+  },
+  MultipartUploadResponse: {
+    type: 'object',
+    required: ['attachments'],
+    properties: { attachments: { type: 'array', items: ref('schemas/Attachment') }, noop: { type: 'boolean' } },
+  },
+  AttachmentList: {
+    type: 'object',
+    required: ['namespace', 'key', 'attachments'],
+    properties: { namespace: { type: 'string' }, key: { type: 'string' }, attachments: { type: 'array', items: ref('schemas/Attachment') } },
+  },
+  Deleted: { type: 'object', required: ['deleted'], properties: { deleted: { type: 'boolean' } } },
+  DeletedCount: { type: 'object', required: ['deleted'], properties: { deleted: { type: 'integer', minimum: 0 } } },
+  Health: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean', const: true } } },
+};
+
+/** Error responses of an operation, one per status, listing its codes. */
+function errorResponses(codes: readonly ErrorCode[]): JsonObject {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of [...codes, ...ALWAYS_POSSIBLE]) {
+    const status = ERROR_STATUS[code];
+    const list = byStatus.get(status) ?? [];
+    if (!list.includes(code)) list.push(code);
+    byStatus.set(status, list);
+  }
+  const responses: JsonObject = {};
+  for (const [status, statusCodes] of [...byStatus].sort(([a], [b]) => a - b)) {
+    const response: JsonObject = {
+      description: statusCodes.map((code) => `\`${code}\``).join(', '),
+      content: json({
+        allOf: [ref('schemas/Error'), { type: 'object', properties: { error: { type: 'string', enum: statusCodes } } }],
+      }),
+    };
+    const responseHeaders: JsonObject = {};
+    if (statusCodes.includes('waiting') || statusCodes.includes('unavailable')) responseHeaders['Retry-After'] = ref('headers/RetryAfter');
+    if (status === 401) responseHeaders['WWW-Authenticate'] = ref('headers/WwwAuthenticate');
+    if (status === 405) responseHeaders.Allow = ref('headers/Allow');
+    if (status === 416) responseHeaders['Content-Range'] = ref('headers/ContentRange');
+    if (Object.keys(responseHeaders).length > 0) response.headers = responseHeaders;
+    responses[String(status)] = response;
+  }
+  return responses;
+}
+
+// Any route may fail these ways: auth/authorize hook, wrong method, storage down, a bug.
+const ALWAYS_POSSIBLE: readonly ErrorCode[] = ['unauthorized', 'method_not_allowed', 'unavailable', 'internal'];
+const LEASE_HEADER_ERRORS: readonly ErrorCode[] = ['missing_lease', 'missing_txn', 'missing_fencing_token', 'invalid_fencing_token'];
+const LEASE_STATE_ERRORS: readonly ErrorCode[] = ['lease_required', 'lease_expired', 'fencing_mismatch', 'txn_mismatch'];
+const SCOPE_ERRORS: readonly ErrorCode[] = ['missing_key', 'invalid_key', 'invalid_namespace'];
+const SELECTOR_ERRORS: readonly ErrorCode[] = [...SCOPE_ERRORS, 'missing_name', 'invalid_name', 'attachment_not_found'];
+
+const p = (name: string): JsonObject => ref(`parameters/${name}`);
+const h = (name: string): JsonObject => ref(`headers/${name}`);
+const leaseHeaderParameters = [p('leaseId'), p('txnId'), p('fencingToken')];
+
+const downloadHeaders: JsonObject = {
+  'Content-Length': h('ContentLength'),
+  ETag: h('ETag'),
+  'Last-Modified': h('LastModified'),
+  'Accept-Ranges': h('AcceptRanges'),
+  'Content-Disposition': h('ContentDisposition'),
+  'X-Attachment-ID': h('AttachmentId'),
+  'X-Attachment-Name': h('AttachmentName'),
+  'X-Attachment-Size': h('AttachmentSize'),
+  'X-Attachment-SHA256': h('AttachmentSha256'),
+  'X-Attachment-CRC32': h('AttachmentCrc32'),
+  'X-Content-Type-Options': h('ContentTypeOptions'),
+};
+
+function downloadOperation(head: boolean): JsonObject {
+  const body: JsonObject = head ? {} : { content: { '*/*': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } } };
+  return {
+    operationId: head ? 'statAttachment' : 'downloadAttachment',
+    summary: head ? 'Headers of an attachment (stat)' : 'Download an attachment',
+    description:
+      'Committed state, or with lease headers (and not `public`) the lease view: committed overlaid by staged writes and deletes. `id` alone (no key) reads any committed attachment.',
+    parameters: [p('namespace'), p('optionalKey'), p('name'), p('id'), p('public'), ...leaseHeaderParameters, p('range'), p('ifNoneMatch')],
+    responses: {
+      '200': { description: 'The attachment', headers: downloadHeaders, ...body },
+      '206': { description: 'The requested range', headers: { ...downloadHeaders, 'Content-Range': h('ContentRange') }, ...body },
+      '304': { description: 'Not modified (If-None-Match matched)', headers: { ETag: h('ETag') } },
+      ...errorResponses([...SELECTOR_ERRORS, ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, 'range_not_satisfiable']),
+    },
+  };
+}
+
+export function buildOpenApiDocument(options: { basePath: string; bearerAuth: boolean }): JsonObject {
+  const paths: JsonObject = {
+    '/acquire': {
+      post: {
+        operationId: 'acquire',
+        summary: 'Acquire a lease on a key',
+        requestBody: { required: true, content: json(ref('schemas/AcquireRequest')) },
+        responses: {
+          '200': { description: 'The lease', content: json(ref('schemas/Lease')) },
+          ...errorResponses([...SCOPE_ERRORS, 'invalid_body', 'waiting']),
+        },
+      },
+    },
+    '/keepalive': {
+      post: {
+        operationId: 'keepalive',
+        summary: 'Extend a lease',
+        parameters: [p('requiredFencingToken')],
+        requestBody: { required: true, content: json(ref('schemas/KeepaliveRequest')) },
+        responses: {
+          '200': { description: 'New expiry', content: json(ref('schemas/KeepaliveResponse')) },
+          ...errorResponses([...SCOPE_ERRORS, ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, 'invalid_body']),
+        },
+      },
+    },
+    '/release': {
+      post: {
+        operationId: 'release',
+        summary: 'Release a lease: commit its transaction, or roll it back',
+        parameters: [p('requiredFencingToken')],
+        requestBody: { required: true, content: json(ref('schemas/ReleaseRequest')) },
+        responses: {
+          '200': { description: 'Released (idempotent)', content: json(ref('schemas/ReleaseResponse')) },
+          ...errorResponses([...SCOPE_ERRORS, ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, 'invalid_body']),
+        },
+      },
+    },
+    '/attachments': {
+      post: {
+        operationId: 'uploadAttachments',
+        summary: 'Upload an attachment (raw body) or several (multipart/form-data)',
+        description:
+          'With `key`: staged in the lease transaction (lease headers required). Without `key` and lease headers: a document attachment, committed at once. Multipart: each file part is one attachment named by its filename (a query `name` names the first file part); all or none are kept.',
+        parameters: [
+          p('namespace'),
+          p('optionalKey'),
+          p('name'),
+          p('contentType'),
+          p('maxBytes'),
+          p('preventOverwrite'),
+          ...leaseHeaderParameters,
+          p('crc32'),
+          p('contentDigest'),
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } },
+            'multipart/form-data': {
+              schema: { type: 'object', additionalProperties: { type: 'string', contentMediaType: 'application/octet-stream' } },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description: 'Stored (`noop: true` when prevent_overwrite found the name)',
+            headers: { 'X-Attachment-ID': h('AttachmentId'), 'X-Fencing-Token': h('FencingToken') },
+            content: json({ oneOf: [ref('schemas/UploadResponse'), ref('schemas/MultipartUploadResponse')] }),
+          },
+          ...errorResponses([
+            ...SCOPE_ERRORS,
+            'missing_name',
+            'invalid_name',
+            ...LEASE_HEADER_ERRORS,
+            'invalid_max_bytes',
+            ...LEASE_STATE_ERRORS,
+            'checksum_mismatch',
+            'size_mismatch',
+            'invalid_body',
+            'attachment_too_large',
+          ]),
+        },
+      },
+      get: {
+        operationId: 'listAttachments',
+        summary: 'List the attachments of a key, sorted by name',
+        parameters: [p('namespace'), p('key'), p('public'), ...leaseHeaderParameters],
+        responses: {
+          '200': { description: 'The attachments', content: json(ref('schemas/AttachmentList')) },
+          ...errorResponses([...SCOPE_ERRORS, ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS]),
+        },
+      },
+      delete: {
+        operationId: 'deleteAllAttachments',
+        summary: 'Stage the deletion of every attachment of a key',
+        parameters: [p('namespace'), p('key'), p('leaseId'), p('txnId'), p('requiredFencingToken')],
+        responses: {
+          '200': { description: 'How many were deleted', content: json(ref('schemas/DeletedCount')) },
+          ...errorResponses([...SCOPE_ERRORS, ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS]),
+        },
+      },
+    },
+    '/attachment': {
+      get: downloadOperation(false),
+      head: downloadOperation(true),
+      delete: {
+        operationId: 'deleteAttachment',
+        summary: 'Stage the deletion of one attachment',
+        parameters: [p('namespace'), p('key'), p('name'), p('id'), p('leaseId'), p('txnId'), p('requiredFencingToken')],
+        responses: {
+          '200': { description: '`deleted: false` when it did not exist', content: json(ref('schemas/Deleted')) },
+          ...errorResponses([...SELECTOR_ERRORS, ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS]),
+        },
+      },
+    },
+    '/healthz': {
+      get: {
+        operationId: 'healthz',
+        summary: 'Liveness (never requires the bearer token)',
+        security: [],
+        responses: { '200': { description: 'Alive', content: json(ref('schemas/Health')) } },
+      },
+    },
+    '/openapi.json': {
+      get: {
+        operationId: 'openapi',
+        summary: 'This document',
+        responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) }, ...errorResponses([]) },
+      },
+    },
+  };
+
+  const document: JsonObject = {
+    openapi: '3.1.0',
+    info: {
+      title: 'attache',
+      version: '1',
+      description:
+        'Binary attachments beside lease-guarded keys. Uploads are staged in the lease transaction and commit atomically on release. Unknown paths answer 404 `not_found`.',
+    },
+    servers: [{ url: options.basePath === '' ? '/' : options.basePath }],
+    paths,
+    components: { schemas, parameters, headers },
+  };
+  if (options.bearerAuth) {
+    (document.components as JsonObject).securitySchemes = { bearer: { type: 'http', scheme: 'bearer' } };
+    document.security = [{ bearer: [] }];
+  }
+  return document;
+}

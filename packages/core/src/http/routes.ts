@@ -1,0 +1,255 @@
+// The route table (API.md §2) and one function per route. Each function
+// parses and checks everything it can before touching the store or the body,
+// asks the authorize hook, makes one engine call and shapes its answer.
+import { AttacheError } from '../errors.js';
+import { checkName } from '../names.js';
+import type { AttachmentStore, AttachOptions, DocumentUpload, Lease } from '../types.js';
+import { serveDownload, type AttachmentSource } from './download.js';
+import { attachmentToJson, jsonResponse, leaseToJson, readJsonObject, unixSeconds } from './json.js';
+import { parseMultipartUploads, type MultipartUploads } from './multipart.js';
+import { buildOpenApiDocument } from './openapi.js';
+import {
+  FENCING_TOKEN_HEADER,
+  parseAcquireBody,
+  parseKeepaliveBody,
+  parseListParams,
+  parseReleaseBody,
+  parseSelectorParams,
+  parseUploadParams,
+  resolveRawContentType,
+  type Scope,
+  type UploadParams,
+} from './params.js';
+
+export type HandlerAction = 'acquire' | 'keepalive' | 'release' | 'upload' | 'list' | 'download' | 'delete';
+
+export interface RouteContext {
+  request: Request;
+  url: URL;
+  store: AttachmentStore;
+  basePath: string;
+  bearerAuth: boolean;
+  /** Runs the authorize hook; a Response means "answer this instead". */
+  authorize(action: HandlerAction, scope?: Partial<Scope>): Promise<Response | undefined>;
+}
+
+export type RouteFunction = (context: RouteContext) => Promise<Response>;
+export type Method = 'GET' | 'HEAD' | 'POST' | 'DELETE';
+
+/** Path (relative to the base path) → method → function. */
+export const ROUTES: Readonly<Record<string, Partial<Record<Method, RouteFunction>>>> = {
+  '/acquire': { POST: acquire },
+  '/keepalive': { POST: keepalive },
+  '/release': { POST: release },
+  '/attachments': { POST: upload, GET: listAttachments, DELETE: deleteAllAttachments },
+  '/attachment': { GET: download, HEAD: download, DELETE: deleteAttachment },
+  '/healthz': { GET: healthz },
+  '/openapi.json': { GET: openapi },
+};
+
+async function acquire({ request, store, authorize }: RouteContext): Promise<Response> {
+  const params = parseAcquireBody(await readJsonObject(request));
+  const denied = await authorize('acquire', params);
+  if (denied) return denied;
+  const lease = await store.acquire({
+    namespace: params.namespace,
+    key: params.key,
+    owner: params.owner,
+    ttlSeconds: params.ttlSeconds,
+    blockSeconds: params.blockSeconds,
+    ...(params.txnId === undefined ? {} : { txnId: params.txnId }),
+    // A client that hangs up stops waiting for the key.
+    signal: request.signal,
+  });
+  return jsonResponse(leaseToJson(lease));
+}
+
+async function keepalive({ request, store, authorize }: RouteContext): Promise<Response> {
+  const { credentials, ttlSeconds } = parseKeepaliveBody(await readJsonObject(request), request.headers);
+  const denied = await authorize('keepalive', credentials);
+  if (denied) return denied;
+  const info = await store.lease(credentials).keepalive({ ttlSeconds });
+  return jsonResponse({ expires_at_unix: unixSeconds(info.expiresAt), fencing_token: info.fencingToken });
+}
+
+async function release({ request, store, authorize }: RouteContext): Promise<Response> {
+  const { credentials, rollback } = parseReleaseBody(await readJsonObject(request), request.headers);
+  const denied = await authorize('release', credentials);
+  if (denied) return denied;
+  await store.lease(credentials).release({ rollback });
+  return jsonResponse({ released: true });
+}
+
+async function upload({ request, url, store, authorize }: RouteContext): Promise<Response> {
+  const params = parseUploadParams(request, url);
+  const denied = await authorize('upload', params.scope);
+  if (denied) return denied;
+
+  if (params.credentials === undefined) {
+    // Document face: each upload becomes its own committed attachment.
+    if (params.multipart) {
+      const uploads = parseMultipartUploads(request);
+      const attachments = await reportingEnvelopeFailure(uploads, () =>
+        store.createDocuments(multipartAttachOptions(uploads, params, request.signal)),
+      );
+      return jsonResponse({ attachments: attachments.map(attachmentToJson) }, { headers: singleIdHeader(attachments) });
+    }
+    const [attachment] = await store.createDocuments([rawDocumentUpload(request, params)]);
+    if (attachment === undefined) throw new Error('createDocuments returned no attachment for one upload');
+    return jsonResponse({ attachment: attachmentToJson(attachment) }, { headers: { 'X-Attachment-ID': attachment.id } });
+  }
+
+  const lease = store.lease(params.credentials);
+  const fencingHeader = { [FENCING_TOKEN_HEADER]: String(params.credentials.fencingToken) };
+  if (params.multipart) {
+    const uploads = parseMultipartUploads(request);
+    const result = await reportingEnvelopeFailure(uploads, () =>
+      lease.attachAll(multipartAttachOptions(uploads, params, request.signal)),
+    );
+    return jsonResponse(
+      { attachments: result.attachments.map(attachmentToJson), noop: result.noop },
+      { headers: { ...fencingHeader, ...singleIdHeader(result.attachments) } },
+    );
+  }
+  const result = await lease.attach({ ...rawDocumentUpload(request, params), preventOverwrite: params.preventOverwrite });
+  return jsonResponse(
+    { attachment: attachmentToJson(result.attachment), noop: result.noop },
+    { headers: { ...fencingHeader, 'X-Attachment-ID': result.attachment.id } },
+  );
+}
+
+/** A raw body: one upload named by the query. */
+function rawDocumentUpload(request: Request, params: UploadParams): DocumentUpload {
+  if (params.name === undefined) throw new AttacheError('missing_name', 'name is required for a raw upload');
+  const upload: DocumentUpload = {
+    name: params.name,
+    // A bodiless POST is an empty attachment.
+    body: request.body ?? new Uint8Array(0),
+    contentType: resolveRawContentType(params.contentType, request.headers.get('Content-Type')),
+    signal: request.signal,
+  };
+  if (params.maxBytes !== undefined) upload.maxBytes = params.maxBytes;
+  if (params.expectedSize !== undefined) upload.expectedSize = params.expectedSize;
+  if (params.expectedCrc32 !== undefined) upload.expectedCrc32 = params.expectedCrc32;
+  if (params.expectedSha256 !== undefined) upload.expectedSha256 = params.expectedSha256;
+  return upload;
+}
+
+/**
+ * File parts as uploads. The query's `name` names the first file part only
+ * (names must stay unique); the query's `content_type` applies to every part.
+ */
+async function* multipartAttachOptions(
+  uploads: MultipartUploads,
+  params: UploadParams,
+  signal: AbortSignal,
+): AsyncGenerator<AttachOptions> {
+  let first = true;
+  for await (const part of uploads) {
+    const name = first && params.name !== undefined ? params.name : checkName(part.name);
+    first = false;
+    const options: AttachOptions = {
+      name,
+      body: part.body,
+      contentType: params.contentType ?? part.contentType ?? 'application/octet-stream',
+      preventOverwrite: params.preventOverwrite,
+      signal,
+    };
+    if (params.maxBytes !== undefined) options.maxBytes = params.maxBytes;
+    yield options;
+  }
+}
+
+/**
+ * The engine sees a malformed envelope as an error of a part body or of the
+ * part iterable, and may wrap it; the parser's own `invalid_body` is the answer.
+ */
+async function reportingEnvelopeFailure<T>(uploads: MultipartUploads, run: () => Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await run();
+  } catch (error) {
+    throw uploads.failure ?? error;
+  }
+  if (uploads.failure) throw uploads.failure;
+  return result;
+}
+
+function singleIdHeader(attachments: readonly { id: string }[]): Record<string, string> {
+  return attachments.length === 1 ? { 'X-Attachment-ID': attachments[0]!.id } : {};
+}
+
+async function listAttachments({ request, url, store, authorize }: RouteContext): Promise<Response> {
+  const { scope, credentials } = parseListParams(request, url, 'optional');
+  const denied = await authorize('list', scope);
+  if (denied) return denied;
+  const attachments = credentials ? await store.lease(credentials).list() : await store.listAttachments(scope);
+  return jsonResponse({ namespace: scope.namespace, key: scope.key, attachments: attachments.map(attachmentToJson) });
+}
+
+async function download({ request, url, store, authorize }: RouteContext): Promise<Response> {
+  const { scope, selector, credentials } = parseSelectorParams(request, url, 'optional');
+  const denied = await authorize('download', scope);
+  if (denied) return denied;
+
+  let source: AttachmentSource;
+  if (credentials) {
+    const lease: Lease = store.lease(credentials);
+    source = { get: () => lease.get(selector), open: (options) => lease.open(selector, options), leaseRead: true };
+  } else if (scope === undefined) {
+    const id = selector.id!;
+    source = {
+      get: () => store.getAttachment({ id }),
+      open: (options) => store.openAttachment({ id }, options),
+      leaseRead: false,
+    };
+  } else if (selector.id !== undefined) {
+    const id = selector.id;
+    source = {
+      // getAttachment by id is not scoped to a key; the scoped open is.
+      get: async () => {
+        const attachment = await store.getAttachment({ id });
+        if (attachment.namespace !== scope.namespace || attachment.key !== scope.key) {
+          throw new AttacheError('attachment_not_found', 'no attachment with this id under this key');
+        }
+        return attachment;
+      },
+      open: (options) => store.openAttachment({ ...scope, id }, options),
+      leaseRead: false,
+    };
+  } else {
+    const named = { ...scope, name: selector.name };
+    source = {
+      get: () => store.getAttachment(named),
+      open: (options) => store.openAttachment(named, options),
+      leaseRead: false,
+    };
+  }
+  return serveDownload(request, source);
+}
+
+async function deleteAttachment({ request, url, store, authorize }: RouteContext): Promise<Response> {
+  const { scope, selector, credentials } = parseSelectorParams(request, url, 'required');
+  const denied = await authorize('delete', scope);
+  if (denied) return denied;
+  if (credentials === undefined) throw new AttacheError('missing_lease', 'deleting needs a lease');
+  const { deleted } = await store.lease(credentials).delete(selector);
+  return jsonResponse({ deleted });
+}
+
+async function deleteAllAttachments({ request, url, store, authorize }: RouteContext): Promise<Response> {
+  const { scope, credentials } = parseListParams(request, url, 'required');
+  const denied = await authorize('delete', scope);
+  if (denied) return denied;
+  if (credentials === undefined) throw new AttacheError('missing_lease', 'deleting needs a lease');
+  const { deleted } = await store.lease(credentials).deleteAll();
+  return jsonResponse({ deleted });
+}
+
+async function healthz(): Promise<Response> {
+  return jsonResponse({ ok: true });
+}
+
+async function openapi({ basePath, bearerAuth }: RouteContext): Promise<Response> {
+  return jsonResponse(buildOpenApiDocument({ basePath, bearerAuth }));
+}
