@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Tests run against each workspace package's TypeScript source (the `source`
 // export condition), so `pnpm test` needs no build of the package under test.
-const conditions = ['source', 'module', 'node', 'development|production'];
+const conditions = ['source', 'node', 'development|production'];
 
 export default defineConfig({
   resolve: { conditions },
@@ -12,5 +12,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // One throwaway PostgreSQL server per run (when installed) for the PostgreSQL tests.
+    globalSetup: ['packages/testing/src/postgres-global-setup.ts'],
   },
 });
