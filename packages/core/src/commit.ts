@@ -33,8 +33,28 @@ export interface TxnOutcome {
   garbage: string[];
 }
 
+const NOTHING_DONE: TxnOutcome = { releasedKeys: [], toPromote: [], garbage: [] };
+
+/**
+ * Locks every key the transaction holds, in a fixed order, and returns its
+ * active leases as they are under those locks. Commit, rollback and joining
+ * a transaction start here, so none of them can interleave with another
+ * change to the same transaction on any of its keys.
+ */
+export async function lockTxnKeys(tx: MetadataTx, txnId: string): Promise<LeaseRow[]> {
+  const leases = await tx.listActiveLeasesOfTxn(txnId);
+  const keys = [...new Set(leases.map((lease) => `${lease.namespace}\u0000${lease.key}`))].sort();
+  for (const id of keys) {
+    const [namespace, key] = id.split('\u0000') as [string, string];
+    await tx.lockKey(namespace, key);
+  }
+  return keys.length === 0 ? leases : tx.listActiveLeasesOfTxn(txnId);
+}
+
 /** Step 3. Runs inside the caller's metadata transaction; the caller has checked the lease. */
 export async function commitTxn(tx: MetadataTx, txnId: string, now: number): Promise<TxnOutcome> {
+  const leases = await lockTxnKeys(tx, txnId);
+  if ((await tx.getTxn(txnId))?.state !== 'active') return NOTHING_DONE;
   const staged = await tx.listStagedOfTxn(txnId);
   const garbage: string[] = [];
   const toPromote: AttachmentRow[] = [];
@@ -55,7 +75,7 @@ export async function commitTxn(tx: MetadataTx, txnId: string, now: number): Pro
     toPromote.push({ ...row, state: 'committed', txnId: null, createdAt, updatedAt: now });
   }
   await tx.enqueueGarbage(garbage, now);
-  const releasedKeys = await endLeases(tx, txnId, 'released');
+  const releasedKeys = await endLeases(tx, leases, 'released');
   await tx.updateTxn(txnId, { state: 'committed', updatedAt: now });
   return { releasedKeys, toPromote, garbage };
 }
@@ -67,6 +87,8 @@ export async function rollbackTxn(
   now: number,
   leaseState: Exclude<LeaseState, 'active'>,
 ): Promise<TxnOutcome> {
+  const leases = await lockTxnKeys(tx, txnId);
+  if ((await tx.getTxn(txnId))?.state !== 'active') return NOTHING_DONE;
   const staged = await tx.listStagedOfTxn(txnId);
   const garbage: string[] = [];
   for (const row of staged) {
@@ -74,18 +96,17 @@ export async function rollbackTxn(
     if (row.state === 'staged') garbage.push(row.blobPath);
   }
   await tx.enqueueGarbage(garbage, now);
-  const releasedKeys = await endLeases(tx, txnId, leaseState);
-  const txn = await tx.getTxn(txnId);
-  if (txn?.state === 'active') await tx.updateTxn(txnId, { state: 'rolled_back', updatedAt: now });
+  const releasedKeys = await endLeases(tx, leases, leaseState);
+  await tx.updateTxn(txnId, { state: 'rolled_back', updatedAt: now });
   return { releasedKeys, toPromote: [], garbage };
 }
 
+/** Ends leases whose keys the caller has locked. */
 async function endLeases(
   tx: MetadataTx,
-  txnId: string,
+  leases: readonly LeaseRow[],
   state: Exclude<LeaseState, 'active'>,
 ): Promise<Array<{ namespace: string; key: string }>> {
-  const leases: LeaseRow[] = await tx.listActiveLeasesOfTxn(txnId);
   for (const lease of leases) {
     await tx.updateLease(lease.leaseId, { state });
     const keyRow = await tx.lockKey(lease.namespace, lease.key);
@@ -116,6 +137,7 @@ export async function promote(engine: Engine, row: AttachmentRow): Promise<void>
   await engine.blobs.copy(stagedPath, target);
   crashPoint('promote.after-copy');
   const repointed = await engine.metadata.transaction(async (tx) => {
+    await tx.lockKey(row.namespace, row.key);
     const current = await tx.findById({ namespace: row.namespace, key: row.key }, row.attachmentId, null);
     if (current?.versionId !== row.versionId || current.blobPath !== stagedPath) return false;
     await tx.updateAttachment(row.versionId, { blobPath: target });

@@ -1,7 +1,7 @@
 // Leases: acquire (optionally blocking), the lease check every mutation
 // runs, keepalive and release. Lease, key and transaction state live in the
 // metadata store only, so any number of server processes agree on them.
-import { commitTxn, finishTxn, rollbackTxn, type TxnOutcome } from './commit.js';
+import { commitTxn, finishTxn, lockTxnKeys, rollbackTxn, type TxnOutcome } from './commit.js';
 import type { Engine } from './engine.js';
 import { AttacheError } from './errors.js';
 import { checkTxnId, newId } from './ids.js';
@@ -79,13 +79,16 @@ async function tryAcquire(
     txnId = newId();
     await tx.insertTxn({ txnId, state: 'active', createdAt: now, updatedAt: now });
   } else {
+    // Joining: lock the transaction's keys so a concurrent commit of it
+    // either finishes first (and we see it ended) or waits for us.
+    const partners = await lockTxnKeys(tx, txnId);
     const txn = await tx.getTxn(txnId);
     if (!txn) {
       await tx.insertTxn({ txnId, state: 'active', createdAt: now, updatedAt: now });
     } else if (txn.state !== 'active') {
       throw new AttacheError('txn_mismatch', `transaction ${txnId} has already ended (${txn.state})`);
     } else {
-      const expired = (await tx.listActiveLeasesOfTxn(txnId)).some((lease) => lease.expiresAt <= now);
+      const expired = partners.some((lease) => lease.expiresAt <= now);
       if (expired) throw new AttacheError('txn_mismatch', `transaction ${txnId} has an expired lease`);
     }
   }
@@ -119,11 +122,12 @@ export type LeaseCheck =
 export async function checkLease(tx: MetadataTx, credentials: LeaseCredentials, now: number): Promise<LeaseCheck> {
   const namespace = checkNamespace(credentials.namespace);
   const key = checkKey(credentials.key);
+  // The key's lock first: the lease is then read as its last change left it.
+  const keyRow = await tx.lockKey(namespace, key);
   const lease = await tx.getLease(credentials.leaseId);
   if (!lease || lease.namespace !== namespace || lease.key !== key) {
     return { ok: false, error: new AttacheError('lease_required', `no lease ${credentials.leaseId} on key "${key}"`) };
   }
-  const keyRow = await tx.lockKey(namespace, key);
   if (lease.state !== 'active' || lease.expiresAt <= now) {
     if (keyRow?.leaseId && keyRow.leaseId !== lease.leaseId) {
       const holder = await tx.getLease(keyRow.leaseId);
@@ -196,8 +200,9 @@ export async function releaseLease(
 ): Promise<{ released: true }> {
   const result = await engine.metadata.transaction(async (tx) => {
     const now = engine.now();
-    const lease = await tx.getLease(credentials.leaseId);
     const namespace = checkNamespace(credentials.namespace);
+    await tx.lockKey(namespace, checkKey(credentials.key));
+    const lease = await tx.getLease(credentials.leaseId);
     if (lease && lease.namespace === namespace && lease.key === credentials.key) {
       if (lease.state === 'released') return { done: true as const };
       if (lease.state === 'expired' && rollback) return { done: true as const };
@@ -208,7 +213,7 @@ export async function releaseLease(
       return { done: false as const, error: check.error, outcome: check.outcome };
     }
     if (rollback) return { done: true as const, outcome: await rollbackTxn(tx, check.lease.txnId, now, 'released') };
-    const expiredPartner = (await tx.listActiveLeasesOfTxn(check.lease.txnId)).find((other) => other.expiresAt <= now);
+    const expiredPartner = (await lockTxnKeys(tx, check.lease.txnId)).find((other) => other.expiresAt <= now);
     if (expiredPartner) {
       return {
         done: false as const,

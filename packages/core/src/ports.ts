@@ -79,7 +79,11 @@ export interface AttachmentScope {
 
 export interface MetadataTx {
   // Keys and leases
-  /** Reads a key row, locking it against concurrent writers until the transaction ends. */
+  /**
+   * Reads a key row, locking the key (even before its row exists) against
+   * concurrent transactions until this one ends. The engine takes a key's
+   * lock before it reads or writes any lease or attachment row of that key.
+   */
   lockKey(namespace: string, key: string): Promise<KeyRow | undefined>;
   putKey(row: KeyRow): Promise<void>;
   getLease(leaseId: string): Promise<LeaseRow | undefined>;

@@ -7,7 +7,7 @@
 //     period (a promotion copies before it repoints the row).
 // Every step re-checks state in its own transaction, so several sweepers
 // (one per server process) may run at once.
-import { finishTxn, promote, rollbackTxn } from './commit.js';
+import { finishTxn, lockTxnKeys, promote, rollbackTxn } from './commit.js';
 import { crashPoint } from './crash.js';
 import type { Engine } from './engine.js';
 import { STATE_PREFIX, stagedTxnOf } from './paths.js';
@@ -39,7 +39,7 @@ async function expireLeases(engine: Engine, report: SweepReport): Promise<void> 
     for (const txnId of new Set(expired.map((lease) => lease.txnId))) {
       const outcome = await engine.metadata.transaction(async (tx) => {
         const now = engine.now();
-        const leases = await tx.listActiveLeasesOfTxn(txnId);
+        const leases = await lockTxnKeys(tx, txnId);
         if (!leases.some((lease) => lease.expiresAt <= now)) return undefined;
         return rollbackTxn(tx, txnId, now, 'expired');
       });

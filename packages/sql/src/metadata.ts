@@ -29,6 +29,15 @@ export interface SqlDialectInfo {
    * where the dialect already runs one write transaction at a time (SQLite).
    */
   lockKeyForUpdate: boolean;
+  /**
+   * A statement that takes a transaction-scoped, exclusive lock on one key,
+   * also while its row does not exist yet (`for update` locks no row then).
+   * When given, `lockKey` runs it first. (The engine takes a key's lock
+   * before it reads or writes anything of that key, so this one lock
+   * orders every change of a key.) Absent where transactions already run
+   * one at a time (SQLite).
+   */
+  keyLock?: (namespace: string, key: string) => RawBuilder<unknown>;
   /** Whether a driver error means the database is out of reach or busy (→ 503 `unavailable`), not a bug. */
   isUnavailable(error: unknown): boolean;
 }
@@ -116,9 +125,16 @@ function createTx(trx: Transaction<AttacheDatabase>, dialect: SqlDialectInfo): {
   const collated = (column: 'namespace' | 'key' | 'name') =>
     dialect.nameCollation === null ? sql.ref(column) : sql`${sql.ref(column)} collate ${sql.id(dialect.nameCollation)}`;
   const byName = collated('name');
+  const takeKeyLock = async (namespace: string, key: string): Promise<void> => {
+    if (dialect.keyLock) await dialect.keyLock(namespace, key).execute(q());
+  };
 
   const tx: MetadataTx = {
     async lockKey(namespace, key) {
+      // The lock first, then the read in its own statement: a statement's
+      // snapshot is taken when it starts, so only a read that starts after
+      // the lock is granted sees the previous holder's commit.
+      await takeKeyLock(namespace, key);
       let query = q()
         .selectFrom('attache_keys')
         .selectAll()
