@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// The `attache` executable: parse, run, and own the process concerns that a
+// library must not (stdout/stderr, signals, exit codes).
+//   0: success (including a clean shutdown on SIGTERM/SIGINT)
+//   1: the server could not start or failed to shut down cleanly
+//   2: usage or configuration error
+import { ConfigError, parseCommandLine } from './config.js';
+import type { ServeConfig } from './config.js';
+import { serve } from './serve.js';
+import type { RunningServer } from './serve.js';
+import { cliVersion } from './version.js';
+
+async function main(argv: readonly string[]): Promise<number> {
+  let command;
+  try {
+    command = parseCommandLine(argv, { env: process.env });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`attache: ${error.message.replaceAll('\n', '\nattache: ')}\n`);
+      if (error.usage !== undefined) process.stderr.write(`\n${error.usage}`);
+      return error.exitCode;
+    }
+    throw error;
+  }
+  switch (command.kind) {
+    case 'help':
+      process.stdout.write(command.text);
+      return 0;
+    case 'version':
+      process.stdout.write(`${cliVersion()}\n`);
+      return 0;
+    case 'serve':
+      return runServer(command.config);
+  }
+}
+
+async function runServer(config: ServeConfig): Promise<number> {
+  // Signal handlers go in before anything else: a supervisor may signal as
+  // soon as it reads the listening line, and Node's default would kill us.
+  let stopRequested: ((signal: NodeJS.Signals) => void) | undefined;
+  let pendingSignal: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (pendingSignal !== undefined) {
+      // A second signal means "now": do not wait for slow clients any longer.
+      process.stderr.write(`attache: ${signal} again, exiting without waiting\n`);
+      process.exit(1);
+    }
+    pendingSignal = signal;
+    stopRequested?.(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  let running: RunningServer;
+  try {
+    running = await serve(config);
+  } catch (error) {
+    process.stderr.write(`attache: cannot start on ${config.host}:${config.port} (data in ${config.dataDir}): ${describe(error)}\n`);
+    return 1;
+  }
+
+  const stopped = new Promise<NodeJS.Signals>((resolveStop) => {
+    if (pendingSignal !== undefined) resolveStop(pendingSignal);
+    else stopRequested = resolveStop;
+  });
+  if (pendingSignal === undefined) {
+    // The one line on stdout: scripts and tests wait for it to learn the URL.
+    process.stdout.write(`attache listening on ${running.url}\n`);
+  }
+
+  const signal = await stopped;
+  process.stderr.write(`attache: ${signal} received, finishing in-flight requests\n`);
+  try {
+    await running.close();
+    return 0;
+  } catch (error) {
+    process.stderr.write(`attache: shutdown failed: ${describe(error)}\n`);
+    return 1;
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Let pending output flush, but do not let a stray timer or handle in a
+    // dependency keep a stopped server's process alive.
+    setTimeout(() => process.exit(code), 1_000).unref();
+  },
+  (error: unknown) => {
+    process.stderr.write(`attache: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 1_000).unref();
+  },
+);

@@ -1,0 +1,13 @@
+export {
+  ConfigError,
+  DEFAULT_DATA_DIR,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  parseCommandLine,
+  resolveServeConfig,
+} from './config.js';
+export type { CliCommand, Environment, ParseContext, ServeConfig } from './config.js';
+export { BASE_PATH, serve } from './serve.js';
+export type { RunningServer } from './serve.js';
+export { cliVersion } from './version.js';

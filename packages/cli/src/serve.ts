@@ -1,0 +1,126 @@
+// `attache serve` as a library call: builds the embedded store (SQLite file +
+// local blob directory), mounts core's handler at /v1 on a Node HTTP server,
+// and returns a handle whose close() drains in-flight requests. bin.ts adds
+// only signals and printing, so tests can run the same server in-process.
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { serve as serveNode } from '@hono/node-server';
+import { createAttachmentStore, createHandler } from '@attache/core';
+import type { AttachmentStore } from '@attache/core';
+import { fsBlobs } from '@attache/fs';
+import { sqliteMetadata } from '@attache/sql';
+import type { ServeConfig } from './config.js';
+
+export const BASE_PATH = '/v1';
+
+export interface RunningServer {
+  /** Base URL of the server (no trailing slash), e.g. `http://127.0.0.1:3000`. */
+  url: string;
+  host: string;
+  /** The port actually bound (the OS's choice when the config asked for 0). */
+  port: number;
+  store: AttachmentStore;
+  /**
+   * Stops accepting connections, waits for in-flight requests (up to
+   * `timeoutMs`, default the config's `shutdownTimeoutMs`) and then closes
+   * whatever connections remain, and finally closes the store. Idempotent.
+   */
+  close(options?: { timeoutMs?: number }): Promise<void>;
+}
+
+export async function serve(config: ServeConfig): Promise<RunningServer> {
+  await mkdir(join(config.dataDir, 'blobs'), { recursive: true });
+  const metadata = sqliteMetadata({ filename: join(config.dataDir, 'attache.db') });
+  // Migrating now, not on the first request, makes an unusable database fail the start.
+  try {
+    await metadata.migrate();
+  } catch (error) {
+    await metadata.close().catch(() => undefined);
+    throw error;
+  }
+  const store = createAttachmentStore({
+    metadata,
+    blobs: fsBlobs({ root: join(config.dataDir, 'blobs') }),
+    ...(config.maxBytes === undefined ? {} : { maxBytes: config.maxBytes }),
+  });
+  const handler = createHandler({
+    store,
+    basePath: BASE_PATH,
+    ...(config.token === undefined ? {} : { token: config.token }),
+  });
+
+  let server: Server;
+  let address: AddressInfo;
+  try {
+    ({ server, address } = await listen(handler, config));
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+
+  let closing: Promise<void> | undefined;
+  // A keep-alive connection whose request finishes during shutdown would stay
+  // open until its idle timeout; drop it as soon as it becomes idle.
+  server.on('request', (_request, response) => {
+    response.on('finish', () => {
+      if (closing !== undefined) setImmediate(() => server.closeIdleConnections());
+    });
+  });
+
+  return {
+    url: `http://${formatHost(address.address)}:${address.port}`,
+    host: address.address,
+    port: address.port,
+    store,
+    close(options = {}) {
+      closing ??= shutdown(server, store, options.timeoutMs ?? config.shutdownTimeoutMs);
+      return closing;
+    },
+  };
+}
+
+async function listen(
+  handler: (request: Request) => Promise<Response>,
+  config: ServeConfig,
+): Promise<{ server: Server; address: AddressInfo }> {
+  return new Promise((resolvePromise, reject) => {
+    const server = serveNode(
+      {
+        fetch: (request) => handler(request),
+        hostname: config.host,
+        port: config.port,
+        serverOptions: {
+          // Node's default (300 s for the whole request) would cut off large
+          // uploads; header timeouts still guard against idle connections.
+          requestTimeout: 0,
+        },
+      },
+      (info) => {
+        server.off('error', reject);
+        resolvePromise({ server: server as Server, address: info });
+      },
+    );
+    // Listen errors (EADDRINUSE, EACCES) arrive as an event, never as a throw.
+    server.once('error', reject);
+  });
+}
+
+async function shutdown(server: Server, store: AttachmentStore, timeoutMs: number): Promise<void> {
+  const stopped = new Promise<void>((resolvePromise) => {
+    server.close(() => resolvePromise());
+  });
+  server.closeIdleConnections();
+  const force = setTimeout(() => server.closeAllConnections(), timeoutMs);
+  try {
+    await stopped;
+  } finally {
+    clearTimeout(force);
+  }
+  await store.close();
+}
+
+function formatHost(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
+}
