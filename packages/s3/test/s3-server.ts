@@ -7,7 +7,8 @@
 // the AWS SDK speaks real HTTP to a real server for every call; but those
 // three are our reading of the S3 spec, not an independent implementation.
 // It also stops s3rver from overwriting an object file in place under a GET
-// that is streaming it (see `replaceObjectsBesideReaders`).
+// that is streaming it, and from interleaving two PUTs of one key (see
+// `replaceObjectsBesideReaders`).
 import { readdir, readFile, rm, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,9 +106,25 @@ interface S3rverStore {
  */
 function replaceObjectsBesideReaders(store: S3rverStore): void {
   const putObject = store.putObject.bind(store);
-  store.putObject = async (object) => {
-    await rm(store.getResourcePath(object.bucket, object.key, 'object'), { force: true });
-    return putObject(object);
+  // s3rver also lets two PUTs of one key write into the same file at once
+  // (interleaved bytes); S3 makes one of them win whole. One at a time per
+  // key gives the same outcome.
+  const writing = new Map<string, Promise<unknown>>();
+  store.putObject = (object) => {
+    const file = store.getResourcePath(object.bucket, object.key, 'object');
+    const previous = writing.get(file) ?? Promise.resolve();
+    const next = previous
+      .catch(() => {})
+      .then(async () => {
+        await rm(file, { force: true });
+        return putObject(object);
+      });
+    writing.set(file, next);
+    const forget = () => {
+      if (writing.get(file) === next) writing.delete(file);
+    };
+    next.then(forget, forget);
+    return next;
   };
 }
 
