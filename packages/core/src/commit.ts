@@ -70,9 +70,11 @@ export async function commitTxn(tx: MetadataTx, txnId: string, now: number): Pro
       await tx.deleteAttachment(row.versionId);
       continue;
     }
+    // `createdAt` is the first version's; `updatedAt` stays the time these
+    // bytes were written, so the lease's view and the committed one agree.
     const createdAt = committed?.createdAt ?? row.createdAt;
-    await tx.updateAttachment(row.versionId, { state: 'committed', txnId: null, createdAt, updatedAt: now });
-    toPromote.push({ ...row, state: 'committed', txnId: null, createdAt, updatedAt: now });
+    await tx.updateAttachment(row.versionId, { state: 'committed', txnId: null, createdAt });
+    toPromote.push({ ...row, state: 'committed', txnId: null, createdAt });
   }
   await tx.enqueueGarbage(garbage, now);
   const releasedKeys = await endLeases(tx, leases, 'released');

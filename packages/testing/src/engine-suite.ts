@@ -165,6 +165,23 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         expect(paths[0]).toMatch(/^state\/default\/k\/attachments\/[0-9a-f-]{36}$/);
       });
 
+      it('keeps the time the bytes were written as updatedAt, and the first version’s createdAt', async () => {
+        let lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        const first = await lease.attach({ name: 'a', body: bytes('1') });
+        clock += 5_000;
+        await lease.release();
+        const committed = await store.getAttachment({ key: 'k', name: 'a' });
+        expect(committed.updatedAt).toEqual(first.attachment.updatedAt);
+        lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        clock += 5_000;
+        const second = await lease.attach({ name: 'a', body: bytes('2') });
+        await lease.release();
+        const replaced = await store.getAttachment({ key: 'k', name: 'a' });
+        expect(replaced.createdAt).toEqual(first.attachment.createdAt);
+        expect(replaced.updatedAt).toEqual(second.attachment.updatedAt);
+        expect(replaced.updatedAt.getTime() - replaced.createdAt.getTime()).toBe(10_000);
+      });
+
       it('is idempotent', async () => {
         const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
         await expect(lease.release()).resolves.toEqual({ released: true });
