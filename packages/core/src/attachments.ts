@@ -90,7 +90,7 @@ export async function stageAll(
           written.push(outcome.noop);
           continue;
         }
-        const row = await insertStagedRow(tx, outcome.prepared, lease.txnId, now, replaced);
+        const row = await insertStagedRow(tx, outcome.prepared, lease.txnId, replaced);
         written.push(row);
       }
       await tx.enqueueGarbage(replaced, now);
@@ -186,7 +186,6 @@ async function insertStagedRow(
   tx: MetadataTx,
   prepared: PreparedUpload,
   txnId: string,
-  now: number,
   replaced: string[],
 ): Promise<AttachmentRow> {
   const { row } = prepared;
@@ -203,7 +202,7 @@ async function insertStagedRow(
     if (previous.state === 'staged') replaced.push(previous.blobPath);
   }
   const attachmentId = committed?.attachmentId ?? (previous?.txnId === txnId ? previous.attachmentId : row.attachmentId);
-  const inserted = { ...row, attachmentId, txnId, updatedAt: now };
+  const inserted = { ...row, attachmentId, txnId };
   await tx.insertAttachment(inserted);
   return inserted;
 }

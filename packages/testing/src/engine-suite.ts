@@ -99,6 +99,7 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         expect(noop).toBe(false);
         expect(attachment).toMatchObject({ name: 'invoice.pdf', size: 8, contentType: 'application/pdf', extension: 'pdf', key: 'orders/1' });
         expect(attachment.crc32).toMatch(/^[0-9a-f]{8}$/);
+        expect(attachment.updatedAt).toEqual(attachment.createdAt);
         expect(attachment.sha256).toMatch(/^[0-9a-f]{64}$/);
 
         expect((await lease.list()).map((a) => a.name)).toEqual(['invoice.pdf']);
