@@ -27,16 +27,35 @@ export interface HandlerOptions {
   token?: string;
 }
 
-export type AttacheHandler = (request: Request) => Promise<Response>;
+export interface HandleOptions {
+  /**
+   * The base path of this request, for hosts that decide the mount point per
+   * request (a sub-app mounted under a parameter, Express's `req.baseUrl`).
+   * Overrides the handler's `basePath`.
+   */
+  basePath?: string;
+}
+
+/**
+ * A fetch-style handler: pass it wherever a `(Request) => Response` goes
+ * (hosts may call it with extra arguments, which it ignores). `handle` is the
+ * same with per-request options.
+ */
+export interface AttacheHandler {
+  (request: Request): Promise<Response>;
+  handle(request: Request, options?: HandleOptions): Promise<Response>;
+}
 
 const HEALTH_PATH = '/healthz';
 
 export function createHandler(options: HandlerOptions): AttacheHandler {
-  const basePath = normalizeBasePath(options.basePath ?? '/v1');
+  const defaultBasePath = normalizeBasePath(options.basePath ?? '/v1');
   const token = options.token ? options.token : undefined;
   const checkBearer = token === undefined ? undefined : bearerChecker(token);
 
-  return async function handle(request: Request): Promise<Response> {
+  async function handle(request: Request, handleOptions?: HandleOptions): Promise<Response> {
+    const basePath =
+      handleOptions?.basePath === undefined ? defaultBasePath : normalizeBasePath(handleOptions.basePath);
     try {
       const routePath = relativeRoutePath(new URL(request.url).pathname, basePath);
       if (routePath === undefined) throw new AttacheError('not_found', 'no such route');
@@ -65,7 +84,9 @@ export function createHandler(options: HandlerOptions): AttacheHandler {
       // A client that hung up caused whatever failed; nobody reads this answer.
       return errorResponse(error, { quiet: request.signal.aborted });
     }
-  };
+  }
+  const handler = (request: Request) => handle(request);
+  return Object.assign(handler, { handle });
 }
 
 async function runAuthorize(hook: AuthorizeHook | undefined, context: AuthorizeContext): Promise<Response | undefined> {

@@ -1,5 +1,5 @@
 export { createHandler } from './handler.js';
-export type { AttacheHandler, AuthorizeContext, AuthorizeHook, HandlerAction, HandlerOptions } from './handler.js';
+export type { AttacheHandler, AuthorizeContext, AuthorizeHook, HandleOptions, HandlerAction, HandlerOptions } from './handler.js';
 // Building blocks for adapters that take uploads in their own routes
 // (multer storage engine, NestJS interceptor).
 export { parseMultipartUploads, type MultipartUpload, type MultipartUploads } from './multipart.js';

@@ -10,9 +10,11 @@ import { make as makeParser, type MultipartError, type PartInfo } from 'multipas
 import { AttacheError } from '../errors.js';
 import { isValidContentType } from './params.js';
 
-/** One file part: a name (its filename), its declared type, and its bytes. */
+/** One file part: a name (its filename), its form field, its declared type, and its bytes. */
 export interface MultipartUpload {
   name: string;
+  /** The form field the file was sent in (`<input name="…">`). */
+  field: string;
   /** The part's `Content-Type` (with parameters when they are well-formed), or undefined when the part has none. */
   contentType: string | undefined;
   body: ReadableStream<Uint8Array>;
@@ -146,7 +148,7 @@ export function parseMultipartUploads(request: Request): MultipartUploads {
         }
         current = new PartStream(nextEvent, fail);
         uploads += 1;
-        yield { name: filename, contentType: partContentType(event.info), body: current.stream };
+        yield { name: filename, field: event.info.name, contentType: partContentType(event.info), body: current.stream };
         // The consumer asks for the next part: make sure this one is over.
         await current.finish();
         current = undefined;
