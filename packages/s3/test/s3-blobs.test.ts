@@ -4,10 +4,17 @@ import { createServer } from 'node:net';
 import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { BlobStore } from '@attache/core';
-import { bytesStream, describeBlobStore, patternStream, readBytes } from '@attache/testing';
+import {
+  bytesStream,
+  describeBlobStore,
+  patternStream,
+  readBytes,
+  startS3Server,
+  type S3Server,
+  type S3ServerKind,
+} from '@attache/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { s3Blobs, type S3BlobsOptions } from '../src/index.js';
-import { startS3Server, type S3Server, type S3ServerKind } from './s3-server.js';
 
 const MiB = 1024 * 1024;
 const runId = `run-${Date.now().toString(36)}`;

@@ -2,3 +2,6 @@ export * from './blob-suite.js';
 export * from './metadata-suite.js';
 export * from './engine-suite.js';
 export * from './postgres.js';
+export { describeHttpContract, type ContractContext } from './contract/suite.js';
+export type { MountFn, MountOptions, MountedAttache } from './contract/harness.js';
+export * from './s3-server.js';

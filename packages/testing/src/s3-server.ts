@@ -1,5 +1,7 @@
+/// <reference path="./s3rver.d.ts" />
 // Real S3-compatible servers for tests, started in-process from npm packages
-// (no network, no Docker): s3rver (default) and fauxqs.
+// (no network, no Docker): s3rver (default) and fauxqs. Shared by the s3
+// package's tests and the CLI's process tests, so both speak to one harness.
 //
 // s3rver 3.7 answers three operations we rely on with NotImplemented or 405:
 // ListMultipartUploads, AbortMultipartUpload and UploadPartCopy. The helper
@@ -13,7 +15,6 @@ import { readdir, readFile, rm, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import S3rver from 's3rver';
 
 export interface S3Server {
   /** Which server this is ("s3rver" or "fauxqs"). */
@@ -36,6 +37,8 @@ export async function startS3Server(kind: S3ServerKind = 's3rver'): Promise<S3Se
 async function startS3rver(): Promise<S3Server> {
   const directory = await mkdtemp(join(tmpdir(), 'attache-s3rver-'));
   const bucket = 'attache-test';
+  // Loaded on demand: every test file imports this package, few need a server.
+  const { default: S3rver } = await import('s3rver');
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, configureBuckets: [{ name: bucket }] });
   replaceObjectsBesideReaders(server.store as S3rverStore);
   // Before s3rver's router (the last middleware), after its XML encoder.

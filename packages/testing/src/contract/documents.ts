@@ -1,0 +1,69 @@
+// The document face over HTTP: `POST /attachments` without key or lease
+// creates attachments that are committed at once, each its own key.
+import { describe, expect, it } from 'vitest';
+import { MULTIPART, multipartBody } from './bodies.js';
+import { expectError, type AttachmentJson } from './harness.js';
+import type { ContractContext } from './suite.js';
+
+export function documentScenarios(context: ContractContext): void {
+  describe('document uploads (no key, no lease)', () => {
+    it('creates a committed document from a raw body, readable by id at once', async () => {
+      const { http } = context;
+      const response = await fetch(http.url('/attachments', { name: 'invoice.pdf' }), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/pdf' },
+        body: '%PDF-1.7 tiny',
+      });
+      expect(response.status).toBe(200);
+      const { attachment } = (await response.json()) as { attachment: AttachmentJson };
+      expect(attachment).toMatchObject({ name: 'invoice.pdf', content_type: 'application/pdf', namespace: 'default', key: attachment.id });
+      expect(response.headers.get('X-Attachment-ID')).toBe(attachment.id);
+      const read = await http.get('/attachment', { id: attachment.id });
+      expect(read.status).toBe(200);
+      expect(await read.text()).toBe('%PDF-1.7 tiny');
+      expect(read.headers.get('Content-Disposition')).toMatch(/^inline; /);
+      const head = await http.get('/attachment', { id: attachment.id }, { method: 'HEAD' });
+      expect(head.headers.get('X-Attachment-CRC32')).toBe(attachment.crc32);
+    });
+
+    it('creates one document per file part of a multipart upload', async () => {
+      const { http } = context;
+      const response = await fetch(http.url('/attachments'), {
+        method: 'POST',
+        headers: { 'Content-Type': MULTIPART },
+        body: multipartBody([
+          { name: 'a', filename: 'x.txt', data: 'x' },
+          { name: 'b', filename: 'y.txt', data: 'yy' },
+        ]),
+      });
+      expect(response.status).toBe(200);
+      const { attachments } = (await response.json()) as { attachments: AttachmentJson[] };
+      expect(attachments.map((a) => [a.name, a.size])).toEqual([
+        ['x.txt', 1],
+        ['y.txt', 2],
+      ]);
+      expect(new Set(attachments.map((a) => a.id)).size).toBe(2);
+      expect(await (await http.get('/attachment', { id: attachments[1]!.id })).text()).toBe('yy');
+    });
+
+    it('keeps no document of a multipart upload whose second part fails', async () => {
+      const { http, server } = context;
+      const before = await server.blobs.paths('state/default/');
+      const response = await fetch(http.url('/attachments', { max_bytes: '4' }), {
+        method: 'POST',
+        headers: { 'Content-Type': MULTIPART },
+        body: multipartBody([
+          { name: 'a', filename: 'ok.txt', data: 'ok' },
+          { name: 'b', filename: 'too-big.txt', data: 'more than four bytes' },
+        ]),
+      });
+      await expectError(response, 'attachment_too_large');
+      expect(await server.blobs.paths('state/default/')).toEqual(before);
+    });
+
+    it('requires a name for a raw document upload', async () => {
+      const response = await fetch(context.http.url('/attachments'), { method: 'POST', body: 'nameless' });
+      await expectError(response, 'missing_name');
+    });
+  });
+}

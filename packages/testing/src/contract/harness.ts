@@ -1,0 +1,275 @@
+// What the HTTP contract suite needs around an adapter: the store it builds
+// (memory ports, a clock the tests move, storage that can be watched and
+// taken down), the adapter's mount, and small request helpers.
+import {
+  AttacheError,
+  createAttachmentStore,
+  ERROR_STATUS,
+  memoryBlobs,
+  memoryMetadata,
+  type AttachmentStore,
+  type AuthorizeHook,
+  type BlobStore,
+  type ErrorCode,
+  type MetadataStore,
+} from '@attache/core';
+import { expect } from 'vitest';
+
+export interface MountOptions {
+  store: AttachmentStore;
+  authorize?: AuthorizeHook;
+  token?: string;
+}
+
+export interface MountedAttache {
+  /** Where the routes answer, e.g. `http://127.0.0.1:41234/v1` (no trailing slash). */
+  baseUrl: string;
+  /** Stops listening and drops open connections; the suite closes the store itself. */
+  close(): Promise<void>;
+}
+
+/** Mounts attache's routes for `store` at `/v1` on 127.0.0.1 (any free port). */
+export type MountFn = (options: MountOptions) => Promise<MountedAttache>;
+
+export interface ServerOptions {
+  authorize?: AuthorizeHook;
+  token?: string;
+  /** The store's own limit (`AttachmentStoreOptions.maxBytes`). */
+  maxBytes?: number;
+}
+
+/** Blob store that lets a test see what the engine streams into it. */
+export interface WatchedBlobs extends BlobStore {
+  /** Bytes the engine has pulled through `put`, over the store's lifetime. */
+  readonly bytesPut: number;
+  /** `put` calls that have not settled yet. */
+  readonly putsInFlight: number;
+  /** Every blob path under `prefix`, sorted. */
+  paths(prefix?: string): Promise<string[]>;
+}
+
+export interface ContractServer {
+  baseUrl: string;
+  store: AttachmentStore;
+  blobs: WatchedBlobs;
+  /** Moves the store's clock forward, so leases expire without waiting. */
+  advance(seconds: number): void;
+  /** While true, every metadata transaction fails as an unreachable database would. */
+  outage: boolean;
+  http: AttacheHttp;
+  close(): Promise<void>;
+}
+
+export async function startContractServer(mount: MountFn, options: ServerOptions = {}): Promise<ContractServer> {
+  let offsetMs = 0;
+  const blobs = watchBlobs(memoryBlobs());
+  const control = { outage: false };
+  const store = createAttachmentStore({
+    metadata: failingWhen(memoryMetadata(), () => control.outage),
+    blobs,
+    sweepIntervalSeconds: 0,
+    now: () => Date.now() + offsetMs,
+    ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+  });
+  const mountOptions: MountOptions = { store };
+  if (options.authorize) mountOptions.authorize = options.authorize;
+  if (options.token !== undefined) mountOptions.token = options.token;
+  const mounted = await mount(mountOptions);
+  const baseUrl = mounted.baseUrl.replace(/\/+$/, '');
+  return {
+    baseUrl,
+    store,
+    blobs,
+    advance: (seconds) => {
+      offsetMs += seconds * 1000;
+    },
+    get outage() {
+      return control.outage;
+    },
+    set outage(value: boolean) {
+      control.outage = value;
+    },
+    http: new AttacheHttp(baseUrl),
+    close: async () => {
+      await mounted.close();
+      await store.close();
+    },
+  };
+}
+
+function watchBlobs(inner: BlobStore): WatchedBlobs {
+  let bytesPut = 0;
+  let putsInFlight = 0;
+  const watched: WatchedBlobs = {
+    get bytesPut() {
+      return bytesPut;
+    },
+    get putsInFlight() {
+      return putsInFlight;
+    },
+    async put(path, body, options) {
+      putsInFlight += 1;
+      const counted = body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            bytesPut += chunk.byteLength;
+            controller.enqueue(chunk);
+          },
+        }),
+      );
+      try {
+        return await inner.put(path, counted, options);
+      } finally {
+        putsInFlight -= 1;
+      }
+    },
+    get: (path, range) => inner.get(path, range),
+    stat: (path) => inner.stat(path),
+    copy: (from, to) => inner.copy(from, to),
+    delete: (path) => inner.delete(path),
+    list: (prefix) => inner.list(prefix),
+    async paths(prefix = 'state/') {
+      const found: string[] = [];
+      for await (const blob of inner.list(prefix)) found.push(blob.path);
+      return found.sort();
+    },
+  };
+  if (inner.close) watched.close = () => inner.close!();
+  return watched;
+}
+
+/** A metadata store that answers `unavailable` while `down()` is true (a database outage). */
+function failingWhen(inner: MetadataStore, down: () => boolean): MetadataStore {
+  return {
+    transaction: (fn) =>
+      down()
+        ? Promise.reject(new AttacheError('unavailable', 'metadata store unreachable', { retryAfterSeconds: 2 }))
+        : inner.transaction(fn),
+    migrate: () => inner.migrate(),
+    close: () => inner.close(),
+  };
+}
+
+export interface LeaseJson {
+  lease_id: string;
+  txn_id: string;
+  key: string;
+  namespace: string;
+  owner: string;
+  expires_at_unix: number;
+  fencing_token: number;
+}
+
+export interface AttachmentJson {
+  id: string;
+  name: string;
+  namespace: string;
+  key: string;
+  size: number;
+  content_type: string;
+  extension: string | null;
+  crc32: string;
+  sha256: string;
+  created_at_unix: number;
+  updated_at_unix: number;
+}
+
+export type Query = Record<string, string | undefined>;
+
+/** The requests every scenario makes, against one mounted server. */
+export class AttacheHttp {
+  constructor(readonly baseUrl: string) {}
+
+  url(path: string, query: Query = {}): string {
+    const search = new URLSearchParams(Object.entries(query).filter((entry): entry is [string, string] => entry[1] !== undefined));
+    const text = search.toString();
+    return `${this.baseUrl}${path}${text ? `?${text}` : ''}`;
+  }
+
+  get(path: string, query: Query = {}, init: RequestInit = {}): Promise<Response> {
+    return fetch(this.url(path, query), init);
+  }
+
+  postJson(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+    return fetch(this.url(path), { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  }
+
+  async acquire(key: string, extra: Record<string, unknown> = {}): Promise<LeaseJson> {
+    const response = await this.postJson('/acquire', { key, owner: 'tester', ttl_seconds: 60, ...extra });
+    expect(response.status, `acquire ${key}`).toBe(200);
+    return (await response.json()) as LeaseJson;
+  }
+
+  release(lease: LeaseJson, rollback = false): Promise<Response> {
+    return this.postJson(
+      '/release',
+      { key: lease.key, namespace: lease.namespace, lease_id: lease.lease_id, txn_id: lease.txn_id, rollback },
+      { 'X-Fencing-Token': String(lease.fencing_token) },
+    );
+  }
+
+  keepalive(lease: LeaseJson, ttlSeconds: number): Promise<Response> {
+    return this.postJson(
+      '/keepalive',
+      { key: lease.key, namespace: lease.namespace, lease_id: lease.lease_id, txn_id: lease.txn_id, ttl_seconds: ttlSeconds },
+      { 'X-Fencing-Token': String(lease.fencing_token) },
+    );
+  }
+
+  uploadRaw(
+    lease: LeaseJson,
+    name: string,
+    body: string | Uint8Array<ArrayBuffer>,
+    query: Query = {},
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
+    return fetch(this.url('/attachments', { key: lease.key, namespace: lease.namespace, name, ...query }), {
+      method: 'POST',
+      headers: { ...leaseHeaders(lease), ...headers },
+      body,
+    });
+  }
+
+  /** Names visible to the lease (committed overlaid by its staged writes). */
+  async namesUnderLease(lease: LeaseJson): Promise<string[]> {
+    const response = await this.get('/attachments', { key: lease.key, namespace: lease.namespace }, { headers: leaseHeaders(lease) });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { attachments: AttachmentJson[] }).attachments.map((a) => a.name);
+  }
+
+  /** Committed attachments of a key, as everyone sees them. */
+  async committed(key: string, namespace?: string): Promise<AttachmentJson[]> {
+    const response = await this.get('/attachments', { key, namespace });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { attachments: AttachmentJson[] }).attachments;
+  }
+}
+
+export function leaseHeaders(lease: LeaseJson): Record<string, string> {
+  return { 'X-Lease-ID': lease.lease_id, 'X-Txn-ID': lease.txn_id, 'X-Fencing-Token': String(lease.fencing_token) };
+}
+
+/** Checks an API.md §3 error answer: status from the code table, JSON body with a human detail. */
+export async function expectError(response: Response, code: ErrorCode): Promise<Record<string, unknown>> {
+  const body = (await response.json()) as Record<string, unknown>;
+  expect({ status: response.status, error: body.error }).toEqual({ status: ERROR_STATUS[code], error: code });
+  expect(response.headers.get('Content-Type')).toBe('application/json; charset=utf-8');
+  expect(typeof body.detail).toBe('string');
+  return body;
+}
+
+let keyCounter = 0;
+/** A key no other scenario uses, so scenarios sharing one server never meet. */
+export function freshKey(prefix = 'doc'): string {
+  keyCounter += 1;
+  return `${prefix}/k${keyCounter}`;
+}
+
+/** Polls `condition` until it holds; fails with `what` after `timeoutMs`. */
+export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

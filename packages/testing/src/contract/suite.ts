@@ -1,0 +1,64 @@
+// The HTTP contract (API.md §2–3), run over real HTTP against any adapter:
+// `describeHttpContract('express', mount)`. The suite builds the store; the
+// adapter only mounts it at `/v1` on 127.0.0.1.
+import { afterAll, beforeAll, describe } from 'vitest';
+import { abortScenarios } from './aborts.js';
+import { authScenarios } from './auth.js';
+import { documentScenarios } from './documents.js';
+import { downloadScenarios } from './downloads.js';
+import { errorScenarios } from './errors.js';
+import { startContractServer, type AttacheHttp, type ContractServer, type MountFn, type ServerOptions } from './harness.js';
+import { leaseScenarios } from './leases.js';
+import { lifecycleScenarios } from './lifecycle.js';
+import { multipartScenarios } from './multipart.js';
+import { routingScenarios } from './routing.js';
+import { uploadScenarios } from './uploads.js';
+
+export interface ContractContext {
+  /** The server most scenarios share (no auth, default limits); each scenario uses its own keys. */
+  readonly server: ContractServer;
+  readonly http: AttacheHttp;
+  /** Mounts a second, separately configured store for the length of `run`. */
+  withServer<T>(options: ServerOptions, run: (server: ContractServer) => Promise<T>): Promise<T>;
+}
+
+export function describeHttpContract(name: string, mount: MountFn): void {
+  describe(`HTTP contract: ${name}`, () => {
+    let shared: ContractServer | undefined;
+    beforeAll(async () => {
+      shared = await startContractServer(mount);
+    });
+    afterAll(async () => {
+      await shared?.close();
+    });
+
+    const context: ContractContext = {
+      get server() {
+        if (shared === undefined) throw new Error('the contract server is not running yet');
+        return shared;
+      },
+      get http() {
+        return context.server.http;
+      },
+      async withServer(options, run) {
+        const server = await startContractServer(mount, options);
+        try {
+          return await run(server);
+        } finally {
+          await server.close();
+        }
+      },
+    };
+
+    lifecycleScenarios(context);
+    leaseScenarios(context);
+    uploadScenarios(context);
+    multipartScenarios(context);
+    documentScenarios(context);
+    downloadScenarios(context);
+    abortScenarios(context);
+    errorScenarios(context);
+    authScenarios(context);
+    routingScenarios(context);
+  });
+}
