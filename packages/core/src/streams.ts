@@ -147,3 +147,31 @@ export function abortable(source: ReadableStream<Uint8Array>, signal: AbortSigna
 export function emptyStream(): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
 }
+
+/**
+ * The request body as the engine should see it: cancelling it (an upload
+ * refused mid-way: too large, a no-op, a lease error) only stops reading and
+ * leaves the rest to the host. A host may tear the connection down when its
+ * body is cancelled, and the client would then never read our 413; left
+ * alone, hosts discard the unread rest and keep the answer deliverable.
+ */
+export function withoutCancel(source: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const { value, done } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel() {
+        try {
+          reader.releaseLock();
+        } catch {
+          // A read still pending keeps the lock on old runtimes; nothing to free then.
+        }
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

@@ -3,6 +3,7 @@
 // asks the authorize hook, makes one engine call and shapes its answer.
 import { AttacheError } from '../errors.js';
 import { checkName } from '../names.js';
+import { withoutCancel } from '../streams.js';
 import type { AttachmentStore, AttachOptions, DocumentUpload, Lease } from '../types.js';
 import { serveDownload, type AttachmentSource } from './download.js';
 import { attachmentToJson, jsonResponse, leaseToJson, readJsonObject, unixSeconds } from './json.js';
@@ -124,7 +125,7 @@ function rawDocumentUpload(request: Request, params: UploadParams): DocumentUplo
   const upload: DocumentUpload = {
     name: params.name,
     // A bodiless POST is an empty attachment.
-    body: request.body ?? new Uint8Array(0),
+    body: request.body ? withoutCancel(request.body) : new Uint8Array(0),
     contentType: resolveRawContentType(params.contentType, request.headers.get('Content-Type')),
     signal: request.signal,
   };

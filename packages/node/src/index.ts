@@ -1,0 +1,3 @@
+export { toWebRequest, ClientDisconnectedError, type ToWebRequestOptions } from './request.js';
+export { sendWebResponse } from './response.js';
+export { readableToWebStream, type ReadableToWebOptions } from './stream.js';
