@@ -1,0 +1,10 @@
+export { attache, type AttacheRouter, type AttacheRouterOptions } from './router.js';
+export {
+  attacheStorage,
+  leaseFromHeaders,
+  type AttacheFileInfo,
+  type AttacheMulterFile,
+  type AttacheStorageEngine,
+  type AttacheStorageOptions,
+  type MulterIncomingFile,
+} from './storage.js';
