@@ -1,0 +1,1 @@
+export { attacheApp, attacheRoutes, type AttacheAppOptions, type AttacheRoutesOptions } from './routes.js';
