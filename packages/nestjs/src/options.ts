@@ -1,0 +1,39 @@
+// What `AttacheModule.forRoot` / `forRootAsync` accept.
+import type { AttachmentStore, AuthorizeHook } from '@attache/core';
+import type { FactoryProvider, ModuleMetadata } from '@nestjs/common';
+
+/** Everything the routes need at run time; `forRootAsync`'s factory returns this. */
+export interface AttacheStoreConfig {
+  store: AttachmentStore;
+  /** Called before every route but `healthz` (see `AuthorizeHook` in `@attache/core`). */
+  authorize?: AuthorizeHook;
+  /** When set (non-empty), every route but `healthz` requires `Authorization: Bearer <token>`. */
+  token?: string;
+}
+
+/** Settled when the module is defined, because Nest fixes controller paths then. */
+export interface AttacheModuleStaticOptions {
+  /**
+   * Where the HTTP contract is served, relative to the app's global prefix
+   * (default `v1`). `false` registers no controller: the store is only
+   * injectable (for the upload interceptor and your own services).
+   */
+  path?: string | false;
+  /** Registers the module globally, so every module can inject the store (default false). */
+  global?: boolean;
+}
+
+export interface AttacheModuleOptions extends AttacheStoreConfig, AttacheModuleStaticOptions {}
+
+export interface AttacheModuleAsyncOptions extends AttacheModuleStaticOptions {
+  /** Modules that export the factory's dependencies. */
+  imports?: ModuleMetadata['imports'];
+  /** Tokens whose providers are passed to `useFactory`, in order. */
+  inject?: FactoryProvider['inject'];
+  /**
+   * Builds the store (and hook/token) from injected providers. The module
+   * owns a store made here and closes it when the application shuts down.
+   */
+  // Nest passes the injected providers positionally, with types it cannot know.
+  useFactory: (...dependencies: any[]) => AttacheStoreConfig | Promise<AttacheStoreConfig>;
+}
