@@ -4,7 +4,7 @@
 //   0: success (including a clean shutdown on SIGTERM/SIGINT)
 //   1: the server could not start or failed to shut down cleanly
 //   2: usage or configuration error
-import { ConfigError, parseCommandLine } from './config.js';
+import { ConfigError, describeStorage, parseCommandLine } from './config.js';
 import type { ServeConfig } from './config.js';
 import { serve } from './serve.js';
 import type { RunningServer } from './serve.js';
@@ -55,7 +55,7 @@ async function runServer(config: ServeConfig): Promise<number> {
   try {
     running = await serve(config);
   } catch (error) {
-    process.stderr.write(`attache: cannot start on ${config.host}:${config.port} (data in ${config.dataDir}): ${describe(error)}\n`);
+    process.stderr.write(`attache: cannot start on ${config.host}:${config.port} (${describeStorage(config)}): ${describe(error)}\n`);
     return 1;
   }
 

@@ -1,7 +1,7 @@
 // Command line + environment → a validated command. Pure (no I/O beyond
 // resolving paths against `cwd`) so every rule is unit-testable; bin.ts turns
 // a `ConfigError` into its message, the usage text and exit code 2.
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 export const DEFAULT_PORT = 3000;
@@ -10,16 +10,54 @@ export const DEFAULT_DATA_DIR = './.attache';
 /** How long SIGTERM waits for in-flight requests before closing their connections. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
+/** Every `ATTACHE_S3_*` variable `attache serve` understands; any other one is a configuration error. */
+export const S3_VARIABLES = [
+  'ATTACHE_S3_BUCKET',
+  'ATTACHE_S3_ENDPOINT',
+  'ATTACHE_S3_REGION',
+  'ATTACHE_S3_PREFIX',
+  'ATTACHE_S3_FORCE_PATH_STYLE',
+  'ATTACHE_S3_ACCESS_KEY_ID',
+  'ATTACHE_S3_SECRET_ACCESS_KEY',
+] as const;
+
+/** Where leases, transactions and attachment rows live. */
+export type MetadataBackend =
+  /** The embedded default: one file, one server process. */
+  | { kind: 'sqlite'; filename: string }
+  /** Shared by any number of server processes. `poolSize` undefined keeps `postgresMetadata`'s default (10). */
+  | { kind: 'postgres'; connectionString: string; poolSize: number | undefined };
+
+/** Where attachment bytes live. */
+export type BlobBackend =
+  | { kind: 'fs'; root: string }
+  | {
+      kind: 's3';
+      bucket: string;
+      /** Key prefix, empty or ending with "/". */
+      prefix: string | undefined;
+      endpoint: string | undefined;
+      /** Undefined: the AWS SDK's chain (AWS_REGION, ~/.aws/config). */
+      region: string | undefined;
+      forcePathStyle: boolean | undefined;
+      /** Undefined: the AWS SDK's default credential chain (AWS_* variables, ~/.aws, instance role). */
+      credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+    };
+
 export interface ServeConfig {
   host: string;
   /** 0 asks the OS for a free port. */
   port: number;
-  /** Absolute; holds `attache.db` (SQLite) and `blobs/`. */
+  /** Absolute; holds `attache.db` (SQLite) and `blobs/` unless PostgreSQL / S3 replace them. */
   dataDir: string;
+  metadata: MetadataBackend;
+  blobs: BlobBackend;
   /** When set, every request needs `Authorization: Bearer <token>`. */
   token: string | undefined;
   /** Largest attachment accepted, in bytes (0 = unlimited); undefined keeps the store's default. */
   maxBytes: number | undefined;
+  /** Seconds between background sweeps; undefined keeps the store's default (30). */
+  sweepIntervalSeconds: number | undefined;
   shutdownTimeoutMs: number;
 }
 
@@ -44,7 +82,7 @@ export class ConfigError extends Error {
 export const MAIN_USAGE = `Usage: attache <command> [options]
 
 Commands:
-  serve          Run the attachment HTTP server (SQLite + local files)
+  serve          Run the attachment HTTP server (SQLite + local files, or PostgreSQL + S3)
 
 Options:
   -h, --help     Show this help (or "attache serve --help")
@@ -53,8 +91,10 @@ Options:
 
 export const SERVE_USAGE = `Usage: attache serve [--port N] [--host H] [--data-dir DIR]
 
-Runs the attache HTTP API at /v1 on an embedded store: SQLite metadata in
-<data-dir>/attache.db and blobs in <data-dir>/blobs.
+Runs the attache HTTP API at /v1. By default on an embedded store: SQLite
+metadata in <data-dir>/attache.db and blobs in <data-dir>/blobs. With
+ATTACHE_DATABASE_URL and/or ATTACHE_S3_BUCKET, PostgreSQL and/or S3 replace
+them, and any number of instances may share them.
 
 Options (a flag overrides its environment variable):
   --port N          Port to listen on; 0 picks a free one   [env PORT, default ${DEFAULT_PORT}]
@@ -63,11 +103,23 @@ Options (a flag overrides its environment variable):
   -h, --help        Show this help
 
 Environment:
-  ATTACHE_TOKEN       Require "Authorization: Bearer <token>" (all but /v1/healthz)
-  ATTACHE_MAX_BYTES   Largest attachment in bytes (0 = unlimited; default 1 TiB)
+  ATTACHE_TOKEN                   Require "Authorization: Bearer <token>" (all but /v1/healthz)
+  ATTACHE_MAX_BYTES               Largest attachment in bytes (0 = unlimited; default 1 TiB)
+  ATTACHE_SWEEP_INTERVAL_SECONDS  Seconds between sweeps of expired leases and orphans (default 30)
 
-Not supported by this build yet (setting them is an error):
-  ATTACHE_DATABASE_URL, ATTACHE_S3_BUCKET (and ATTACHE_S3_*), ATTACHE_MASTER_KEY
+  ATTACHE_DATABASE_URL            postgres://user:password@host:5432/db: metadata in PostgreSQL
+  ATTACHE_DATABASE_POOL_SIZE      Connections per instance (default 10)
+
+  ATTACHE_S3_BUCKET               Blobs in this S3 bucket (it must exist)
+  ATTACHE_S3_ENDPOINT             For S3-compatible services (R2, MinIO): https://host[:port]
+  ATTACHE_S3_REGION               Default: the AWS SDK's (AWS_REGION); "auto" for R2
+  ATTACHE_S3_PREFIX               Key prefix, ending with "/" (e.g. "attache/")
+  ATTACHE_S3_FORCE_PATH_STYLE     true or 1 for path-style URLs (MinIO); false or 0 (default)
+  ATTACHE_S3_ACCESS_KEY_ID        With ATTACHE_S3_SECRET_ACCESS_KEY; default: the AWS SDK's
+  ATTACHE_S3_SECRET_ACCESS_KEY    credential chain (AWS_* variables, ~/.aws, instance role)
+
+Not supported by this build yet (setting it is an error):
+  ATTACHE_MASTER_KEY
 
 Prints "attache listening on <url>" once ready; SIGTERM/SIGINT stop it after
 in-flight requests finish.
@@ -136,6 +188,8 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
   const problems: string[] = [];
 
   problems.push(...unsupportedSettings(env));
+  const postgres = resolvePostgres(env, problems);
+  const s3 = resolveS3(env, problems);
 
   const portSource = flags.port !== undefined ? '--port' : 'PORT';
   const portText = flags.port ?? nonEmpty(env.PORT);
@@ -161,35 +215,139 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
   const maxBytes =
     maxBytesText === undefined ? undefined : parseNonNegativeInteger(maxBytesText, 'ATTACHE_MAX_BYTES', problems);
 
+  const sweepText = nonEmpty(env.ATTACHE_SWEEP_INTERVAL_SECONDS);
+  const sweepIntervalSeconds =
+    sweepText === undefined ? undefined : parsePositiveInteger(sweepText, 'ATTACHE_SWEEP_INTERVAL_SECONDS', problems);
+
   if (problems.length > 0) {
     throw new ConfigError(problems.join('\n'));
   }
+  const dataDir = resolve(context.cwd ?? process.cwd(), dataDirText);
   return {
     host,
     port,
-    dataDir: resolve(context.cwd ?? process.cwd(), dataDirText),
+    dataDir,
+    metadata: postgres ?? { kind: 'sqlite', filename: join(dataDir, 'attache.db') },
+    blobs: s3 ?? { kind: 'fs', root: join(dataDir, 'blobs') },
     token: token === undefined ? undefined : token,
     maxBytes,
+    sweepIntervalSeconds,
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
   };
 }
 
+// PostgreSQL and S3 from the environment; undefined where the data-directory
+// default applies. Variables that only make sense with another one (a pool
+// size without a database, an endpoint without a bucket) are errors rather
+// than silently ignored: the operator meant something by them.
+
+function resolvePostgres(env: Environment, problems: string[]): MetadataBackend | undefined {
+  const urlText = nonEmpty(env.ATTACHE_DATABASE_URL);
+  const poolText = nonEmpty(env.ATTACHE_DATABASE_POOL_SIZE);
+  if (urlText === undefined) {
+    if (poolText !== undefined) problems.push('ATTACHE_DATABASE_POOL_SIZE is set, but ATTACHE_DATABASE_URL is not');
+    return undefined;
+  }
+  const poolSize = poolText === undefined ? undefined : parsePositiveInteger(poolText, 'ATTACHE_DATABASE_POOL_SIZE', problems);
+  // The URL usually holds a password: messages name the scheme, never the URL.
+  let url: URL;
+  try {
+    url = new URL(urlText.trim());
+  } catch {
+    problems.push('ATTACHE_DATABASE_URL is not a URL; expected postgres://user:password@host:5432/database');
+    return undefined;
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    problems.push(`ATTACHE_DATABASE_URL must be a postgres:// or postgresql:// URL, got scheme "${url.protocol}"`);
+    return undefined;
+  }
+  return { kind: 'postgres', connectionString: urlText.trim(), poolSize };
+}
+
+function resolveS3(env: Environment, problems: string[]): BlobBackend | undefined {
+  const known: ReadonlySet<string> = new Set(S3_VARIABLES);
+  const setS3Variables = Object.keys(env)
+    .filter((name) => name.startsWith('ATTACHE_S3_') && nonEmpty(env[name]) !== undefined)
+    .sort();
+  const unknown = setS3Variables.filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    problems.push(`unknown setting${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; the S3 settings are ${S3_VARIABLES.join(', ')}`);
+  }
+  const bucket = nonEmpty(env.ATTACHE_S3_BUCKET)?.trim();
+  if (bucket === undefined) {
+    const orphans = setS3Variables.filter((name) => known.has(name));
+    if (orphans.length > 0) {
+      problems.push(`${orphans.join(', ')} set, but ATTACHE_S3_BUCKET is not (set it to store blobs in S3, or unset the others)`);
+    }
+    return undefined;
+  }
+  if (bucket.includes('/')) {
+    problems.push(`ATTACHE_S3_BUCKET must be a bucket name, got "${bucket}" (put a key prefix in ATTACHE_S3_PREFIX)`);
+  }
+
+  const endpoint = nonEmpty(env.ATTACHE_S3_ENDPOINT)?.trim();
+  if (endpoint !== undefined && !/^https?:\/\/[^/\s]+/.test(endpoint)) {
+    problems.push(`ATTACHE_S3_ENDPOINT must be an http:// or https:// URL, got "${endpoint}"`);
+  }
+
+  const prefix = nonEmpty(env.ATTACHE_S3_PREFIX)?.trim();
+  if (prefix !== undefined && (!prefix.endsWith('/') || prefix.startsWith('/'))) {
+    // s3Blobs insists on it too; saying so here names the variable to fix.
+    problems.push(`ATTACHE_S3_PREFIX must end with "/" and not start with one (e.g. "attache/"), got "${prefix}"`);
+  }
+
+  const pathStyleText = nonEmpty(env.ATTACHE_S3_FORCE_PATH_STYLE)?.trim().toLowerCase();
+  let forcePathStyle: boolean | undefined;
+  if (pathStyleText === 'true' || pathStyleText === '1') forcePathStyle = true;
+  else if (pathStyleText === 'false' || pathStyleText === '0') forcePathStyle = false;
+  else if (pathStyleText !== undefined) {
+    problems.push(`ATTACHE_S3_FORCE_PATH_STYLE must be true, 1, false or 0, got "${env.ATTACHE_S3_FORCE_PATH_STYLE ?? ''}"`);
+  }
+
+  const accessKeyId = nonEmpty(env.ATTACHE_S3_ACCESS_KEY_ID)?.trim();
+  const secretAccessKey = nonEmpty(env.ATTACHE_S3_SECRET_ACCESS_KEY)?.trim();
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    problems.push('ATTACHE_S3_ACCESS_KEY_ID and ATTACHE_S3_SECRET_ACCESS_KEY go together: set both, or neither to use the AWS SDK\'s credential chain');
+  }
+
+  return {
+    kind: 's3',
+    bucket,
+    prefix,
+    endpoint,
+    region: nonEmpty(env.ATTACHE_S3_REGION)?.trim(),
+    forcePathStyle,
+    credentials:
+      accessKeyId !== undefined && secretAccessKey !== undefined ? { accessKeyId, secretAccessKey } : undefined,
+  };
+}
+
+/** Where this config keeps its data, for messages: never includes a password. */
+export function describeStorage(config: Pick<ServeConfig, 'metadata' | 'blobs'>): string {
+  const metadata = config.metadata;
+  const blobs = config.blobs;
+  let where: string;
+  if (metadata.kind === 'sqlite') {
+    where = `metadata in ${metadata.filename}`;
+  } else {
+    const url = new URL(metadata.connectionString);
+    where = `metadata in PostgreSQL ${url.host}${url.pathname}`;
+  }
+  if (blobs.kind === 'fs') {
+    where += `, blobs in ${blobs.root}`;
+  } else {
+    where += `, blobs in s3://${blobs.bucket}/${blobs.prefix ?? ''}${blobs.endpoint === undefined ? '' : ` at ${blobs.endpoint}`}`;
+  }
+  return where;
+}
+
 /**
- * Settings documented for the distributed deployment that this build cannot
- * honour yet. Running anyway would store data somewhere the operator did not
- * ask for (or unencrypted), so each one is an error.
+ * Settings documented in API.md that this build cannot honour yet. Running
+ * anyway would store data unencrypted although the operator asked otherwise,
+ * so each one is an error.
  */
 function unsupportedSettings(env: Environment): string[] {
   const problems: string[] = [];
-  if (nonEmpty(env.ATTACHE_DATABASE_URL) !== undefined) {
-    problems.push('ATTACHE_DATABASE_URL is set, but this build does not support PostgreSQL yet (unset it to use SQLite in the data directory)');
-  }
-  const s3Variables = Object.keys(env)
-    .filter((name) => name.startsWith('ATTACHE_S3_') && nonEmpty(env[name]) !== undefined)
-    .sort();
-  if (s3Variables.length > 0) {
-    problems.push(`${s3Variables.join(', ')} set, but this build does not support S3 storage yet (unset to store blobs in the data directory)`);
-  }
   if (nonEmpty(env.ATTACHE_MASTER_KEY) !== undefined) {
     problems.push('ATTACHE_MASTER_KEY is set, but this build does not support encryption at rest yet (refusing to store data unencrypted)');
   }
@@ -206,6 +364,15 @@ function parsePort(text: string, source: string, problems: string[]): number {
     problems.push(`${source} must be a port number from 0 to 65535, got "${text}"`);
   }
   return port;
+}
+
+function parsePositiveInteger(text: string, source: string, problems: string[]): number {
+  const before = problems.length;
+  const value = parseNonNegativeInteger(text, source, problems);
+  if (problems.length === before && value === 0) {
+    problems.push(`${source} must be a positive integer, got "${text}"`);
+  }
+  return value;
 }
 
 function parseNonNegativeInteger(text: string, source: string, problems: string[]): number {

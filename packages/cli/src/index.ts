@@ -4,10 +4,12 @@ export {
   DEFAULT_HOST,
   DEFAULT_PORT,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  describeStorage,
   parseCommandLine,
   resolveServeConfig,
+  S3_VARIABLES,
 } from './config.js';
-export type { CliCommand, Environment, ParseContext, ServeConfig } from './config.js';
+export type { BlobBackend, CliCommand, Environment, MetadataBackend, ParseContext, ServeConfig } from './config.js';
 export { BASE_PATH, serve } from './serve.js';
 export type { RunningServer } from './serve.js';
 export { cliVersion } from './version.js';

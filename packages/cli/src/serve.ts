@@ -1,17 +1,19 @@
-// `attache serve` as a library call: builds the embedded store (SQLite file +
-// local blob directory), mounts core's handler at /v1 on a Node HTTP server,
-// and returns a handle whose close() drains in-flight requests. bin.ts adds
-// only signals and printing, so tests can run the same server in-process.
+// `attache serve` as a library call: builds the store the config names
+// (SQLite or PostgreSQL metadata, local or S3 blobs), mounts core's handler
+// at /v1 on a Node HTTP server, and returns a handle whose close() drains
+// in-flight requests. bin.ts adds only signals and printing, so tests can run
+// the same server in-process.
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import { serve as serveNode } from '@hono/node-server';
 import { createAttachmentStore, createHandler } from '@attache/core';
-import type { AttachmentStore } from '@attache/core';
+import type { AttachmentStore, BlobStore, MetadataStore } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
-import { sqliteMetadata } from '@attache/sql';
-import type { ServeConfig } from './config.js';
+import { s3Blobs } from '@attache/s3';
+import { postgresMetadata, sqliteMetadata } from '@attache/sql';
+import type { BlobBackend, MetadataBackend, ServeConfig } from './config.js';
 
 export const BASE_PATH = '/v1';
 
@@ -31,19 +33,22 @@ export interface RunningServer {
 }
 
 export async function serve(config: ServeConfig): Promise<RunningServer> {
-  await mkdir(join(config.dataDir, 'blobs'), { recursive: true });
-  const metadata = sqliteMetadata({ filename: join(config.dataDir, 'attache.db') });
-  // Migrating now, not on the first request, makes an unusable database fail the start.
+  const metadata = await openMetadata(config.metadata);
+  let blobs: BlobStore;
+  // Checking both backends now, not on the first request, makes an unusable
+  // database or bucket fail the start (exit 1) instead of every request later.
   try {
     await metadata.migrate();
+    blobs = await openBlobs(config.blobs);
   } catch (error) {
     await metadata.close().catch(() => undefined);
     throw error;
   }
   const store = createAttachmentStore({
     metadata,
-    blobs: fsBlobs({ root: join(config.dataDir, 'blobs') }),
+    blobs,
     ...(config.maxBytes === undefined ? {} : { maxBytes: config.maxBytes }),
+    ...(config.sweepIntervalSeconds === undefined ? {} : { sweepIntervalSeconds: config.sweepIntervalSeconds }),
   });
   const handler = createHandler({
     store,
@@ -79,6 +84,45 @@ export async function serve(config: ServeConfig): Promise<RunningServer> {
       return closing;
     },
   };
+}
+
+async function openMetadata(backend: MetadataBackend): Promise<MetadataStore> {
+  if (backend.kind === 'postgres') {
+    return postgresMetadata({
+      connectionString: backend.connectionString,
+      ...(backend.poolSize === undefined ? {} : { max: backend.poolSize }),
+    });
+  }
+  await mkdir(dirname(backend.filename), { recursive: true });
+  return sqliteMetadata({ filename: backend.filename });
+}
+
+async function openBlobs(backend: BlobBackend): Promise<BlobStore> {
+  if (backend.kind === 'fs') {
+    await mkdir(backend.root, { recursive: true });
+    return fsBlobs({ root: backend.root });
+  }
+  const blobs = s3Blobs({
+    bucket: backend.bucket,
+    ...(backend.prefix === undefined ? {} : { prefix: backend.prefix }),
+    ...(backend.endpoint === undefined ? {} : { endpoint: backend.endpoint }),
+    ...(backend.region === undefined ? {} : { region: backend.region }),
+    ...(backend.forcePathStyle === undefined ? {} : { forcePathStyle: backend.forcePathStyle }),
+    ...(backend.credentials === undefined ? {} : { credentials: backend.credentials }),
+  });
+  // One listing request proves the bucket exists and the credentials may read
+  // it; without it a typo in the bucket name would only show on the first upload.
+  try {
+    const listing = blobs.list('state/')[Symbol.asyncIterator]();
+    await listing.next();
+    await listing.return?.();
+  } catch (error) {
+    await blobs.close?.().catch(() => undefined);
+    throw new Error(`S3 bucket "${backend.bucket}" is not usable: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
+  }
+  return blobs;
 }
 
 async function listen(

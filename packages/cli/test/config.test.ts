@@ -3,7 +3,9 @@ import {
   ConfigError,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   MAIN_USAGE,
+  S3_VARIABLES,
   SERVE_USAGE,
+  describeStorage,
   parseCommandLine,
 } from '../src/config.js';
 import type { Environment, ServeConfig } from '../src/config.js';
@@ -27,15 +29,22 @@ function configError(argv: string[], env: Environment = {}): ConfigError {
 }
 
 describe('attache serve configuration', () => {
-  it('defaults to 127.0.0.1:3000 with data in ./.attache, no token and the store default size limit', () => {
+  it('defaults to 127.0.0.1:3000 with SQLite and blobs in ./.attache, no token and the store defaults', () => {
     expect(serveConfig([])).toEqual({
       host: '127.0.0.1',
       port: 3000,
       dataDir: '/srv/app/.attache',
+      metadata: { kind: 'sqlite', filename: '/srv/app/.attache/attache.db' },
+      blobs: { kind: 'fs', root: '/srv/app/.attache/blobs' },
       token: undefined,
       maxBytes: undefined,
+      sweepIntervalSeconds: undefined,
       shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
     });
+  });
+
+  it('reads ATTACHE_SWEEP_INTERVAL_SECONDS', () => {
+    expect(serveConfig([], { ATTACHE_SWEEP_INTERVAL_SECONDS: '1' }).sweepIntervalSeconds).toBe(1);
   });
 
   it('reads PORT, ATTACHE_DATA_DIR, ATTACHE_TOKEN and ATTACHE_MAX_BYTES', () => {
@@ -78,27 +87,143 @@ describe('attache serve configuration', () => {
     [[], { ATTACHE_TOKEN: '' }, 'ATTACHE_TOKEN is set but empty'],
     [['--host', ''], {}, '--host must not be empty'],
     [['--data-dir', ''], {}, '--data-dir must not be empty'],
+    [[], { ATTACHE_SWEEP_INTERVAL_SECONDS: '0' }, 'ATTACHE_SWEEP_INTERVAL_SECONDS must be a positive integer, got "0"'],
+    [[], { ATTACHE_SWEEP_INTERVAL_SECONDS: '0.5' }, 'ATTACHE_SWEEP_INTERVAL_SECONDS must be a non-negative integer, got "0.5"'],
   ] as const)('rejects %j with %j: %s', (argv, env, message) => {
     const error = configError(['serve', ...argv], env);
     expect(error.exitCode).toBe(2);
     expect(error.message).toContain(message);
   });
 
-  it.each([
-    ['ATTACHE_DATABASE_URL', 'postgres://db/attache', 'does not support PostgreSQL yet'],
-    ['ATTACHE_S3_BUCKET', 'my-bucket', 'does not support S3 storage yet'],
-    ['ATTACHE_S3_ENDPOINT', 'http://minio:9000', 'does not support S3 storage yet'],
-    ['ATTACHE_MASTER_KEY', 'a'.repeat(64), 'does not support encryption at rest yet'],
-  ])('refuses to start when %s is set instead of silently ignoring it', (name, value, message) => {
-    const error = configError(['serve'], { [name]: value });
+  it('refuses to start when ATTACHE_MASTER_KEY is set instead of storing data unencrypted', () => {
+    const error = configError(['serve'], { ATTACHE_MASTER_KEY: 'a'.repeat(64) });
     expect(error.exitCode).toBe(2);
-    expect(error.message).toContain(name);
-    expect(error.message).toContain(message);
+    expect(error.message).toContain('ATTACHE_MASTER_KEY');
+    expect(error.message).toContain('does not support encryption at rest yet');
   });
 
   it('reports every problem at once', () => {
     const error = configError(['serve', '--port', 'x'], { ATTACHE_MASTER_KEY: 'k', ATTACHE_MAX_BYTES: 'y' });
     expect(error.message.split('\n')).toHaveLength(3);
+  });
+});
+
+describe('attache serve with PostgreSQL', () => {
+  it.each(['postgres://attache:pw@db.internal:5432/attache', 'postgresql://db.internal/attache?sslmode=require'])(
+    'uses PostgreSQL for metadata when ATTACHE_DATABASE_URL is %s, blobs staying in the data directory',
+    (url) => {
+      const config = serveConfig([], { ATTACHE_DATABASE_URL: ` ${url} ` });
+      expect(config.metadata).toEqual({ kind: 'postgres', connectionString: url, poolSize: undefined });
+      expect(config.blobs).toEqual({ kind: 'fs', root: '/srv/app/.attache/blobs' });
+    },
+  );
+
+  it('reads the pool size from ATTACHE_DATABASE_POOL_SIZE', () => {
+    const config = serveConfig([], { ATTACHE_DATABASE_URL: 'postgres://db/a', ATTACHE_DATABASE_POOL_SIZE: '25' });
+    expect(config.metadata).toEqual({ kind: 'postgres', connectionString: 'postgres://db/a', poolSize: 25 });
+  });
+
+  it.each([
+    [{ ATTACHE_DATABASE_URL: 'mysql://u:secret@db/a' }, 'ATTACHE_DATABASE_URL must be a postgres:// or postgresql:// URL, got scheme "mysql:"'],
+    [{ ATTACHE_DATABASE_URL: '/var/run/secret.db' }, 'ATTACHE_DATABASE_URL is not a URL'],
+    [{ ATTACHE_DATABASE_URL: 'sqlite:///var/lib/secret.db' }, 'got scheme "sqlite:"'],
+    [{ ATTACHE_DATABASE_URL: 'postgres://db/a', ATTACHE_DATABASE_POOL_SIZE: '0' }, 'ATTACHE_DATABASE_POOL_SIZE must be a positive integer'],
+    [{ ATTACHE_DATABASE_POOL_SIZE: '5' }, 'ATTACHE_DATABASE_POOL_SIZE is set, but ATTACHE_DATABASE_URL is not'],
+  ])('rejects %j: %s', (env, message) => {
+    const error = configError(['serve'], env);
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toContain(message);
+    // The URL may carry a password: it must never be echoed back.
+    expect(error.message).not.toContain('secret');
+  });
+});
+
+describe('attache serve with S3', () => {
+  it('uses S3 for blobs when ATTACHE_S3_BUCKET is set, with the AWS SDK defaults for the rest', () => {
+    const config = serveConfig([], { ATTACHE_S3_BUCKET: 'attachments' });
+    expect(config.blobs).toEqual({
+      kind: 's3',
+      bucket: 'attachments',
+      prefix: undefined,
+      endpoint: undefined,
+      region: undefined,
+      forcePathStyle: undefined,
+      credentials: undefined,
+    });
+    expect(config.metadata).toEqual({ kind: 'sqlite', filename: '/srv/app/.attache/attache.db' });
+  });
+
+  it('reads endpoint, region, prefix, path style and credentials', () => {
+    const config = serveConfig([], {
+      ATTACHE_S3_BUCKET: 'attachments',
+      ATTACHE_S3_ENDPOINT: 'http://127.0.0.1:9000',
+      ATTACHE_S3_REGION: 'auto',
+      ATTACHE_S3_PREFIX: 'tenant-a/',
+      ATTACHE_S3_FORCE_PATH_STYLE: 'true',
+      ATTACHE_S3_ACCESS_KEY_ID: 'AKID',
+      ATTACHE_S3_SECRET_ACCESS_KEY: 'SECRET',
+    });
+    expect(config.blobs).toEqual({
+      kind: 's3',
+      bucket: 'attachments',
+      prefix: 'tenant-a/',
+      endpoint: 'http://127.0.0.1:9000',
+      region: 'auto',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'AKID', secretAccessKey: 'SECRET' },
+    });
+  });
+
+  it.each([
+    ['1', true],
+    ['TRUE', true],
+    ['0', false],
+    ['false', false],
+  ])('reads ATTACHE_S3_FORCE_PATH_STYLE=%s as %s', (text, expected) => {
+    const config = serveConfig([], { ATTACHE_S3_BUCKET: 'b', ATTACHE_S3_FORCE_PATH_STYLE: text });
+    expect(config.blobs).toMatchObject({ kind: 's3', forcePathStyle: expected });
+  });
+
+  it('runs fully distributed (PostgreSQL + S3) and describes where data lives without the password', () => {
+    const config = serveConfig([], {
+      ATTACHE_DATABASE_URL: 'postgres://attache:hunter2@db.internal:5432/attache',
+      ATTACHE_S3_BUCKET: 'attachments',
+      ATTACHE_S3_PREFIX: 'prod/',
+      ATTACHE_S3_ENDPOINT: 'https://acct.r2.cloudflarestorage.com',
+    });
+    expect(config.metadata.kind).toBe('postgres');
+    expect(config.blobs.kind).toBe('s3');
+    const description = describeStorage(config);
+    expect(description).toBe(
+      'metadata in PostgreSQL db.internal:5432/attache, blobs in s3://attachments/prod/ at https://acct.r2.cloudflarestorage.com',
+    );
+    expect(description).not.toContain('hunter2');
+  });
+
+  it('names an unknown ATTACHE_S3_* variable and lists the valid ones', () => {
+    const error = configError(['serve'], { ATTACHE_S3_BUCKET: 'b', ATTACHE_S3_SESSION_TOKEN: 't', ATTACHE_S3_REGON: 'eu' });
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toContain('unknown settings ATTACHE_S3_REGON, ATTACHE_S3_SESSION_TOKEN');
+    for (const name of S3_VARIABLES) expect(error.message).toContain(name);
+  });
+
+  it.each([
+    [{ ATTACHE_S3_ENDPOINT: 'http://minio:9000' }, 'ATTACHE_S3_ENDPOINT set, but ATTACHE_S3_BUCKET is not'],
+    [{ ATTACHE_S3_BUCKET: 'b/attache' }, 'ATTACHE_S3_BUCKET must be a bucket name'],
+    [{ ATTACHE_S3_BUCKET: 'b', ATTACHE_S3_ENDPOINT: 'minio:9000' }, 'ATTACHE_S3_ENDPOINT must be an http:// or https:// URL'],
+    [{ ATTACHE_S3_BUCKET: 'b', ATTACHE_S3_PREFIX: 'attache' }, 'ATTACHE_S3_PREFIX must end with "/"'],
+    [{ ATTACHE_S3_BUCKET: 'b', ATTACHE_S3_PREFIX: '/attache/' }, 'ATTACHE_S3_PREFIX must end with "/" and not start with one'],
+    [{ ATTACHE_S3_BUCKET: 'b', ATTACHE_S3_FORCE_PATH_STYLE: 'yes' }, 'ATTACHE_S3_FORCE_PATH_STYLE must be true, 1, false or 0, got "yes"'],
+    [{ ATTACHE_S3_BUCKET: 'b', ATTACHE_S3_ACCESS_KEY_ID: 'AKID' }, 'ATTACHE_S3_ACCESS_KEY_ID and ATTACHE_S3_SECRET_ACCESS_KEY go together'],
+    [{ ATTACHE_S3_BUCKET: 'b', ATTACHE_S3_SECRET_ACCESS_KEY: 'SECRET' }, 'go together'],
+  ])('rejects %j: %s', (env, message) => {
+    const error = configError(['serve'], env);
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toContain(message);
+  });
+
+  it('treats empty ATTACHE_S3_* variables as unset', () => {
+    expect(serveConfig([], { ATTACHE_S3_BUCKET: '', ATTACHE_S3_ENDPOINT: ' ' }).blobs.kind).toBe('fs');
   });
 });
 
@@ -137,7 +262,12 @@ describe('attache command line', () => {
   });
 
   it('documents every flag and environment variable in the serve usage', () => {
-    for (const word of ['--port', '--host', '--data-dir', 'PORT', 'ATTACHE_DATA_DIR', 'ATTACHE_TOKEN', 'ATTACHE_MAX_BYTES', 'ATTACHE_DATABASE_URL', 'ATTACHE_S3_BUCKET', 'ATTACHE_MASTER_KEY']) {
+    const words = [
+      '--port', '--host', '--data-dir', 'PORT', 'ATTACHE_DATA_DIR', 'ATTACHE_TOKEN', 'ATTACHE_MAX_BYTES',
+      'ATTACHE_SWEEP_INTERVAL_SECONDS', 'ATTACHE_DATABASE_URL', 'ATTACHE_DATABASE_POOL_SIZE', 'ATTACHE_MASTER_KEY',
+      ...S3_VARIABLES,
+    ];
+    for (const word of words) {
       expect(SERVE_USAGE).toContain(word);
     }
   });

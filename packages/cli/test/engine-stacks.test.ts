@@ -1,13 +1,22 @@
 // The engine specification on the stacks `attache serve` runs: the embedded
-// default (SQLite + local files) and PostgreSQL + local files, each with a
-// real restart (new port instances over the same database and files).
+// default (SQLite + local files), PostgreSQL + local files and PostgreSQL +
+// S3 (one s3rver for the file), each with a real restart (new port instances
+// over the same database and blobs).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fsBlobs } from '@attache/fs';
+import { s3Blobs } from '@attache/s3';
 import { postgresMetadata, sqliteMetadata } from '@attache/sql';
-import { createTestDatabase, describeAttachmentEngine, describePostgres, type TestDatabase } from '@attache/testing';
-import { afterAll } from 'vitest';
+import {
+  createTestDatabase,
+  describeAttachmentEngine,
+  describePostgres,
+  startS3Server,
+  type S3Server,
+  type TestDatabase,
+} from '@attache/testing';
+import { afterAll, beforeAll } from 'vitest';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -55,5 +64,43 @@ describePostgres('PostgreSQL stack', (serverUrl) => {
       return postgresPorts();
     },
     reopen: async () => postgresPorts(),
+  });
+});
+
+describePostgres('PostgreSQL + S3 stack', (serverUrl) => {
+  const databases: TestDatabase[] = [];
+  let s3: S3Server;
+  beforeAll(async () => {
+    s3 = await startS3Server('s3rver');
+  });
+  afterAll(async () => {
+    for (const database of databases.splice(0)) await database.drop();
+    await s3?.stop();
+  });
+
+  let database: TestDatabase;
+  let prefix = '';
+  let prefixCounter = 0;
+  const postgresS3Ports = () => ({
+    metadata: postgresMetadata({ connectionString: database.url }),
+    blobs: s3Blobs({
+      bucket: s3.bucket,
+      // Each scenario gets its own prefix in the shared bucket, as it gets its own database.
+      prefix,
+      endpoint: s3.endpoint,
+      region: s3.region,
+      credentials: s3.credentials,
+      forcePathStyle: true,
+    }),
+  });
+
+  describeAttachmentEngine('postgres + s3', {
+    create: async () => {
+      database = await createTestDatabase(serverUrl);
+      databases.push(database);
+      prefix = `engine-${++prefixCounter}/`;
+      return postgresS3Ports();
+    },
+    reopen: async () => postgresS3Ports(),
   });
 });

@@ -121,11 +121,25 @@ export interface LeaseHeaders {
   fencingToken: string;
 }
 
-export async function acquire(url: string, key: string, init: { headers?: Record<string, string> } = {}): Promise<LeaseHeaders> {
+export interface AcquireRequest {
+  headers?: Record<string, string>;
+  /** Default 30. */
+  ttlSeconds?: number;
+  /** Default -1 (fail at once when held). */
+  blockSeconds?: number;
+  owner?: string;
+}
+
+export async function acquire(url: string, key: string, init: AcquireRequest = {}): Promise<LeaseHeaders> {
   const response = await fetch(`${url}/v1/acquire`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...init.headers },
-    body: JSON.stringify({ key, ttl_seconds: 30, owner: 't' }),
+    body: JSON.stringify({
+      key,
+      ttl_seconds: init.ttlSeconds ?? 30,
+      owner: init.owner ?? 't',
+      ...(init.blockSeconds === undefined ? {} : { block_seconds: init.blockSeconds }),
+    }),
   });
   const body = (await response.json()) as { lease_id: string; txn_id: string; fencing_token: number };
   if (response.status !== 200) throw new Error(`acquire: ${response.status} ${JSON.stringify(body)}`);

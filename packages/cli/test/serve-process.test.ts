@@ -2,6 +2,7 @@
 import { request } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   acquire,
@@ -19,6 +20,16 @@ import {
 } from './process-helpers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
+
+/** A port nothing listens on (bound once, then released). */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const address = probe.address();
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
 
 async function tempDir(): Promise<string> {
   const dir = await withTempDir();
@@ -63,10 +74,46 @@ describe('attache (command line)', () => {
     expect(flag.output.stderr).toContain('Usage: attache serve');
   });
 
-  it('exits 2 without listening when a not-yet-supported backend is configured', async () => {
-    const run = runCli(['serve', '--port', '0', '--data-dir', await tempDir()], { ATTACHE_DATABASE_URL: 'postgres://localhost/attache' });
+  it('exits 2 without listening when encryption at rest (not supported yet) is configured', async () => {
+    const run = runCli(['serve', '--port', '0', '--data-dir', await tempDir()], { ATTACHE_MASTER_KEY: 'a'.repeat(64) });
     expect(await run.exited).toEqual({ code: 2, signal: null });
-    expect(run.output.stderr).toContain('ATTACHE_DATABASE_URL');
+    expect(run.output.stderr).toContain('ATTACHE_MASTER_KEY');
+    expect(run.output.stdout).toBe('');
+  });
+
+  it('exits 2 for a database URL that is not PostgreSQL and for an unknown ATTACHE_S3_* variable', async () => {
+    const database = runCli(['serve', '--port', '0', '--data-dir', await tempDir()], { ATTACHE_DATABASE_URL: 'mysql://db/attache' });
+    const s3 = runCli(['serve', '--port', '0', '--data-dir', await tempDir()], { ATTACHE_S3_BUCKET: 'b', ATTACHE_S3_BUKET: 'b' });
+    expect(await database.exited).toEqual({ code: 2, signal: null });
+    expect(await s3.exited).toEqual({ code: 2, signal: null });
+    expect(database.output.stderr).toContain('postgres:// or postgresql://');
+    expect(s3.output.stderr).toContain('unknown setting ATTACHE_S3_BUKET');
+    expect(database.output.stdout + s3.output.stdout).toBe('');
+  });
+
+  it('exits 1 without listening when PostgreSQL cannot be reached, naming where and never the password', async () => {
+    const port = await closedPort();
+    const run = runCli(['serve', '--port', '0', '--data-dir', await tempDir()], {
+      ATTACHE_DATABASE_URL: `postgres://attache:hunter2@127.0.0.1:${port}/attache`,
+    });
+    expect(await run.exited).toEqual({ code: 1, signal: null });
+    expect(run.output.stderr).toContain(`metadata in PostgreSQL 127.0.0.1:${port}/attache`);
+    expect(run.output.stderr).not.toContain('hunter2');
+    expect(run.output.stdout).toBe('');
+  });
+
+  it('exits 1 without listening when the S3 endpoint cannot be reached', async () => {
+    const port = await closedPort();
+    const run = runCli(['serve', '--port', '0', '--data-dir', await tempDir()], {
+      ATTACHE_S3_BUCKET: 'attachments',
+      ATTACHE_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+      ATTACHE_S3_REGION: 'us-east-1',
+      ATTACHE_S3_FORCE_PATH_STYLE: 'true',
+      ATTACHE_S3_ACCESS_KEY_ID: 'AKID',
+      ATTACHE_S3_SECRET_ACCESS_KEY: 'SECRET',
+    });
+    expect(await run.exited).toEqual({ code: 1, signal: null });
+    expect(run.output.stderr).toContain('S3 bucket "attachments" is not usable');
     expect(run.output.stdout).toBe('');
   });
 });
