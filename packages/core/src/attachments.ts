@@ -274,6 +274,7 @@ export async function deleteStaged(
     await tx.enqueueGarbage(dropped, now);
     return { count: rows.length, garbage: dropped };
   });
+  crashPoint('delete.after-metadata');
   await collectGarbage(engine, garbage).catch(() => {});
   return count;
 }

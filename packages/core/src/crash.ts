@@ -10,7 +10,9 @@ export type CrashPoint =
   | 'promote.after-row'
   | 'gc.after-delete'
   | 'rollback.after-metadata'
-  | 'sweep.after-expire';
+  | 'sweep.after-expire'
+  | 'delete.after-metadata'
+  | 'sweep.after-garbage-delete';
 
 interface ProcessLike {
   env?: Record<string, string | undefined>;

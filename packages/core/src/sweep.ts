@@ -70,6 +70,7 @@ async function deleteGarbage(engine: Engine, report: SweepReport): Promise<void>
     const referenced = await engine.metadata.transaction((tx) => tx.referencedBlobPaths(paths));
     const deletable = paths.filter((path) => !referenced.has(path));
     for (const path of deletable) await engine.blobs.delete(path);
+    crashPoint('sweep.after-garbage-delete');
     await engine.metadata.transaction((tx) => tx.dequeueGarbage(paths));
     report.garbageDeleted += deletable.length;
     if (paths.length < BATCH) return;
