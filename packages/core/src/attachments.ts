@@ -279,6 +279,28 @@ export async function deleteStaged(
   return count;
 }
 
+/** Drops this transaction's staged row (write or delete) of one attachment, if any. */
+export async function unstage(
+  engine: Engine,
+  credentials: LeaseCredentials,
+  selector: AttachmentSelector,
+): Promise<boolean> {
+  const garbage = await withLease(engine, credentials, async (tx, lease, now) => {
+    const scope = { namespace: lease.namespace, key: lease.key };
+    const row =
+      selector.name !== undefined
+        ? await tx.findByName(scope, checkName(selector.name), lease.txnId)
+        : await tx.findById(scope, selector.id, lease.txnId);
+    if (!row || row.txnId !== lease.txnId) return undefined;
+    await tx.deleteAttachment(row.versionId);
+    const dropped = row.state === 'staged' ? [row.blobPath] : [];
+    await tx.enqueueGarbage(dropped, now);
+    return dropped;
+  });
+  if (garbage) await collectGarbage(engine, garbage).catch(() => {});
+  return garbage !== undefined;
+}
+
 /** Resolves a range against a size: inclusive bounds, clamped end; start past the end → 416. */
 export function resolveRange(
   range: OpenOptions['range'],

@@ -8,6 +8,7 @@ import {
   openRow,
   stageAll,
   toAttachment,
+  unstage,
   type StageOptions,
 } from './attachments.js';
 import { KeyWaiters, type Engine } from './engine.js';
@@ -132,6 +133,7 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
         ),
       delete: (selector) => run(() => deleteStaged(engine, credentials, selector)).then((n) => ({ deleted: n > 0 })),
       deleteAll: () => run(() => deleteStaged(engine, credentials, 'all')).then((deleted) => ({ deleted })),
+      unstage: (selector) => run(() => unstage(engine, credentials, selector)).then((unstaged) => ({ unstaged })),
       keepalive: async ({ ttlSeconds }) => {
         const row = await run(() => keepaliveLease(engine, credentials, ttlSeconds));
         lease.expiresAt = new Date(row.expiresAt);

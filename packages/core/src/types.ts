@@ -112,6 +112,13 @@ export interface Lease extends LeaseInfo {
   open(selector: AttachmentSelector, options?: OpenOptions): Promise<OpenedAttachment>;
   delete(selector: AttachmentSelector): Promise<{ deleted: boolean }>;
   deleteAll(): Promise<{ deleted: number }>;
+  /**
+   * Takes back this transaction's own staged write or staged delete of one
+   * attachment, so the lease sees the committed version again (nothing is
+   * staged against the committed one). For undoing one upload of a request
+   * that failed half-way.
+   */
+  unstage(selector: AttachmentSelector): Promise<{ unstaged: boolean }>;
   keepalive(options: { ttlSeconds: number }): Promise<LeaseInfo>;
   release(options?: { rollback?: boolean }): Promise<{ released: true }>;
 }

@@ -126,7 +126,7 @@ export function attacheStorage(options: AttacheStorageOptions): AttacheStorageEn
       namespace: credentials.namespace ?? options.namespace,
       key: options.key?.(req, file) ?? credentials.key,
     });
-    // Whether the name already has a version decides how this upload can be undone.
+    // Reported to the app (`file.replaced`): the upload overwrites a visible version.
     const replaced = await lease.get({ name }).then(
       () => true,
       (error: unknown) => {
@@ -135,11 +135,8 @@ export function attacheStorage(options: AttacheStorageOptions): AttacheStorageEn
       },
     );
     const { attachment } = await lease.attach(upload());
-    const undo: Undo = replaced
-      ? // One staged overwrite cannot be taken back on its own (the previous
-        // version would be deleted with it), so the whole transaction goes.
-        () => lease.release({ rollback: true }).then(() => undefined)
-      : () => lease.delete({ id: attachment.id }).then(() => undefined);
+    // Taking back this staged write shows the committed version (if any) again.
+    const undo: Undo = () => lease.unstage({ id: attachment.id }).then(() => undefined);
     return { ...describe(attachment, true, replaced), [UNDO]: undo };
   }
 

@@ -448,6 +448,25 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         expect(await blobPaths(ports.blobs)).toEqual([]);
       });
 
+      it('unstage takes back a staged write or delete, showing the committed version again', async () => {
+        let lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await lease.attach({ name: 'a', body: bytes('committed') });
+        await lease.release();
+        lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await lease.attach({ name: 'a', body: bytes('staged') });
+        await lease.attach({ name: 'b', body: bytes('new') });
+        expect(await lease.unstage({ name: 'a' })).toEqual({ unstaged: true });
+        expect(await lease.unstage({ name: 'b' })).toEqual({ unstaged: true });
+        expect(await lease.unstage({ name: 'b' })).toEqual({ unstaged: false });
+        expect((await lease.list()).map((x) => [x.name, x.size])).toEqual([['a', 9]]);
+        await lease.delete({ name: 'a' });
+        expect(await lease.list()).toEqual([]);
+        expect(await lease.unstage({ name: 'a' })).toEqual({ unstaged: true });
+        await lease.release();
+        expect((await store.listAttachments({ key: 'k' })).map((x) => [x.name, x.size])).toEqual([['a', 9]]);
+        expect(await blobPaths(ports.blobs)).toHaveLength(1);
+      });
+
       it('a write after a staged delete of the same name wins', async () => {
         let lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
         const first = await lease.attach({ name: 'a', body: bytes('1') });
