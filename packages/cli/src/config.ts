@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util';
 export const DEFAULT_PORT = 3000;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_DATA_DIR = './.attache';
+/** A connection silent for this long is closed; an upload that stalls is then cut off and kept nowhere. */
+export const DEFAULT_IDLE_TIMEOUT_SECONDS = 60;
 /** How long SIGTERM waits for in-flight requests before closing their connections. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
@@ -58,6 +60,8 @@ export interface ServeConfig {
   maxBytes: number | undefined;
   /** Seconds between background sweeps; undefined keeps the store's default (30). */
   sweepIntervalSeconds: number | undefined;
+  /** A connection that sends and receives nothing for this long is closed (slow or stalled clients). */
+  idleTimeoutSeconds: number;
   shutdownTimeoutMs: number;
 }
 
@@ -106,6 +110,7 @@ Environment:
   ATTACHE_TOKEN                   Require "Authorization: Bearer <token>" (all but /v1/healthz)
   ATTACHE_MAX_BYTES               Largest attachment in bytes (0 = unlimited; default 1 TiB)
   ATTACHE_SWEEP_INTERVAL_SECONDS  Seconds between sweeps of expired leases and orphans (default 30)
+  ATTACHE_IDLE_TIMEOUT_SECONDS    Close a connection silent this long, e.g. a stalled upload (default ${'$'}{DEFAULT_IDLE_TIMEOUT_SECONDS})
 
   ATTACHE_DATABASE_URL            postgres://user:password@host:5432/db: metadata in PostgreSQL
   ATTACHE_DATABASE_POOL_SIZE      Connections per instance (default 10)
@@ -219,6 +224,12 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
   const sweepIntervalSeconds =
     sweepText === undefined ? undefined : parsePositiveInteger(sweepText, 'ATTACHE_SWEEP_INTERVAL_SECONDS', problems);
 
+  const idleText = nonEmpty(env.ATTACHE_IDLE_TIMEOUT_SECONDS);
+  const idleTimeoutSeconds =
+    idleText === undefined
+      ? DEFAULT_IDLE_TIMEOUT_SECONDS
+      : parsePositiveInteger(idleText, 'ATTACHE_IDLE_TIMEOUT_SECONDS', problems);
+
   if (problems.length > 0) {
     throw new ConfigError(problems.join('\n'));
   }
@@ -232,6 +243,7 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
     token: token === undefined ? undefined : token,
     maxBytes,
     sweepIntervalSeconds,
+    idleTimeoutSeconds,
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
   };
 }

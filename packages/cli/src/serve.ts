@@ -4,13 +4,13 @@
 // in-flight requests. bin.ts adds only signals and printing, so tests can run
 // the same server in-process.
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
-import { serve as serveNode } from '@hono/node-server';
 import { createAttachmentStore, createHandler } from '@attache/core';
 import type { AttachmentStore, BlobStore, MetadataStore } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
+import { toNodeListener } from '@attache/node';
 import { s3Blobs } from '@attache/s3';
 import { postgresMetadata, sqliteMetadata } from '@attache/sql';
 import type { BlobBackend, MetadataBackend, ServeConfig } from './config.js';
@@ -125,30 +125,35 @@ async function openBlobs(backend: BlobBackend): Promise<BlobStore> {
   return blobs;
 }
 
+/** Request headers must arrive within this time (slow-loris on headers). */
+const HEADERS_TIMEOUT_MS = 30_000;
+
 async function listen(
   handler: (request: Request) => Promise<Response>,
   config: ServeConfig,
 ): Promise<{ server: Server; address: AddressInfo }> {
-  return new Promise((resolvePromise, reject) => {
-    const server = serveNode(
-      {
-        fetch: (request) => handler(request),
-        hostname: config.host,
-        port: config.port,
-        serverOptions: {
-          // Node's default (300 s for the whole request) would cut off large
-          // uploads; header timeouts still guard against idle connections.
-          requestTimeout: 0,
-        },
-      },
-      (info) => {
-        server.off('error', reject);
-        resolvePromise({ server: server as Server, address: info });
-      },
-    );
+  const server = createServer(
+    {
+      // No limit on a whole request: a large upload may take as long as it
+      // keeps moving. A stalled one is cut off by the idle timeout below.
+      requestTimeout: 0,
+      // Node derives this from requestTimeout (0 would disable it): explicit.
+      headersTimeout: HEADERS_TIMEOUT_MS,
+    },
+    toNodeListener(handler),
+  );
+  // A socket silent for this long is destroyed: its request body errors and
+  // the engine keeps nothing of the upload.
+  server.setTimeout(config.idleTimeoutSeconds * 1000, (socket) => socket.destroy());
+  await new Promise<void>((resolvePromise, reject) => {
     // Listen errors (EADDRINUSE, EACCES) arrive as an event, never as a throw.
     server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolvePromise();
+    });
   });
+  return { server, address: server.address() as AddressInfo };
 }
 
 async function shutdown(server: Server, store: AttachmentStore, timeoutMs: number): Promise<void> {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
+  DEFAULT_IDLE_TIMEOUT_SECONDS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   MAIN_USAGE,
   S3_VARIABLES,
@@ -39,8 +40,13 @@ describe('attache serve configuration', () => {
       token: undefined,
       maxBytes: undefined,
       sweepIntervalSeconds: undefined,
+      idleTimeoutSeconds: DEFAULT_IDLE_TIMEOUT_SECONDS,
       shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
     });
+  });
+
+  it('reads ATTACHE_IDLE_TIMEOUT_SECONDS', () => {
+    expect(serveConfig([], { ATTACHE_IDLE_TIMEOUT_SECONDS: '5' }).idleTimeoutSeconds).toBe(5);
   });
 
   it('reads ATTACHE_SWEEP_INTERVAL_SECONDS', () => {
@@ -88,6 +94,7 @@ describe('attache serve configuration', () => {
     [['--host', ''], {}, '--host must not be empty'],
     [['--data-dir', ''], {}, '--data-dir must not be empty'],
     [[], { ATTACHE_SWEEP_INTERVAL_SECONDS: '0' }, 'ATTACHE_SWEEP_INTERVAL_SECONDS must be a positive integer, got "0"'],
+    [[], { ATTACHE_IDLE_TIMEOUT_SECONDS: '0' }, 'ATTACHE_IDLE_TIMEOUT_SECONDS must be a positive integer, got "0"'],
     [[], { ATTACHE_SWEEP_INTERVAL_SECONDS: '0.5' }, 'ATTACHE_SWEEP_INTERVAL_SECONDS must be a non-negative integer, got "0.5"'],
   ] as const)('rejects %j with %j: %s', (argv, env, message) => {
     const error = configError(['serve', ...argv], env);
@@ -264,7 +271,7 @@ describe('attache command line', () => {
   it('documents every flag and environment variable in the serve usage', () => {
     const words = [
       '--port', '--host', '--data-dir', 'PORT', 'ATTACHE_DATA_DIR', 'ATTACHE_TOKEN', 'ATTACHE_MAX_BYTES',
-      'ATTACHE_SWEEP_INTERVAL_SECONDS', 'ATTACHE_DATABASE_URL', 'ATTACHE_DATABASE_POOL_SIZE', 'ATTACHE_MASTER_KEY',
+      'ATTACHE_SWEEP_INTERVAL_SECONDS', 'ATTACHE_IDLE_TIMEOUT_SECONDS', 'ATTACHE_DATABASE_URL', 'ATTACHE_DATABASE_POOL_SIZE', 'ATTACHE_MASTER_KEY',
       ...S3_VARIABLES,
     ];
     for (const word of words) {

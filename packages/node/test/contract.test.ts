@@ -1,19 +1,14 @@
-// The HTTP contract over a plain `node:http` server: the conversion pair is
-// the whole adapter, so this proves it end to end.
+// The HTTP contract over a plain `node:http` server through `toNodeListener`
+// (the conversion pair is the whole adapter), so this proves it end to end.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHandler } from '@attache/core';
 import { describeHttpContract } from '@attache/testing';
-import { sendWebResponse, toWebRequest } from '../src/index.js';
+import { toNodeListener } from '../src/index.js';
 
-describeHttpContract('node:http (toWebRequest + sendWebResponse)', async (options) => {
+describeHttpContract('node:http (toNodeListener)', async (options) => {
   const handler = createHandler({ ...options, basePath: '/v1' });
-  const server = createServer((req, res) => {
-    const request = toWebRequest(req, res);
-    handler(request)
-      .then((response) => sendWebResponse(res, response, request.signal))
-      .catch(() => res.destroy());
-  });
+  const server = createServer(toNodeListener(handler));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
