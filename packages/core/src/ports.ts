@@ -174,5 +174,11 @@ export interface BlobStore {
   delete(path: string): Promise<void>;
   /** Every blob whose path starts with `prefix`, in no particular order. */
   list(prefix: string): AsyncIterable<BlobInfo>;
+  /**
+   * Optional: removes the store's own leftovers of writes that never
+   * finished (a process killed mid-upload), last touched before `olderThan`.
+   * The sweeper calls it. Returns how many were removed.
+   */
+  purgeTemporary?(olderThan: EpochMillis): Promise<number>;
   close?(): Promise<void>;
 }

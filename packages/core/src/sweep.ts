@@ -4,7 +4,8 @@
 //  3. queued garbage blobs → deleted;
 //  4. blobs no row points at (orphans): staged blobs of transactions that
 //     are no longer active, and committed-path blobs older than the grace
-//     period (a promotion copies before it repoints the row).
+//     period (a promotion copies before it repoints the row);
+//  5. the blob store's temp files of writes that never finished.
 // Every step re-checks state in its own transaction, so several sweepers
 // (one per server process) may run at once.
 import { finishTxn, lockTxnKeys, promote, rollbackTxn } from './commit.js';
@@ -15,6 +16,8 @@ import type { BlobInfo } from './ports.js';
 import type { SweepReport } from './types.js';
 
 const BATCH = 200;
+/** Blob-store temp files untouched this long are leftovers of a dead process. */
+const TEMPORARY_GRACE_MS = 15 * 60 * 1000;
 /** Ended leases and transactions are remembered this long, so late callers get precise error codes. */
 const HISTORY_MS = 24 * 3600 * 1000;
 
@@ -24,6 +27,9 @@ export async function sweep(engine: Engine): Promise<SweepReport> {
   await finishPromotions(engine, report);
   await deleteGarbage(engine, report);
   await deleteOrphans(engine, report);
+  // A write still in progress touches its temp file all the time; one left
+  // alone this long belongs to a process that died.
+  report.orphansDeleted += (await engine.blobs.purgeTemporary?.(engine.now() - TEMPORARY_GRACE_MS)) ?? 0;
   await engine.metadata.transaction(async (tx) => {
     const horizon = engine.now() - HISTORY_MS;
     await tx.pruneLeases(horizon);

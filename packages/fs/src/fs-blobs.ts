@@ -6,7 +6,7 @@
 // in place: that is what makes hard-link copies and concurrent reads safe.
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, link, lstat, mkdir, open, opendir, rmdir, stat, unlink } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, opendir, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AttacheError, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
 import { blobPathResolver } from './blob-paths.js';
@@ -137,10 +137,36 @@ export function fsBlobs(options: FsBlobsOptions): BlobStore {
         }
       }
       await renameIntoPlace(tempFile, target);
+      // When `target` already was a link to the same file (a retried
+      // promotion), rename(2) does nothing and leaves the temp name behind.
+      await discard(tempFile);
     } catch (error) {
       await discard(tempFile);
       throw error;
     }
+  }
+
+  /** Temp files of writes that never finished (a crashed process), last written before `olderThan`. */
+  async function purgeTemporary(olderThan: number): Promise<number> {
+    let purged = 0;
+    let entries: string[];
+    try {
+      entries = await readdir(paths.tempDir);
+    } catch (error) {
+      if (MISSING.has(errorCode(error) ?? '')) return 0;
+      throw error;
+    }
+    for (const entry of entries) {
+      if (!entry.endsWith('.part')) continue;
+      const file = join(paths.tempDir, entry);
+      const info = await stat(file).catch(() => undefined);
+      if (info === undefined || info.mtimeMs >= olderThan) continue;
+      await unlink(file).then(
+        () => (purged += 1),
+        () => {},
+      );
+    }
+    return purged;
   }
 
   async function deleteBlob(blobPath: string): Promise<void> {
@@ -164,7 +190,7 @@ export function fsBlobs(options: FsBlobsOptions): BlobStore {
     yield* walk(start.directory, start.blobDirectory, start.namePrefix, paths.tempDir);
   }
 
-  return { put, get, stat: statBlob, copy, delete: deleteBlob, list };
+  return { put, get, stat: statBlob, copy, delete: deleteBlob, list, purgeTemporary };
 }
 
 /** Removes now-empty directories from `directory` up to (not including) `root`. */

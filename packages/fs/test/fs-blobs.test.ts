@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -93,6 +93,23 @@ describe('fsBlobs', () => {
       await store.put(blobPath, patternStream(MiB));
       await store.copy(blobPath, 'state/default/orders/42/attachments/copy');
       expect(await tempEntries()).toEqual([]);
+    });
+
+    it('leaves none when a copy is repeated onto its own earlier link (a retried promotion)', async () => {
+      await store.put(blobPath, patternStream(MiB));
+      await store.copy(blobPath, 'state/default/orders/42/attachments/copy');
+      await store.copy(blobPath, 'state/default/orders/42/attachments/copy');
+      expect(await tempEntries()).toEqual([]);
+    });
+
+    it('purgeTemporary removes leftovers older than the cutoff and keeps newer ones', async () => {
+      await mkdir(join(root, '.tmp'), { recursive: true });
+      await writeFile(join(root, '.tmp', 'old.part'), 'partial');
+      await writeFile(join(root, '.tmp', 'new.part'), 'partial');
+      const hourAgo = new Date(Date.now() - 3600_000);
+      await utimes(join(root, '.tmp', 'old.part'), hourAgo, hourAgo);
+      expect(await store.purgeTemporary!(Date.now() - 60_000)).toBe(1);
+      expect(await tempEntries()).toEqual(['new.part']);
     });
 
     it('leaves none after a put whose stream errored', async () => {
