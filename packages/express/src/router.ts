@@ -1,7 +1,7 @@
 // `attache({ store })`: an Express router that hands every request under its
 // mount to core's `createHandler`. The request/response conversion is
 // @attache/node's; all behaviour, errors included, is core's.
-import { AttacheError, createHandler, type AttacheHandler, type HandlerOptions } from '@attache/core';
+import { AttacheError, createHandler, type HandlerOptions } from '@attache/core';
 import { sendWebResponse, toWebRequest } from '@attache/node';
 import { Router, type ErrorRequestHandler, type Request as ExpressRequest, type Response as ExpressResponse, type NextFunction } from 'express';
 
@@ -25,21 +25,9 @@ export type AttacheRouter = Router & {
 /** Lease calls carry a JSON object whose value, not its bytes, matters: a parsed body can be re-serialized. */
 const JSON_ROUTES = /^\/(acquire|keepalive|release)\/?$/;
 
-/** Handlers per mount path; a parametrised mount (`/t/:tenant/files`) must not grow this without bound. */
-const MAX_CACHED_MOUNTS = 64;
-
 export function attache(options: AttacheRouterOptions): AttacheRouter {
   const { trustProxy = false, ...handlerOptions } = options;
-  const handlers = new Map<string, AttacheHandler>();
-  const handlerFor = (basePath: string): AttacheHandler => {
-    let handler = handlers.get(basePath);
-    if (handler === undefined) {
-      if (handlers.size >= MAX_CACHED_MOUNTS) handlers.clear();
-      handler = createHandler({ ...handlerOptions, basePath });
-      handlers.set(basePath, handler);
-    }
-    return handler;
-  };
+  const handler = createHandler(handlerOptions);
 
   const serve = async (req: ExpressRequest, res: ExpressResponse, body?: ReadableStream<Uint8Array> | string) => {
     // req.originalUrl keeps the mount path; req.baseUrl is that mount path.
@@ -48,7 +36,8 @@ export function attache(options: AttacheRouterOptions): AttacheRouter {
       reuseParsedJson: JSON_ROUTES.test(req.path),
       ...(body === undefined ? {} : { body }),
     });
-    const response = await handlerFor(req.baseUrl)(request);
+    // Express strips the mount path from `req.url`; core matches routes below it.
+    const response = await handler.handle(request, { basePath: req.baseUrl });
     await sendWebResponse(res, response, request.signal);
   };
 

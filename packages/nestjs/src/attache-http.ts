@@ -18,18 +18,22 @@ export type ExpressRequest = IncomingMessage & {
   route?: { path?: unknown };
 };
 
-/** Handlers kept per mount path; a path with parameters in its prefix could produce many. */
-const MAX_CACHED_HANDLERS = 32;
-
 @Injectable()
 export class AttacheHttp implements OnModuleInit {
   private readonly logger = new Logger('AttacheModule');
-  private readonly handlers = new Map<string, AttacheHandler>();
+  private readonly handler: AttacheHandler;
 
   constructor(
-    @Inject(ATTACHE_CONFIG) private readonly config: AttacheStoreConfig,
+    @Inject(ATTACHE_CONFIG) config: AttacheStoreConfig,
     @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
-  ) {}
+  ) {
+    const { store, authorize, token } = config;
+    this.handler = createHandler({
+      store,
+      ...(authorize === undefined ? {} : { authorize }),
+      ...(token === undefined ? {} : { token }),
+    });
+  }
 
   /** Runs once the routes are registered: keeps the body parsers off them. */
   onModuleInit(): void {
@@ -50,24 +54,9 @@ export class AttacheHttp implements OnModuleInit {
 
   async serve(req: ExpressRequest, res: ServerResponse): Promise<void> {
     const request = toWebRequest(req, res);
-    const handle = this.handlerFor(mountPathOf(req, request.url));
+    const response = await this.handler.handle(request, { basePath: mountPathOf(req, request.url) });
     // Resolves as well when the client hangs up mid-download (the body is cancelled).
-    await sendWebResponse(res, await handle(request));
-  }
-
-  private handlerFor(basePath: string): AttacheHandler {
-    const cached = this.handlers.get(basePath);
-    if (cached !== undefined) return cached;
-    const { store, authorize, token } = this.config;
-    const handler = createHandler({
-      store,
-      basePath,
-      ...(authorize === undefined ? {} : { authorize }),
-      ...(token === undefined ? {} : { token }),
-    });
-    if (this.handlers.size >= MAX_CACHED_HANDLERS) this.handlers.clear();
-    this.handlers.set(basePath, handler);
-    return handler;
+    await sendWebResponse(res, response, request.signal);
   }
 }
 
