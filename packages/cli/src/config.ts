@@ -9,6 +9,8 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_DATA_DIR = './.attache';
 /** A connection silent for this long is closed; an upload that stalls is then cut off and kept nowhere. */
 export const DEFAULT_IDLE_TIMEOUT_SECONDS = 60;
+/** Uploads streamed at once before new ones get 503 `unavailable` (each holds a file and a socket). */
+export const DEFAULT_MAX_CONCURRENT_UPLOADS = 256;
 /** How long SIGTERM waits for in-flight requests before closing their connections. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
@@ -62,6 +64,8 @@ export interface ServeConfig {
   sweepIntervalSeconds: number | undefined;
   /** A connection that sends and receives nothing for this long is closed (slow or stalled clients). */
   idleTimeoutSeconds: number;
+  /** Uploads streamed at once; more are refused with 503 + Retry-After. */
+  maxConcurrentUploads: number;
   shutdownTimeoutMs: number;
 }
 
@@ -110,7 +114,8 @@ Environment:
   ATTACHE_TOKEN                   Require "Authorization: Bearer <token>" (all but /v1/healthz)
   ATTACHE_MAX_BYTES               Largest attachment in bytes (0 = unlimited; default 1 TiB)
   ATTACHE_SWEEP_INTERVAL_SECONDS  Seconds between sweeps of expired leases and orphans (default 30)
-  ATTACHE_IDLE_TIMEOUT_SECONDS    Close a connection silent this long, e.g. a stalled upload (default ${'$'}{DEFAULT_IDLE_TIMEOUT_SECONDS})
+  ATTACHE_IDLE_TIMEOUT_SECONDS    Close a connection silent this long, e.g. a stalled upload (default ${DEFAULT_IDLE_TIMEOUT_SECONDS})
+  ATTACHE_MAX_CONCURRENT_UPLOADS  Uploads at once; more get 503 with Retry-After (default ${DEFAULT_MAX_CONCURRENT_UPLOADS})
 
   ATTACHE_DATABASE_URL            postgres://user:password@host:5432/db: metadata in PostgreSQL
   ATTACHE_DATABASE_POOL_SIZE      Connections per instance (default 10)
@@ -230,6 +235,12 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
       ? DEFAULT_IDLE_TIMEOUT_SECONDS
       : parsePositiveInteger(idleText, 'ATTACHE_IDLE_TIMEOUT_SECONDS', problems);
 
+  const uploadsText = nonEmpty(env.ATTACHE_MAX_CONCURRENT_UPLOADS);
+  const maxConcurrentUploads =
+    uploadsText === undefined
+      ? DEFAULT_MAX_CONCURRENT_UPLOADS
+      : parsePositiveInteger(uploadsText, 'ATTACHE_MAX_CONCURRENT_UPLOADS', problems);
+
   if (problems.length > 0) {
     throw new ConfigError(problems.join('\n'));
   }
@@ -244,6 +255,7 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
     maxBytes,
     sweepIntervalSeconds,
     idleTimeoutSeconds,
+    maxConcurrentUploads,
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
   };
 }

@@ -53,6 +53,7 @@ export async function serve(config: ServeConfig): Promise<RunningServer> {
   const handler = createHandler({
     store,
     basePath: BASE_PATH,
+    maxConcurrentUploads: config.maxConcurrentUploads,
     ...(config.token === undefined ? {} : { token: config.token }),
   });
 
@@ -139,6 +140,9 @@ async function listen(
       requestTimeout: 0,
       // Node derives this from requestTimeout (0 would disable it): explicit.
       headersTimeout: HEADERS_TIMEOUT_MS,
+      // How often Node checks headersTimeout (default 30 s, which would let
+      // a stalled header block live up to a minute).
+      connectionsCheckingInterval: 5_000,
     },
     toNodeListener(handler),
   );

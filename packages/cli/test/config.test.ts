@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
   DEFAULT_IDLE_TIMEOUT_SECONDS,
+  DEFAULT_MAX_CONCURRENT_UPLOADS,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   MAIN_USAGE,
   S3_VARIABLES,
@@ -41,8 +42,13 @@ describe('attache serve configuration', () => {
       maxBytes: undefined,
       sweepIntervalSeconds: undefined,
       idleTimeoutSeconds: DEFAULT_IDLE_TIMEOUT_SECONDS,
+      maxConcurrentUploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
       shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
     });
+  });
+
+  it('reads ATTACHE_MAX_CONCURRENT_UPLOADS', () => {
+    expect(serveConfig([], { ATTACHE_MAX_CONCURRENT_UPLOADS: '8' }).maxConcurrentUploads).toBe(8);
   });
 
   it('reads ATTACHE_IDLE_TIMEOUT_SECONDS', () => {
@@ -95,6 +101,7 @@ describe('attache serve configuration', () => {
     [['--data-dir', ''], {}, '--data-dir must not be empty'],
     [[], { ATTACHE_SWEEP_INTERVAL_SECONDS: '0' }, 'ATTACHE_SWEEP_INTERVAL_SECONDS must be a positive integer, got "0"'],
     [[], { ATTACHE_IDLE_TIMEOUT_SECONDS: '0' }, 'ATTACHE_IDLE_TIMEOUT_SECONDS must be a positive integer, got "0"'],
+    [[], { ATTACHE_MAX_CONCURRENT_UPLOADS: '0' }, 'ATTACHE_MAX_CONCURRENT_UPLOADS must be a positive integer, got "0"'],
     [[], { ATTACHE_SWEEP_INTERVAL_SECONDS: '0.5' }, 'ATTACHE_SWEEP_INTERVAL_SECONDS must be a non-negative integer, got "0.5"'],
   ] as const)('rejects %j with %j: %s', (argv, env, message) => {
     const error = configError(['serve', ...argv], env);
@@ -271,7 +278,7 @@ describe('attache command line', () => {
   it('documents every flag and environment variable in the serve usage', () => {
     const words = [
       '--port', '--host', '--data-dir', 'PORT', 'ATTACHE_DATA_DIR', 'ATTACHE_TOKEN', 'ATTACHE_MAX_BYTES',
-      'ATTACHE_SWEEP_INTERVAL_SECONDS', 'ATTACHE_IDLE_TIMEOUT_SECONDS', 'ATTACHE_DATABASE_URL', 'ATTACHE_DATABASE_POOL_SIZE', 'ATTACHE_MASTER_KEY',
+      'ATTACHE_SWEEP_INTERVAL_SECONDS', 'ATTACHE_IDLE_TIMEOUT_SECONDS', 'ATTACHE_MAX_CONCURRENT_UPLOADS', 'ATTACHE_DATABASE_URL', 'ATTACHE_DATABASE_POOL_SIZE', 'ATTACHE_MASTER_KEY',
       ...S3_VARIABLES,
     ];
     for (const word of words) {

@@ -14,8 +14,8 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 
 export function checkNamespace(namespace: string | undefined | null): string {
   if (namespace === undefined || namespace === null || namespace === '') return DEFAULT_NAMESPACE;
-  if (!NAMESPACE.test(namespace)) {
-    throw new AttacheError('invalid_namespace', 'namespace must be 1–128 characters of a-z 0-9 . _ -');
+  if (!NAMESPACE.test(namespace) || namespace === '.' || namespace === '..') {
+    throw new AttacheError('invalid_namespace', 'namespace must be 1–128 characters of a-z 0-9 . _ -, and not "." or ".."');
   }
   return namespace;
 }

@@ -154,15 +154,23 @@ export function emptyStream(): ReadableStream<Uint8Array> {
  * leaves the rest to the host. A host may tear the connection down when its
  * body is cancelled, and the client would then never read our 413; left
  * alone, hosts discard the unread rest and keep the answer deliverable.
+ * `readToEnd()` tells whether the whole body was read, so the answer can ask
+ * the client not to reuse a connection that still carries unread bytes.
  */
-export function withoutCancel(source: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+export function requestBodyOf(source: ReadableStream<Uint8Array>): {
+  stream: ReadableStream<Uint8Array>;
+  readToEnd(): boolean;
+} {
   const reader = source.getReader();
-  return new ReadableStream<Uint8Array>(
+  let ended = false;
+  const stream = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         const { value, done } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
+        if (done) {
+          ended = true;
+          controller.close();
+        } else controller.enqueue(value);
       },
       cancel() {
         try {
@@ -174,4 +182,5 @@ export function withoutCancel(source: ReadableStream<Uint8Array>): ReadableStrea
     },
     { highWaterMark: 0 },
   );
+  return { stream, readToEnd: () => ended };
 }

@@ -27,12 +27,9 @@ export class AttacheHttp implements OnModuleInit {
     @Inject(ATTACHE_CONFIG) config: AttacheStoreConfig,
     @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
   ) {
-    const { store, authorize, token } = config;
-    this.handler = createHandler({
-      store,
-      ...(authorize === undefined ? {} : { authorize }),
-      ...(token === undefined ? {} : { token }),
-    });
+    // The config is the handler's options (store, authorize, token, limits);
+    // the base path is decided per request from the matched route.
+    this.handler = createHandler(config);
   }
 
   /** Runs once the routes are registered: keeps the body parsers off them. */

@@ -12,9 +12,7 @@ const DEFAULT_PATH = 'v1';
 export class AttacheModule {
   /** Serves `options.store`; the caller owns the store and closes it. */
   static forRoot(options: AttacheModuleOptions): DynamicModule {
-    const config: AttacheStoreConfig = { store: options.store };
-    if (options.authorize !== undefined) config.authorize = options.authorize;
-    if (options.token !== undefined) config.token = options.token;
+    const { path: _path, global: _global, ...config } = options;
     return defineModule(options, { provide: ATTACHE_CONFIG, useValue: config }, []);
   }
 

@@ -1,14 +1,10 @@
 // What `AttacheModule.forRoot` / `forRootAsync` accept.
-import type { AttachmentStore, AuthorizeHook } from '@attache/core';
+import type { AttachmentStore, HandlerOptions } from '@attache/core';
 import type { FactoryProvider, ModuleMetadata } from '@nestjs/common';
 
 /** Everything the routes need at run time; `forRootAsync`'s factory returns this. */
-export interface AttacheStoreConfig {
+export interface AttacheStoreConfig extends Omit<HandlerOptions, 'basePath'> {
   store: AttachmentStore;
-  /** Called before every route but `healthz` (see `AuthorizeHook` in `@attache/core`). */
-  authorize?: AuthorizeHook;
-  /** When set (non-empty), every route but `healthz` requires `Authorization: Bearer <token>`. */
-  token?: string;
 }
 
 /** Settled when the module is defined, because Nest fixes controller paths then. */

@@ -325,6 +325,8 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         await expectCode(store.acquire({ key: 'a/../b', ttlSeconds: 30, owner: 'o' }), 'invalid_key');
         await expectCode(store.acquire({ key: 'a/.staging/b', ttlSeconds: 30, owner: 'o' }), 'invalid_key');
         await expectCode(store.acquire({ namespace: 'Bad', key: 'k', ttlSeconds: 30, owner: 'o' }), 'invalid_namespace');
+        await expectCode(store.acquire({ namespace: '.', key: 'k', ttlSeconds: 30, owner: 'o' }), 'invalid_namespace');
+        await expectCode(store.acquire({ namespace: '..', key: 'k', ttlSeconds: 30, owner: 'o' }), 'invalid_namespace');
         await expectCode(store.acquire({ key: 'k', ttlSeconds: 0, owner: 'o' }), 'invalid_body');
         await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: '' }), 'invalid_body');
         await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o', txnId: '../x' }), 'invalid_body');

@@ -25,6 +25,12 @@ export interface HandlerOptions {
   authorize?: AuthorizeHook;
   /** When set (non-empty), every route but `healthz` requires `Authorization: Bearer <token>`. */
   token?: string;
+  /**
+   * Uploads this handler streams at once; one more is refused at once with
+   * 503 `unavailable` and `Retry-After: 1`, before its body is read.
+   * Default: no limit.
+   */
+  maxConcurrentUploads?: number;
 }
 
 export interface HandleOptions {
@@ -52,6 +58,7 @@ export function createHandler(options: HandlerOptions): AttacheHandler {
   const defaultBasePath = normalizeBasePath(options.basePath ?? '/v1');
   const token = options.token ? options.token : undefined;
   const checkBearer = token === undefined ? undefined : bearerChecker(token);
+  const uploadSlots = new UploadSlots(options.maxConcurrentUploads ?? Infinity);
 
   async function handle(request: Request, handleOptions?: HandleOptions): Promise<Response> {
     const basePath =
@@ -77,6 +84,7 @@ export function createHandler(options: HandlerOptions): AttacheHandler {
         store: options.store,
         basePath,
         bearerAuth: token !== undefined,
+        uploadSlots,
         authorize: (action, scope) => runAuthorize(options.authorize, { request, action, ...scope }),
       };
       return await route(context);
@@ -87,6 +95,30 @@ export function createHandler(options: HandlerOptions): AttacheHandler {
   }
   const handler = (request: Request) => handle(request);
   return Object.assign(handler, { handle });
+}
+
+/** Counts uploads in flight against the handler's limit. */
+export class UploadSlots {
+  #inFlight = 0;
+  constructor(readonly limit: number) {
+    if (!(limit > 0)) throw new TypeError('maxConcurrentUploads must be a positive number');
+  }
+
+  /** Takes a slot, or refuses with 503 `unavailable`; call the returned function when the upload ends. */
+  take(): () => void {
+    if (this.#inFlight >= this.limit) {
+      throw new AttacheError('unavailable', `the server is taking ${this.limit} uploads already; retry shortly`, {
+        retryAfterSeconds: 1,
+      });
+    }
+    this.#inFlight += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#inFlight -= 1;
+    };
+  }
 }
 
 async function runAuthorize(hook: AuthorizeHook | undefined, context: AuthorizeContext): Promise<Response | undefined> {

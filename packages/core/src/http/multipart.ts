@@ -45,7 +45,14 @@ type ParseEvent =
  * before the closing boundary — errors the current part's body (so a consumer
  * storing it keeps nothing) and the iteration, with `invalid_body`.
  */
-export function parseMultipartUploads(request: Request): MultipartUploads {
+/** Parts (files and fields) one multipart request may have. */
+export const MAX_MULTIPART_PARTS = 1000;
+
+/** `body` replaces `request.body` (e.g. a wrapped one); the boundary comes from the request's headers. */
+export function parseMultipartUploads(
+  request: Request,
+  body: ReadableStream<Uint8Array> | null = request.body,
+): MultipartUploads {
   let failure: AttacheError | undefined;
   const fail = (message: string): AttacheError => {
     failure ??= new AttacheError('invalid_body', message);
@@ -53,7 +60,7 @@ export function parseMultipartUploads(request: Request): MultipartUploads {
   };
 
   async function* iterate(): AsyncGenerator<MultipartUpload, void, undefined> {
-    const reader = request.body?.getReader();
+    const reader = body?.getReader();
     const queue: ParseEvent[] = [];
     let finished = false; // `done` or `error` queued: nothing more to read
 
@@ -62,6 +69,8 @@ export function parseMultipartUploads(request: Request): MultipartUploads {
       // Every part goes through the streaming path; fields are skipped below
       // rather than buffered whole by the parser.
       isFile: () => true,
+      // Each part costs a blob and a row; a form with more is refused.
+      maxParts: MAX_MULTIPART_PARTS,
       onField: () => undefined,
       onFile: (info) => {
         queue.push({ type: 'part', info });

@@ -3,12 +3,14 @@
 // asks the authorize hook, makes one engine call and shapes its answer.
 import { AttacheError } from '../errors.js';
 import { checkName } from '../names.js';
-import { withoutCancel } from '../streams.js';
+import { requestBodyOf } from '../streams.js';
 import type { AttachmentStore, AttachOptions, DocumentUpload, Lease } from '../types.js';
 import { serveDownload, type AttachmentSource } from './download.js';
+import { errorResponse } from './errors.js';
 import { attachmentToJson, jsonResponse, leaseToJson, readJsonObject, unixSeconds } from './json.js';
 import { parseMultipartUploads, type MultipartUploads } from './multipart.js';
 import { buildOpenApiDocument } from './openapi.js';
+import type { UploadSlots } from './handler.js';
 import {
   FENCING_TOKEN_HEADER,
   parseAcquireBody,
@@ -30,6 +32,7 @@ export interface RouteContext {
   store: AttachmentStore;
   basePath: string;
   bearerAuth: boolean;
+  uploadSlots: UploadSlots;
   /** Runs the authorize hook; a Response means "answer this instead". */
   authorize(action: HandlerAction, scope?: Partial<Scope>): Promise<Response | undefined>;
 }
@@ -81,21 +84,58 @@ async function release({ request, store, authorize }: RouteContext): Promise<Res
   return jsonResponse({ released: true });
 }
 
-async function upload({ request, url, store, authorize }: RouteContext): Promise<Response> {
-  const params = parseUploadParams(request, url);
-  const denied = await authorize('upload', params.scope);
-  if (denied) return denied;
+async function upload(context: RouteContext): Promise<Response> {
+  const { request, url, authorize } = context;
+  const body = request.body ? requestBodyOf(request.body) : undefined;
+  let response: Response;
+  try {
+    const params = parseUploadParams(request, url);
+    const denied = await authorize('upload', params.scope);
+    if (denied) {
+      response = denied;
+    } else {
+      const releaseSlot = context.uploadSlots.take();
+      try {
+        response = await storeUpload(context, params, body?.stream ?? null);
+      } finally {
+        releaseSlot();
+      }
+    }
+  } catch (error) {
+    response = errorResponse(error, { quiet: request.signal.aborted });
+  }
+  // Answered before the body ended (an error, a no-op): the client may still
+  // be sending, so this connection cannot carry another request.
+  return body && !body.readToEnd() ? withHeader(response, 'Connection', 'close') : response;
+}
 
+/** Sets a header, copying the response first when its headers are immutable (a hook's `Response.redirect()`). */
+function withHeader(response: Response, name: string, value: string): Response {
+  try {
+    response.headers.set(name, value);
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    copy.headers.set(name, value);
+    return copy;
+  }
+}
+
+async function storeUpload(
+  { request, store }: RouteContext,
+  params: UploadParams,
+  body: ReadableStream<Uint8Array> | null,
+): Promise<Response> {
   if (params.credentials === undefined) {
     // Document face: each upload becomes its own committed attachment.
     if (params.multipart) {
-      const uploads = parseMultipartUploads(request);
+      const uploads = parseMultipartUploads(request, body);
       const attachments = await reportingEnvelopeFailure(uploads, () =>
         store.createDocuments(multipartAttachOptions(uploads, params, request.signal)),
       );
       return jsonResponse({ attachments: attachments.map(attachmentToJson) }, { headers: singleIdHeader(attachments) });
     }
-    const [attachment] = await store.createDocuments([rawDocumentUpload(request, params)]);
+    const [attachment] = await store.createDocuments([rawDocumentUpload(request, params, body)]);
     if (attachment === undefined) throw new Error('createDocuments returned no attachment for one upload');
     return jsonResponse({ attachment: attachmentToJson(attachment) }, { headers: { 'X-Attachment-ID': attachment.id } });
   }
@@ -103,7 +143,7 @@ async function upload({ request, url, store, authorize }: RouteContext): Promise
   const lease = store.lease(params.credentials);
   const fencingHeader = { [FENCING_TOKEN_HEADER]: String(params.credentials.fencingToken) };
   if (params.multipart) {
-    const uploads = parseMultipartUploads(request);
+    const uploads = parseMultipartUploads(request, body);
     const result = await reportingEnvelopeFailure(uploads, () =>
       lease.attachAll(multipartAttachOptions(uploads, params, request.signal)),
     );
@@ -112,7 +152,7 @@ async function upload({ request, url, store, authorize }: RouteContext): Promise
       { headers: { ...fencingHeader, ...singleIdHeader(result.attachments) } },
     );
   }
-  const result = await lease.attach({ ...rawDocumentUpload(request, params), preventOverwrite: params.preventOverwrite });
+  const result = await lease.attach({ ...rawDocumentUpload(request, params, body), preventOverwrite: params.preventOverwrite });
   return jsonResponse(
     { attachment: attachmentToJson(result.attachment), noop: result.noop },
     { headers: { ...fencingHeader, 'X-Attachment-ID': result.attachment.id } },
@@ -120,12 +160,12 @@ async function upload({ request, url, store, authorize }: RouteContext): Promise
 }
 
 /** A raw body: one upload named by the query. */
-function rawDocumentUpload(request: Request, params: UploadParams): DocumentUpload {
+function rawDocumentUpload(request: Request, params: UploadParams, body: ReadableStream<Uint8Array> | null): DocumentUpload {
   if (params.name === undefined) throw new AttacheError('missing_name', 'name is required for a raw upload');
   const upload: DocumentUpload = {
     name: params.name,
     // A bodiless POST is an empty attachment.
-    body: request.body ? withoutCancel(request.body) : new Uint8Array(0),
+    body: body ?? new Uint8Array(0),
     contentType: resolveRawContentType(params.contentType, request.headers.get('Content-Type')),
     signal: request.signal,
   };
@@ -190,6 +230,19 @@ async function listAttachments({ request, url, store, authorize }: RouteContext)
 
 async function download({ request, url, store, authorize }: RouteContext): Promise<Response> {
   const { scope, selector, credentials } = parseSelectorParams(request, url, 'optional');
+  if (scope === undefined && !credentials) {
+    // A read by id alone: the hook decides on the key the attachment lives
+    // under, so it can guard tenants; an unknown id is still a plain 404.
+    const id = selector.id!;
+    const attachment = await store.getAttachment({ id });
+    const denied = await authorize('download', { namespace: attachment.namespace, key: attachment.key });
+    if (denied) return denied;
+    return serveDownload(request, {
+      get: async () => attachment,
+      open: (options) => store.openAttachment({ id }, options),
+      leaseRead: false,
+    });
+  }
   const denied = await authorize('download', scope);
   if (denied) return denied;
 
@@ -198,12 +251,7 @@ async function download({ request, url, store, authorize }: RouteContext): Promi
     const lease: Lease = store.lease(credentials);
     source = { get: () => lease.get(selector), open: (options) => lease.open(selector, options), leaseRead: true };
   } else if (scope === undefined) {
-    const id = selector.id!;
-    source = {
-      get: () => store.getAttachment({ id }),
-      open: (options) => store.openAttachment({ id }, options),
-      leaseRead: false,
-    };
+    throw new AttacheError('missing_key', 'key is required');
   } else if (selector.id !== undefined) {
     const id = selector.id;
     source = {

@@ -100,3 +100,51 @@ describe('createHandler (direct calls)', () => {
     expect((await root(new Request('http://test.local/healthz'))).status).toBe(200);
   });
 });
+
+describe('createHandler limits and hooks', () => {
+  it('refuses an upload past maxConcurrentUploads with 503 and Retry-After, before reading its body', async () => {
+    const limited = createHandler({ store, maxConcurrentUploads: 1 });
+    let finishFirst!: () => void;
+    const firstBody = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes('first'));
+        finishFirst = () => controller.close();
+      },
+    });
+    const first = limited(postRequest(firstBody, leaseHeaders(), `${base}/attachments?key=direct/key&name=one`));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const second = countingStream([bytes('second')]);
+    const refused = await limited(postRequest(second.stream, leaseHeaders(), `${base}/attachments?key=direct/key&name=two`));
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('Retry-After')).toBe('1');
+    expect(await refused.json()).toMatchObject({ error: 'unavailable', retry_after_seconds: 1 });
+    expect(second.pulled()).toBe(0);
+    finishFirst();
+    expect((await first).status).toBe(200);
+    const third = await limited(postRequest(bytesStream('third'), leaseHeaders(), `${base}/attachments?key=direct/key&name=three`));
+    expect(third.status).toBe(200);
+  });
+
+  it('gives the authorize hook the namespace and key of an attachment read by id alone, and lets it refuse', async () => {
+    await lease.attach({ name: 'secret.txt', body: bytes('tenant data') });
+    const { attachment } = await lease.attach({ name: 'other.txt', body: bytes('x') });
+    await lease.release();
+    const seen: Array<{ action: string; namespace?: string; key?: string }> = [];
+    const guarded = createHandler({
+      store,
+      authorize: ({ action, namespace, key }) => {
+        seen.push({ action, ...(namespace === undefined ? {} : { namespace }), ...(key === undefined ? {} : { key }) });
+        return key !== 'direct/key';
+      },
+    });
+    const denied = await guarded(new Request(`${base}/attachment?id=${attachment.id}`));
+    expect(denied.status).toBe(401);
+    expect(seen).toEqual([{ action: 'download', namespace: 'default', key: 'direct/key' }]);
+    const unknown = await guarded(new Request(`${base}/attachment?id=0190b6e0-0000-7000-8000-000000000000`));
+    expect(unknown.status).toBe(404);
+  });
+});
+
+function bytesStream(text: string): ReadableStream<Uint8Array> {
+  return new Blob([text]).stream();
+}

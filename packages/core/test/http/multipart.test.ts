@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AttacheError } from '../../src/errors.js';
-import { parseMultipartUploads, type MultipartUploads } from '../../src/http/multipart.js';
+import { MAX_MULTIPART_PARTS, parseMultipartUploads, type MultipartUploads } from '../../src/http/multipart.js';
 import {
   bytes,
   chunksOf,
@@ -109,6 +109,16 @@ describe('parseMultipartUploads', () => {
       await expect(collect(uploads)).rejects.toBeInstanceOf(AttacheError);
       expect(uploads.failure?.code).toBe('invalid_body');
     }
+  });
+
+  it(`rejects a form with more than ${MAX_MULTIPART_PARTS} parts with invalid_body`, async () => {
+    const fields = Array.from({ length: MAX_MULTIPART_PARTS + 1 }, (_, index) => ({ name: `f${index}`, data: 'x' }));
+    const atLimit = parseMultipartUploads(
+      requestOf([multipartBody(BOUNDARY, [...fields.slice(0, MAX_MULTIPART_PARTS - 1), { name: 'file', filename: 'a.txt', data: 'ok' }])]),
+    );
+    expect((await collect(atLimit)).map((part) => part.name)).toEqual(['a.txt']);
+    const over = parseMultipartUploads(requestOf([multipartBody(BOUNDARY, [...fields, { name: 'file', filename: 'a.txt', data: 'x' }])]));
+    await expect(collect(over)).rejects.toMatchObject({ code: 'invalid_body' });
   });
 
   it('rejects malformed part headers with invalid_body', async () => {
