@@ -21,6 +21,7 @@ import {
   isAttacheError,
   parseMultipartUploads,
   readLeaseHeaders,
+  reportingEnvelopeFailure,
   type AttachOptions,
   type Attachment,
   type AttachmentStore,
@@ -157,18 +158,6 @@ async function* fieldFile(
 
 function isInField(part: MultipartUpload, field: string): boolean {
   return part.field === field;
-}
-
-/** A malformed envelope surfaces as some part's error; the parser's own `invalid_body` is the answer. */
-async function reportingEnvelopeFailure<T>(uploads: MultipartUploads, run: () => Promise<T>): Promise<T> {
-  let result: T;
-  try {
-    result = await run();
-  } catch (error) {
-    throw uploads.failure ?? error;
-  }
-  if (uploads.failure) throw uploads.failure;
-  return result;
 }
 
 /** `AttacheError` → an `HttpException` with attache's error body, so the app's filters see a normal HTTP error. */

@@ -4,6 +4,7 @@
 import type {
   AttachmentRow,
   AttachmentRowState,
+  AttachmentScope,
   KeyRow,
   LeaseRow,
   LeaseState,
@@ -127,6 +128,30 @@ function createTx(trx: Transaction<AttacheDatabase>, dialect: SqlDialectInfo): {
   const byName = collated('name');
   const takeKeyLock = async (namespace: string, key: string): Promise<void> => {
     if (dialect.keyLock) await dialect.keyLock(namespace, key).execute(q());
+  };
+
+  /** The committed row of a name or id in one key, or the row `txnId` staged for it (which wins). */
+  const findVisibleVersion = async (
+    scope: AttachmentScope,
+    column: 'name' | 'attachment_id',
+    value: string,
+    txnId: string | null,
+  ): Promise<AttachmentRow | undefined> => {
+    const row = await q()
+      .selectFrom('attache_attachments')
+      .selectAll()
+      .where('namespace', '=', scope.namespace)
+      .where('key', '=', scope.key)
+      .where(column, '=', value)
+      .where((eb) =>
+        txnId === null
+          ? eb('state', '=', 'committed')
+          : eb.or([eb('state', '=', 'committed'), eb('txn_id', '=', txnId)]),
+      )
+      .orderBy(pendingRank('pending_first'))
+      .limit(1)
+      .executeTakeFirst();
+    return row && toAttachmentRow(row);
   };
 
   const tx: MetadataTx = {
@@ -262,40 +287,8 @@ function createTx(trx: Transaction<AttacheDatabase>, dialect: SqlDialectInfo): {
         .executeTakeFirst();
       return row && toAttachmentRow(row);
     },
-    async findByName(scope, name, txnId) {
-      const row = await q()
-        .selectFrom('attache_attachments')
-        .selectAll()
-        .where('namespace', '=', scope.namespace)
-        .where('key', '=', scope.key)
-        .where('name', '=', name)
-        .where((eb) =>
-          txnId === null
-            ? eb('state', '=', 'committed')
-            : eb.or([eb('state', '=', 'committed'), eb('txn_id', '=', txnId)]),
-        )
-        .orderBy(pendingRank('pending_first'))
-        .limit(1)
-        .executeTakeFirst();
-      return row && toAttachmentRow(row);
-    },
-    async findById(scope, attachmentId, txnId) {
-      const row = await q()
-        .selectFrom('attache_attachments')
-        .selectAll()
-        .where('namespace', '=', scope.namespace)
-        .where('key', '=', scope.key)
-        .where('attachment_id', '=', attachmentId)
-        .where((eb) =>
-          txnId === null
-            ? eb('state', '=', 'committed')
-            : eb.or([eb('state', '=', 'committed'), eb('txn_id', '=', txnId)]),
-        )
-        .orderBy(pendingRank('pending_first'))
-        .limit(1)
-        .executeTakeFirst();
-      return row && toAttachmentRow(row);
-    },
+    findByName: (scope, name, txnId) => findVisibleVersion(scope, 'name', name, txnId),
+    findById: (scope, attachmentId, txnId) => findVisibleVersion(scope, 'attachment_id', attachmentId, txnId),
     async listStagedOfTxn(txnId) {
       const rows = await q()
         .selectFrom('attache_attachments')

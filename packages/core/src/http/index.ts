@@ -2,7 +2,7 @@ export { createHandler } from './handler.js';
 export type { AttacheHandler, AuthorizeContext, AuthorizeHook, HandleOptions, HandlerAction, HandlerOptions } from './handler.js';
 // Building blocks for adapters that take uploads in their own routes
 // (multer storage engine, NestJS interceptor).
-export { parseMultipartUploads, type MultipartUpload, type MultipartUploads } from './multipart.js';
+export { parseMultipartUploads, reportingEnvelopeFailure, type MultipartUpload, type MultipartUploads } from './multipart.js';
 export {
   FENCING_TOKEN_HEADER,
   LEASE_ID_HEADER,
@@ -11,4 +11,4 @@ export {
   readLeaseHeaders,
   type LeaseHeaderValues,
 } from './params.js';
-export { attachmentToJson, type AttachmentJson } from './json.js';
+export { attachmentToJson, type AttachmentJson, type LeaseJson } from './json.js';

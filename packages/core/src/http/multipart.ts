@@ -45,6 +45,22 @@ type ParseEvent =
  * before the closing boundary — errors the current part's body (so a consumer
  * storing it keeps nothing) and the iteration, with `invalid_body`.
  */
+/**
+ * Runs `run` (which stores the parts of `uploads`) and reports a malformed
+ * envelope as the parser's own `invalid_body`: the engine sees it only as an
+ * error of some part body or of the iteration, and may wrap it.
+ */
+export async function reportingEnvelopeFailure<T>(uploads: MultipartUploads, run: () => Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await run();
+  } catch (error) {
+    throw uploads.failure ?? error;
+  }
+  if (uploads.failure) throw uploads.failure;
+  return result;
+}
+
 /** Parts (files and fields) one multipart request may have. */
 export const MAX_MULTIPART_PARTS = 1000;
 

@@ -8,7 +8,7 @@ import type { AttachmentStore, AttachOptions, DocumentUpload, Lease } from '../t
 import { serveDownload, type AttachmentSource } from './download.js';
 import { errorResponse } from './errors.js';
 import { attachmentToJson, jsonResponse, leaseToJson, readJsonObject, unixSeconds } from './json.js';
-import { parseMultipartUploads, type MultipartUploads } from './multipart.js';
+import { parseMultipartUploads, reportingEnvelopeFailure, type MultipartUploads } from './multipart.js';
 import { buildOpenApiDocument } from './openapi.js';
 import type { UploadSlots } from './handler.js';
 import {
@@ -199,21 +199,6 @@ async function* multipartAttachOptions(
     if (params.maxBytes !== undefined) options.maxBytes = params.maxBytes;
     yield options;
   }
-}
-
-/**
- * The engine sees a malformed envelope as an error of a part body or of the
- * part iterable, and may wrap it; the parser's own `invalid_body` is the answer.
- */
-async function reportingEnvelopeFailure<T>(uploads: MultipartUploads, run: () => Promise<T>): Promise<T> {
-  let result: T;
-  try {
-    result = await run();
-  } catch (error) {
-    throw uploads.failure ?? error;
-  }
-  if (uploads.failure) throw uploads.failure;
-  return result;
 }
 
 function singleIdHeader(attachments: readonly { id: string }[]): Record<string, string> {

@@ -1,6 +1,9 @@
-// Builders for handcrafted request bodies used by the HTTP tests.
+// Builders for handcrafted request bodies used by the HTTP tests. The byte
+// helpers are the contract suite's (imported by relative path: core cannot
+// depend on @attache/testing, which depends on core).
+import { bytes, concat } from '../../../testing/src/contract/bodies.js';
 
-const encoder = new TextEncoder();
+export { bytes, concat };
 
 export interface FormPart {
   name: string;
@@ -9,20 +12,6 @@ export interface FormPart {
   filenameStar?: string;
   contentType?: string;
   data: string | Uint8Array;
-}
-
-export function bytes(text: string): Uint8Array<ArrayBuffer> {
-  return encoder.encode(text);
-}
-
-export function concat(chunks: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 /** A multipart/form-data body, byte for byte as a browser would send it. */

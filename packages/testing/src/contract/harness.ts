@@ -12,6 +12,8 @@ import {
   type BlobStore,
   type ErrorCode,
   type MetadataStore,
+  type AttachmentJson,
+  type LeaseJson,
 } from '@attache/core';
 import { expect } from 'vitest';
 
@@ -150,29 +152,7 @@ function failingWhen(inner: MetadataStore, down: () => boolean): MetadataStore {
   };
 }
 
-export interface LeaseJson {
-  lease_id: string;
-  txn_id: string;
-  key: string;
-  namespace: string;
-  owner: string;
-  expires_at_unix: number;
-  fencing_token: number;
-}
-
-export interface AttachmentJson {
-  id: string;
-  name: string;
-  namespace: string;
-  key: string;
-  size: number;
-  content_type: string;
-  extension: string | null;
-  crc32: string;
-  sha256: string;
-  created_at_unix: number;
-  updated_at_unix: number;
-}
+export type { AttachmentJson, LeaseJson };
 
 export type Query = Record<string, string | undefined>;
 
