@@ -11,6 +11,8 @@ export const DEFAULT_DATA_DIR = './.attache';
 export const DEFAULT_IDLE_TIMEOUT_SECONDS = 60;
 /** Uploads streamed at once before new ones get 503 `unavailable` (each holds a file and a socket). */
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 256;
+/** Request line + headers (Node's own default): long query strings count here too. */
+export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
 /** How long SIGTERM waits for in-flight requests before closing their connections. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
@@ -66,6 +68,8 @@ export interface ServeConfig {
   idleTimeoutSeconds: number;
   /** Uploads streamed at once; more are refused with 503 + Retry-After. */
   maxConcurrentUploads: number;
+  /** Largest request line + headers in bytes (query strings included); more gets 431. */
+  maxHeaderBytes: number;
   shutdownTimeoutMs: number;
 }
 
@@ -116,6 +120,7 @@ Environment:
   ATTACHE_SWEEP_INTERVAL_SECONDS  Seconds between sweeps of expired leases and orphans (default 30)
   ATTACHE_IDLE_TIMEOUT_SECONDS    Close a connection silent this long, e.g. a stalled upload (default ${DEFAULT_IDLE_TIMEOUT_SECONDS})
   ATTACHE_MAX_CONCURRENT_UPLOADS  Uploads at once; more get 503 with Retry-After (default ${DEFAULT_MAX_CONCURRENT_UPLOADS})
+  ATTACHE_MAX_HEADER_BYTES        Request line + headers, query included; more get 431 (default ${DEFAULT_MAX_HEADER_BYTES})
 
   ATTACHE_DATABASE_URL            postgres://user:password@host:5432/db: metadata in PostgreSQL
   ATTACHE_DATABASE_POOL_SIZE      Connections per instance (default 10)
@@ -241,6 +246,10 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
       ? DEFAULT_MAX_CONCURRENT_UPLOADS
       : parsePositiveInteger(uploadsText, 'ATTACHE_MAX_CONCURRENT_UPLOADS', problems);
 
+  const headerText = nonEmpty(env.ATTACHE_MAX_HEADER_BYTES);
+  const maxHeaderBytes =
+    headerText === undefined ? DEFAULT_MAX_HEADER_BYTES : parsePositiveInteger(headerText, 'ATTACHE_MAX_HEADER_BYTES', problems);
+
   if (problems.length > 0) {
     throw new ConfigError(problems.join('\n'));
   }
@@ -256,6 +265,7 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
     sweepIntervalSeconds,
     idleTimeoutSeconds,
     maxConcurrentUploads,
+    maxHeaderBytes,
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
   };
 }

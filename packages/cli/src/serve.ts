@@ -143,6 +143,7 @@ async function listen(
       // How often Node checks headersTimeout (default 30 s, which would let
       // a stalled header block live up to a minute).
       connectionsCheckingInterval: 5_000,
+      maxHeaderSize: config.maxHeaderBytes,
     },
     toNodeListener(handler),
   );

@@ -3,6 +3,7 @@ import {
   ConfigError,
   DEFAULT_IDLE_TIMEOUT_SECONDS,
   DEFAULT_MAX_CONCURRENT_UPLOADS,
+  DEFAULT_MAX_HEADER_BYTES,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
   MAIN_USAGE,
   S3_VARIABLES,
@@ -43,8 +44,13 @@ describe('attache serve configuration', () => {
       sweepIntervalSeconds: undefined,
       idleTimeoutSeconds: DEFAULT_IDLE_TIMEOUT_SECONDS,
       maxConcurrentUploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
+      maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
       shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
     });
+  });
+
+  it('reads ATTACHE_MAX_HEADER_BYTES', () => {
+    expect(serveConfig([], { ATTACHE_MAX_HEADER_BYTES: '32768' }).maxHeaderBytes).toBe(32768);
   });
 
   it('reads ATTACHE_MAX_CONCURRENT_UPLOADS', () => {
@@ -278,7 +284,7 @@ describe('attache command line', () => {
   it('documents every flag and environment variable in the serve usage', () => {
     const words = [
       '--port', '--host', '--data-dir', 'PORT', 'ATTACHE_DATA_DIR', 'ATTACHE_TOKEN', 'ATTACHE_MAX_BYTES',
-      'ATTACHE_SWEEP_INTERVAL_SECONDS', 'ATTACHE_IDLE_TIMEOUT_SECONDS', 'ATTACHE_MAX_CONCURRENT_UPLOADS', 'ATTACHE_DATABASE_URL', 'ATTACHE_DATABASE_POOL_SIZE', 'ATTACHE_MASTER_KEY',
+      'ATTACHE_SWEEP_INTERVAL_SECONDS', 'ATTACHE_IDLE_TIMEOUT_SECONDS', 'ATTACHE_MAX_CONCURRENT_UPLOADS', 'ATTACHE_MAX_HEADER_BYTES', 'ATTACHE_DATABASE_URL', 'ATTACHE_DATABASE_POOL_SIZE', 'ATTACHE_MASTER_KEY',
       ...S3_VARIABLES,
     ];
     for (const word of words) {

@@ -577,6 +577,22 @@ describe('request limits of the Node server', () => {
     expect(text).toMatch(/^HTTP\/1\.1 200 /);
   });
 
+  it('honours ATTACHE_MAX_HEADER_BYTES for headers and query strings', async () => {
+    const smallDir = await mkdtemp(join(tmpdir(), 'attache-limits-small-'));
+    const small = await serve(
+      resolveServeConfig({ port: '0', host: '127.0.0.1', 'data-dir': smallDir }, { env: { ATTACHE_MAX_HEADER_BYTES: '4096' } }),
+    );
+    try {
+      const query = await rawExchange(`GET /v1/attachments?key=k&pad=${'q'.repeat(6 * 1024)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, 5_000, small.port);
+      expect(query.text).toMatch(/^HTTP\/1\.1 (?:431|414) /);
+      const fits = await rawExchange(`GET /v1/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Pad: ${'a'.repeat(2 * 1024)}\r\n\r\n`, 5_000, small.port);
+      expect(fits.text).toMatch(/^HTTP\/1\.1 200 /);
+    } finally {
+      await small.close({ timeoutMs: 0 });
+      await rm(smallDir, { recursive: true, force: true });
+    }
+  });
+
   it('answers 400 to a malformed request line without reaching the handler', async () => {
     const { text } = await rawExchange('NOT A REQUEST\r\n\r\n');
     expect(text).toMatch(/^HTTP\/1\.1 400 /);
