@@ -85,7 +85,7 @@ const HOSTILE_NAMES: ReadonlyArray<[string, string]> = [
 ];
 
 const HOSTILE_KEYS: readonly string[] = ['../x', 'a/../b', 'a/./b', '/abs', 'a//b', 'a/', 'a\\b', 'UPPER', 'nul\u0000', 'sp ace', 'k'.repeat(129), 'a/.staging/b', 'é'];
-const HOSTILE_NAMESPACES: readonly string[] = ['a/b', '../x', 'UPPER', 'sp ace', 'n'.repeat(129), 'nul\u0000', '.%2e', 'a\\b'];
+const HOSTILE_NAMESPACES: readonly string[] = ['.', '..', 'a/b', '../x', 'UPPER', 'sp ace', 'n'.repeat(129), 'nul\u0000', '.%2e', 'a\\b'];
 
 describe('hostile names, keys and namespaces', () => {
   for (const [what, name] of HOSTILE_NAMES) {
@@ -225,14 +225,11 @@ describe('hostile input on the file system', () => {
         ...HOSTILE_KEYS.map((key) => ({ key, name: 'a.txt' })),
         ...HOSTILE_NAMESPACES.map((namespace) => ({ namespace, key: 'sec', name: 'a.txt' })),
       ];
-      // Dot namespaces pass name validation; with a lease of their own they reach the blob layer.
+      // Dot namespaces are refused as names already, before any lease or blob path exists.
       for (const namespace of ['.', '..']) {
-        const dotLease = await fsStore.acquire({ namespace, key: 'sec', owner: 'x', ttlSeconds: 60 });
-        const response = await fsHandle(
-          new Request(`${BASE}/attachments?${query({ namespace, key: 'sec', name: 'a.txt' })}`, { method: 'POST', headers: leaseHeaders(dotLease), body: 'escape' }),
-        );
-        expect(response.status, namespace).toBe(400);
-        await response.body?.cancel();
+        await expect(fsStore.acquire({ namespace, key: 'sec', owner: 'x', ttlSeconds: 60 })).rejects.toMatchObject({
+          code: 'invalid_namespace',
+        });
       }
       for (const params of attempts) {
         const response = await fsHandle(
@@ -480,16 +477,17 @@ describe('authorize hook', () => {
     ]);
   });
 
-  it('is asked (without a key) for document uploads and reads by id alone', async () => {
+  it('is asked without a key for document uploads, and with the attachment’s own key for reads by id alone', async () => {
     const created = await hooked(new Request(`${BASE}/attachments?name=doc.txt`, { method: 'POST', body: 'doc' }));
     expect(created.status).toBe(200);
     const { attachment } = (await created.json()) as { attachment: { id: string } };
     const read = await hooked(new Request(`${BASE}/attachment?id=${attachment.id}`));
     expect(read.status).toBe(200);
     await read.body?.cancel();
+    const stored = await store.getAttachment({ id: attachment.id });
     expect(calls).toEqual([
       { action: 'upload', namespace: undefined, key: undefined },
-      { action: 'download', namespace: undefined, key: undefined },
+      { action: 'download', namespace: stored.namespace, key: stored.key },
     ]);
   });
 
