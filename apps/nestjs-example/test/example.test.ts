@@ -1,62 +1,19 @@
-// The NestJS example over real HTTP on 127.0.0.1: in-process through
-// `start()`, and the built `dist/main.js` as a child process.
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AVATAR_MAX_BYTES, start, type AvatarJson, type RunningExample } from '../src/app.js';
-import {
-  acquire,
-  assertBuilt,
-  createTempDir,
-  downloadById,
-  downloadPublic,
-  leaseHeaders,
-  expectBodyBytes,
-  release,
-  spawnBuiltServer,
-  uploadAvatar,
-  uploadRaw,
-  type ServerProcess,
-} from './helpers.js';
+// The NestJS example over real HTTP on 127.0.0.1: the shared example-app
+// specification (in-process and the built `dist/main.js`), plus what only
+// this app does.
+import { fileURLToPath } from 'node:url';
+import { acquire, describeExampleApp, downloadPublic, expectBodyBytes, leaseHeaders, release } from '@attache/testing';
+import { describe, expect, it } from 'vitest';
+import { AVATAR_MAX_BYTES, start } from '../src/app.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+const { startInProcess } = describeExampleApp({
+  name: 'nestjs-example',
+  start: (dataDir) => start({ dataDir, port: 0, logLevels: ['error', 'warn'] }),
+  mainPath: fileURLToPath(new URL('../dist/main.js', import.meta.url)),
+  avatarMaxBytes: AVATAR_MAX_BYTES,
 });
 
-async function startInProcess(): Promise<RunningExample> {
-  const dataDir = await createTempDir();
-  cleanups.push(dataDir.remove);
-  const running = await start({ dataDir: dataDir.path, port: 0, logLevels: ['error', 'warn'] });
-  cleanups.push(() => running.close());
-  return running;
-}
-
-const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
-
-describe('nestjs-example, in process', () => {
-  it('runs a lease lifecycle under /v1: acquire, raw upload, release, public download', async () => {
-    const { url } = await startInProcess();
-    const api = `${url}/v1`;
-    const bytes = new Uint8Array(randomBytes(256 * 1024));
-
-    const lease = await acquire(api, 'orders/1');
-    const uploaded = await uploadRaw(api, lease, 'scan.bin', bytes);
-    expect(uploaded.status).toBe(200);
-    expect(((await uploaded.json()) as { attachment: { size: number } }).attachment.size).toBe(bytes.length);
-
-    // Staged: nobody else sees it before the release commits it.
-    expect((await downloadPublic(api, 'orders/1', 'scan.bin')).status).toBe(404);
-    const released = await release(api, lease);
-    expect(released.status).toBe(200);
-    expect(await released.json()).toEqual({ released: true });
-
-    const download = await downloadPublic(api, 'orders/1', 'scan.bin');
-    expect(download.status).toBe(200);
-    await expectBodyBytes(download, bytes);
-  });
-
+describe('nestjs-example body parsing', () => {
   it("keeps Nest's JSON body parser off attache's routes: a JSON-typed upload is stored byte for byte", async () => {
     const { url } = await startInProcess();
     const api = `${url}/v1`;
@@ -70,51 +27,5 @@ describe('nestjs-example, in process', () => {
     expect(uploaded.status).toBe(200);
     expect((await release(api, lease)).status).toBe(200);
     await expectBodyBytes(await downloadPublic(api, 'settings/1', 'config.json'), json);
-  });
-
-  it('stores POST /avatar through AttacheFileInterceptor as a document that /v1/attachment?id= serves', async () => {
-    const { url } = await startInProcess();
-    const bytes = new Uint8Array(randomBytes(100_000));
-
-    const response = await uploadAvatar(url, bytes);
-    expect(response.status).toBe(201);
-    const avatar = (await response.json()) as AvatarJson;
-    expect(avatar).toEqual({ id: expect.any(String), ref: `attachment://${avatar.id}`, size: bytes.length, sha256: sha256(bytes) });
-
-    const download = await downloadById(`${url}/v1`, avatar.id);
-    expect(download.status).toBe(200);
-    expect(download.headers.get('content-type')).toBe('image/png');
-    await expectBodyBytes(download, bytes);
-  });
-
-  it('refuses an avatar over 5 MiB with 413 JSON', async () => {
-    const { url } = await startInProcess();
-    const response = await uploadAvatar(url, new Uint8Array(AVATAR_MAX_BYTES + 1));
-    expect(response.status).toBe(413);
-    expect(await response.json()).toMatchObject({ error: 'attachment_too_large' });
-  });
-});
-
-describe('nestjs-example, built (node dist/main.js)', () => {
-  beforeAll(() => {
-    assertBuilt();
-  });
-
-  it('listens on PORT=0, serves /v1/healthz, and exits 0 on SIGTERM', async () => {
-    const dataDir = await createTempDir();
-    cleanups.push(dataDir.remove);
-    let server: ServerProcess | undefined;
-    cleanups.push(async () => {
-      if (server?.child.exitCode === null) server.child.kill('SIGKILL');
-    });
-    server = await spawnBuiltServer({ PORT: '0', ATTACHE_DATA_DIR: dataDir.path });
-
-    const health = await fetch(`${server.url}/v1/healthz`);
-    expect(health.status).toBe(200);
-    expect(await health.json()).toEqual({ ok: true });
-    expect(existsSync(join(dataDir.path, 'attache.db'))).toBe(true);
-
-    server.child.kill('SIGTERM');
-    expect(await server.exited).toEqual({ code: 0, signal: null });
   });
 });

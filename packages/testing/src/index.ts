@@ -5,3 +5,4 @@ export * from './postgres.js';
 export { describeHttpContract, type ContractContext } from './contract/suite.js';
 export type { MountFn, MountOptions, MountedAttache } from './contract/harness.js';
 export * from './s3-server.js';
+export * from './example-app.js';
