@@ -124,6 +124,8 @@ export interface MetadataTx {
   listUnpromoted(limit: number): Promise<AttachmentRow[]>;
   /** Which of these blob paths a row (any state) points at. */
   referencedBlobPaths(paths: readonly string[]): Promise<Set<string>>;
+  /** Which of these version ids have a row (any state). */
+  existingVersionIds(versionIds: readonly string[]): Promise<Set<string>>;
 
   // Blob garbage: paths no row points at any more, deleted after the transaction.
   enqueueGarbage(paths: readonly string[], now: EpochMillis): Promise<void>;

@@ -3,8 +3,8 @@
 //  2. committed rows still pointing at a staged blob → promoted;
 //  3. queued garbage blobs → deleted;
 //  4. blobs no row points at (orphans): staged blobs of transactions that
-//     are no longer active, and committed-path blobs older than the grace
-//     period (a promotion copies before it repoints the row);
+//     are no longer active, and committed-path blobs whose version has no
+//     row at all (a promotion copies before it repoints its row);
 //  5. the blob store's temp files of writes that never finished.
 // Every step re-checks state in its own transaction, so several sweepers
 // (one per server process) may run at once.
@@ -88,7 +88,10 @@ async function deleteOrphans(engine: Engine, report: SweepReport): Promise<void>
   const flush = async () => {
     const candidates = batch;
     batch = [];
-    const referenced = await engine.metadata.transaction((tx) => tx.referencedBlobPaths(candidates.map((b) => b.path)));
+    const { referenced, versions } = await engine.metadata.transaction(async (tx) => ({
+      referenced: await tx.referencedBlobPaths(candidates.map((blob) => blob.path)),
+      versions: await tx.existingVersionIds(candidates.map((blob) => versionOf(blob.path))),
+    }));
     const orphans: string[] = [];
     for (const blob of candidates) {
       if (referenced.has(blob.path)) continue;
@@ -96,8 +99,13 @@ async function deleteOrphans(engine: Engine, report: SweepReport): Promise<void>
       if (txnId !== undefined) {
         const txn = await engine.metadata.transaction((tx) => tx.getTxn(txnId));
         if (txn?.state === 'active') continue; // an upload of a live transaction may still record it
+      } else if (versions.has(versionOf(blob.path))) {
+        // The promotion target of a row that still exists: a promotion links
+        // the blob here before it repoints the row (and a hard link keeps
+        // the upload's old mtime, so no age check could tell).
+        continue;
       } else if (engine.orphanGraceMs > 0 && (blob.modifiedAt ?? Infinity) > engine.now() - engine.orphanGraceMs) {
-        continue; // a promotion in flight copies before it repoints its row
+        continue;
       }
       orphans.push(blob.path);
     }
@@ -111,3 +119,7 @@ async function deleteOrphans(engine: Engine, report: SweepReport): Promise<void>
   if (batch.length > 0) await flush();
 }
 
+/** The version id a blob is named by (the last path segment). */
+function versionOf(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}

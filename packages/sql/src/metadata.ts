@@ -352,6 +352,15 @@ function createTx(trx: Transaction<AttacheDatabase>, dialect: SqlDialectInfo): {
         .execute();
       return rows.map(toAttachmentRow);
     },
+    async existingVersionIds(versionIds) {
+      const found = new Set<string>();
+      for (const batch of chunks([...new Set(versionIds)], MAX_PARAMETERS)) {
+        const rows = await q().selectFrom('attache_attachments').select('version_id').where('version_id', 'in', batch).execute();
+        for (const row of rows) found.add(row.version_id);
+      }
+      return found;
+    },
+
     async referencedBlobPaths(paths) {
       const found = new Set<string>();
       for (const batch of chunks([...new Set(paths)], MAX_PARAMETERS)) {

@@ -603,6 +603,22 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         expect(await blobPaths(ports.blobs)).toEqual([]);
       });
 
+      it('keeps a committed-path blob whose version still has a row (a promotion between its copy and its repoint)', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await lease.attach({ name: 'a', body: bytes('a') });
+        const [staged] = await blobPaths(ports.blobs);
+        const versionId = staged!.slice(staged!.lastIndexOf('/') + 1);
+        // What a promotion's copy leaves before it repoints the row (a hard
+        // link keeps the upload's old mtime, so age cannot protect it).
+        await ports.blobs.put(`state/default/k/attachments/${versionId}`, new Blob(['a']).stream());
+        const report = await store.sweep();
+        expect(report.orphansDeleted).toBe(0);
+        expect(await blobPaths(ports.blobs)).toEqual([`state/default/k/attachments/${versionId}`, staged].sort());
+        await lease.release();
+        expect(await readText((await store.openAttachment({ key: 'k', name: 'a' })).body)).toBe('a');
+        expect(await blobPaths(ports.blobs)).toEqual([`state/default/k/attachments/${versionId}`]);
+      });
+
       it('keeps the blobs of a live transaction', async () => {
         const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
         await lease.attach({ name: 'a', body: bytes('a') });

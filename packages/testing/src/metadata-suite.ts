@@ -513,6 +513,22 @@ export function describeMetadataStore(name: string, create: () => Promise<Metada
         expect(await inTx((tx) => tx.listUnpromoted(1))).toHaveLength(1);
       });
 
+      it('existingVersionIds reports which of many (> 1000) version ids have a row of any state', async () => {
+        const rowCount = 1200;
+        await inTx(async (tx) => {
+          for (let index = 0; index < rowCount; index += 1) {
+            const fields = { versionId: `v-${index}`, name: `file-${index}`, blobPath: `blobs/${index}` };
+            await tx.insertAttachment(index % 3 === 0 ? staged({ ...fields, txnId: 'txn-1' }) : attachmentRow(fields));
+          }
+        });
+        const asked = Array.from({ length: 2 * rowCount }, (_, index) => `v-${index}`);
+        const found = await inTx((tx) => tx.existingVersionIds(asked));
+        expect(found.size).toBe(rowCount);
+        expect(found.has('v-0')).toBe(true);
+        expect(found.has(`v-${rowCount}`)).toBe(false);
+        expect(await inTx((tx) => tx.existingVersionIds([]))).toEqual(new Set());
+      });
+
       it('referencedBlobPaths reports which of many (> 1000) paths a row of any state points at', async () => {
         const rowCount = 1200;
         await inTx(async (tx) => {

@@ -215,6 +215,11 @@ function createTx(tables: Tables): { tx: MetadataTx; end(): void } {
         .slice(0, Math.max(0, limit))
         .map(copyRow);
     },
+    async existingVersionIds(versionIds) {
+      assertOpen();
+      return new Set(versionIds.filter((versionId) => attachments.get(versionId) !== undefined));
+    },
+
     async referencedBlobPaths(paths) {
       assertOpen();
       const wanted = new Set(paths);
