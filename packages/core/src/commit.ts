@@ -113,6 +113,7 @@ async function endLeases(
     await tx.updateLease(lease.leaseId, { state });
     const keyRow = await tx.lockKey(lease.namespace, lease.key);
     if (keyRow?.leaseId === lease.leaseId) await tx.putKey({ ...keyRow, leaseId: null });
+    await tx.announceRelease?.(lease.namespace, lease.key);
   }
   return leases.map(({ namespace, key }) => ({ namespace, key }));
 }

@@ -126,6 +126,11 @@ export interface MetadataTx {
   referencedBlobPaths(paths: readonly string[]): Promise<Set<string>>;
   /** Which of these version ids have a row (any state). */
   existingVersionIds(versionIds: readonly string[]): Promise<Set<string>>;
+  /**
+   * Optional: once this transaction commits, tell every process subscribed
+   * with `MetadataStore.onRelease` that the key is free (PostgreSQL NOTIFY).
+   */
+  announceRelease?(namespace: string, key: string): Promise<void>;
 
   // Blob garbage: paths no row points at any more, deleted after the transaction.
   enqueueGarbage(paths: readonly string[], now: EpochMillis): Promise<void>;
@@ -142,6 +147,12 @@ export interface MetadataStore {
   transaction<T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T>;
   /** Prepares the schema (idempotent). Called by the engine before first use. */
   migrate(): Promise<void>;
+  /**
+   * Optional: calls `listener` when any process's committed transaction
+   * announced a key release, so blocked acquires elsewhere wake at once
+   * instead of at their next poll. Returns the unsubscribe function.
+   */
+  onRelease?(listener: (namespace: string, key: string) => void): () => void;
   close(): Promise<void>;
 }
 

@@ -69,6 +69,9 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
     return fn();
   };
 
+  // Releases committed by other processes wake this process's blocked acquires.
+  const stopListening = engine.metadata.onRelease?.((namespace, key) => engine.waiters.notify(namespace, key));
+
   let closed = false;
   let sweeping: Promise<SweepReport> | undefined;
   const sweepOnce = () =>
@@ -310,6 +313,7 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
       if (closed) return;
       closed = true;
       if (timer) clearInterval(timer);
+      stopListening?.();
       await sweeping?.catch(() => {});
       await engine.blobs.close?.();
       await engine.metadata.close();

@@ -41,6 +41,14 @@ export interface SqlDialectInfo {
   keyLock?: (namespace: string, key: string) => RawBuilder<unknown>;
   /** Whether a driver error means the database is out of reach or busy (→ 503 `unavailable`), not a bug. */
   isUnavailable(error: unknown): boolean;
+  /** A statement that tells other processes, on commit, that a key was released (PostgreSQL NOTIFY). */
+  announceRelease?: (namespace: string, key: string) => RawBuilder<unknown>;
+}
+
+/** Cross-process release notifications (see `MetadataStore.onRelease`). */
+export interface ReleaseNotifications {
+  onRelease(listener: (namespace: string, key: string) => void): () => void;
+  close(): Promise<void>;
 }
 
 // better-sqlite3 puts SQLite's extended result code on `error.code`.
@@ -56,7 +64,11 @@ export const sqliteDialectInfo: SqlDialectInfo = {
 // Bound parameters per statement stay well under SQLite's oldest limit (999).
 const MAX_PARAMETERS = 500;
 
-export function createSqlMetadata(db: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): MetadataStore {
+export function createSqlMetadata(
+  db: Kysely<AttacheDatabase>,
+  dialect: SqlDialectInfo,
+  notifications?: ReleaseNotifications,
+): MetadataStore {
   const running = new Set<Promise<unknown>>();
   let closing: Promise<void> | undefined;
 
@@ -106,9 +118,13 @@ export function createSqlMetadata(db: Kysely<AttacheDatabase>, dialect: SqlDiale
       }
     },
 
+    ...(notifications === undefined ? {} : { onRelease: (listener) => notifications.onRelease(listener) }),
+
     close(): Promise<void> {
       // Transactions already running finish first; the pool closes once.
-      closing ??= Promise.allSettled([...running]).then(() => db.destroy());
+      closing ??= Promise.allSettled([...running])
+        .then(() => notifications?.close())
+        .then(() => db.destroy());
       return closing;
     },
   };
@@ -287,6 +303,13 @@ function createTx(trx: Transaction<AttacheDatabase>, dialect: SqlDialectInfo): {
         .executeTakeFirst();
       return row && toAttachmentRow(row);
     },
+    ...(dialect.announceRelease === undefined
+      ? {}
+      : {
+          announceRelease: async (namespace: string, key: string) => {
+            await dialect.announceRelease!(namespace, key).execute(q());
+          },
+        }),
     findByName: (scope, name, txnId) => findVisibleVersion(scope, 'name', name, txnId),
     findById: (scope, attachmentId, txnId) => findVisibleVersion(scope, 'attachment_id', attachmentId, txnId),
     async listStagedOfTxn(txnId) {

@@ -34,7 +34,7 @@ import {
   type PostgresPool,
 } from 'kysely';
 import pg from 'pg';
-import { createSqlMetadata, type SqlDialectInfo } from './metadata.js';
+import { createSqlMetadata, type ReleaseNotifications, type SqlDialectInfo } from './metadata.js';
 import type { AttacheDatabase } from './schema.js';
 
 export type PostgresMetadataOptions =
@@ -78,6 +78,9 @@ function isUnavailable(error: unknown): boolean {
   return false;
 }
 
+/** NOTIFY channel of key releases (payload: JSON `{ namespace, key }`), delivered when the releasing transaction commits. */
+export const RELEASE_CHANNEL = 'attache_key_released';
+
 export const postgresDialectInfo: SqlDialectInfo = {
   name: 'postgres',
   // The database's default collation may be linguistic (en_US: "a" < "B");
@@ -87,6 +90,7 @@ export const postgresDialectInfo: SqlDialectInfo = {
   keyLock: (namespace, key) =>
     sql`select pg_advisory_xact_lock(hashtextextended(length(${namespace}) || ':' || ${namespace} || ${key}, 0))`,
   isUnavailable,
+  announceRelease: (namespace, key) => sql`select pg_notify(${RELEASE_CHANNEL}, ${JSON.stringify({ namespace, key })})`,
 };
 
 export function postgresMetadata(options: PostgresMetadataOptions): MetadataStore {
@@ -100,7 +104,69 @@ export function postgresMetadata(options: PostgresMetadataOptions): MetadataStor
   // already discarded it, and the next query opens a new one.
   if (owned) pool.on('error', ignoreConnectionError);
   const kysely = new Kysely<AttacheDatabase>({ dialect: new ReadCommittedPostgresDialect({ pool: guarded(pool, owned) }) });
-  return createSqlMetadata(kysely, postgresDialectInfo);
+  return createSqlMetadata(kysely, postgresDialectInfo, releaseNotifications(pool));
+}
+
+/**
+ * LISTENs for key releases on one connection of the pool, taken on the first
+ * subscription. Notifications only speed up blocked acquires (they also poll),
+ * so a lost listening connection is simply retaken on the next subscription.
+ */
+function releaseNotifications(pool: pg.Pool): ReleaseNotifications {
+  const listeners = new Set<(namespace: string, key: string) => void>();
+  let client: pg.PoolClient | undefined;
+  let connecting: Promise<void> | undefined;
+  let closed = false;
+
+  const deliver = (message: pg.Notification) => {
+    if (message.channel !== RELEASE_CHANNEL || message.payload === undefined) return;
+    let released: { namespace?: unknown; key?: unknown };
+    try {
+      released = JSON.parse(message.payload) as { namespace?: unknown; key?: unknown };
+    } catch {
+      return;
+    }
+    if (typeof released.namespace !== 'string' || typeof released.key !== 'string') return;
+    for (const listener of listeners) listener(released.namespace, released.key);
+  };
+
+  const listen = () => {
+    if (client !== undefined || connecting !== undefined || closed) return;
+    connecting = (async () => {
+      const connection = await pool.connect();
+      connection.on('error', () => {
+        if (client === connection) client = undefined;
+        connection.release(true);
+      });
+      connection.on('notification', deliver);
+      await connection.query(`LISTEN ${RELEASE_CHANNEL}`);
+      if (closed) connection.release(true);
+      else client = connection;
+    })()
+      .catch(() => {
+        // Unreachable database: blocked acquires keep polling; retried on the next subscription.
+      })
+      .finally(() => {
+        connecting = undefined;
+      });
+  };
+
+  return {
+    onRelease(listener) {
+      listeners.add(listener);
+      listen();
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    async close() {
+      closed = true;
+      await connecting;
+      // Destroyed rather than returned: a pooled connection must not keep LISTENing.
+      client?.release(true);
+      client = undefined;
+    },
+  };
 }
 
 function ignoreConnectionError(): void {

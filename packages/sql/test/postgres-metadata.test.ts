@@ -50,6 +50,33 @@ describePostgres('PostgreSQL', (serverUrl) => {
       for (const client of clients.splice(0)) await client.end();
     });
 
+    describe('release notifications', () => {
+      it('tells another process when a committed transaction released a key, and nothing for a rolled-back one', async () => {
+        const [releaser, waiter] = [await open(), await open()];
+        const heard: string[] = [];
+        const stop = waiter.onRelease!((namespace, key) => heard.push(`${namespace}/${key}`));
+        // LISTEN is taken asynchronously: announce until the first one arrives (bounded).
+        const deadline = Date.now() + 5_000;
+        while (!heard.includes('ns/warm-up')) {
+          if (Date.now() > deadline) throw new Error('no notification within 5 s');
+          await releaser.transaction((tx) => tx.announceRelease!('ns', 'warm-up'));
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        await expect(
+          releaser.transaction(async (tx) => {
+            await tx.announceRelease!('ns', 'rolled-back');
+            throw new Error('abort');
+          }),
+        ).rejects.toThrow('abort');
+        await releaser.transaction((tx) => tx.announceRelease!('ns', 'doc'));
+        const until = Date.now() + 2_000;
+        while (!heard.includes('ns/doc') && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+        expect(heard).toContain('ns/doc');
+        expect(heard).not.toContain('ns/rolled-back');
+        stop();
+      });
+    });
+
     describe('lockKey', () => {
       it('serializes 50 first acquires of a new key from two processes: the fencing token ends at exactly 50', async () => {
         const [first, second] = [await open(), await open()];
