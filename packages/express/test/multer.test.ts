@@ -8,26 +8,23 @@ import {
   memoryBlobs,
   memoryMetadata,
   type AttachmentStore,
-  type BlobStore,
   type Lease,
 } from '@attache/core';
 import express, { type ErrorRequestHandler } from 'express';
 import multer, { MulterError } from 'multer';
+import { watchedBlobs, type WatchedBlobs } from '@attache/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { attacheStorage, leaseFromHeaders, type AttacheFileInfo, type AttacheStorageEngine } from '../src/index.js';
 import { listenApp, type RunningApp } from './listen.js';
 
 let store: AttachmentStore;
-let blobs: BlobStore;
-/** Bytes the engine has streamed into the blob store. */
-let bytesPut: number;
+let blobs: WatchedBlobs;
 let running: RunningApp | undefined;
 /** Every file the storage engine finished, in order (observed, not replaced). */
 let stored: AttacheFileInfo[];
 
 beforeEach(() => {
-  blobs = countingBlobs(memoryBlobs());
-  bytesPut = 0;
+  blobs = watchedBlobs(memoryBlobs());
   store = createAttachmentStore({ metadata: memoryMetadata(), blobs, sweepIntervalSeconds: 0 });
   stored = [];
 });
@@ -37,35 +34,7 @@ afterEach(async () => {
   await store.close();
 });
 
-/** Counts the bytes `put` pulls, passing everything through. */
-function countingBlobs(inner: BlobStore): BlobStore {
-  return {
-    put: (path, body, options) =>
-      inner.put(
-        path,
-        body.pipeThrough(
-          new TransformStream<Uint8Array, Uint8Array>({
-            transform(chunk, controller) {
-              bytesPut += chunk.byteLength;
-              controller.enqueue(chunk);
-            },
-          }),
-        ),
-        options,
-      ),
-    get: (path, range) => inner.get(path, range),
-    stat: (path) => inner.stat(path),
-    copy: (from, to) => inner.copy(from, to),
-    delete: (path) => inner.delete(path),
-    list: (prefix) => inner.list(prefix),
-  };
-}
-
-async function blobPaths(): Promise<string[]> {
-  const paths: string[] = [];
-  for await (const blob of blobs.list('')) paths.push(blob.path);
-  return paths.sort();
-}
+const blobPaths = () => blobs.paths();
 
 /** Records what the engine stored, then hands on its answer unchanged. */
 function observed(engine: AttacheStorageEngine): AttacheStorageEngine {
@@ -274,7 +243,7 @@ describe('attacheStorage (multer StorageEngine)', () => {
     request.write(Buffer.alloc(512 * 1024, 1));
     // Wait until the engine is streaming the file into the blob store.
     const deadline = Date.now() + 5_000;
-    while (bytesPut < 256 * 1024) {
+    while (blobs.bytesPut < 256 * 1024) {
       if (Date.now() > deadline) throw new Error('the engine never streamed the file');
       await new Promise((resolve) => setTimeout(resolve, 10));
     }

@@ -4,6 +4,7 @@ import { createAttachmentStore, memoryBlobs, memoryMetadata, type AttachmentStor
 import type { INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { expect } from 'vitest';
+import { watchedBlobs, type WatchedBlobs } from '@attache/testing';
 
 export interface RunningApp {
   app: INestApplication;
@@ -29,44 +30,10 @@ export async function startApp(rootModule: Type<unknown>, options: StartOptions 
   return { app, origin: `http://127.0.0.1:${address.port}`, close: () => app.close() };
 }
 
-/** Blob store that counts the bytes the engine has streamed into it. */
-export interface WatchedBlobs extends BlobStore {
-  readonly bytesPut: number;
-  /** Every blob path under `state/`, sorted. */
-  paths(): Promise<string[]>;
-}
+export type { WatchedBlobs };
 
 export function watchedMemoryBlobs(): WatchedBlobs {
-  const inner = memoryBlobs();
-  let bytesPut = 0;
-  return {
-    get bytesPut() {
-      return bytesPut;
-    },
-    put: (path, body, options) =>
-      inner.put(
-        path,
-        body.pipeThrough(
-          new TransformStream<Uint8Array, Uint8Array>({
-            transform(chunk, controller) {
-              bytesPut += chunk.byteLength;
-              controller.enqueue(chunk);
-            },
-          }),
-        ),
-        options,
-      ),
-    get: (path, range) => inner.get(path, range),
-    stat: (path) => inner.stat(path),
-    copy: (from, to) => inner.copy(from, to),
-    delete: (path) => inner.delete(path),
-    list: (prefix) => inner.list(prefix),
-    async paths() {
-      const found: string[] = [];
-      for await (const blob of inner.list('state/')) found.push(blob.path);
-      return found.sort();
-    },
-  };
+  return watchedBlobs(memoryBlobs());
 }
 
 export function memoryStore(blobs: BlobStore = watchedMemoryBlobs()): AttachmentStore {

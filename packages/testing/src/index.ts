@@ -6,3 +6,4 @@ export { describeHttpContract, type ContractContext } from './contract/suite.js'
 export type { MountFn, MountOptions, MountedAttache } from './contract/harness.js';
 export * from './s3-server.js';
 export * from './example-app.js';
+export * from './watched-blobs.js';
