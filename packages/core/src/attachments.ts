@@ -10,7 +10,7 @@ import { withLease } from './lease.js';
 import { checkName, extensionOf } from './names.js';
 import { stagedBlobPath } from './paths.js';
 import type { AttachmentRow, AttachmentScope, MetadataTx } from './ports.js';
-import { abortable, meter, toReadableStream } from './streams.js';
+import { abortable, emptyStream, meter, toReadableStream } from './streams.js';
 import type {
   AttachAllResult,
   Attachment,
@@ -332,7 +332,7 @@ export async function openRow(
     options.signal?.throwIfAborted();
     const body =
       row.size === 0
-        ? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
+        ? emptyStream()
         : await engine.blobs.get(row.blobPath, range ?? undefined);
     if (body) return { attachment: toAttachment(row), range, body: abortable(body, options.signal) };
   }

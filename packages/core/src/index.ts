@@ -10,3 +10,4 @@ export { memoryMetadata } from './memory/metadata.js';
 export { memoryBlobs } from './memory/blobs.js';
 export { checkBlobPath } from './paths.js';
 export * from './http/index.js';
+export { emptyStream } from './streams.js';

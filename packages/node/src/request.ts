@@ -7,7 +7,7 @@
 // stream — never closes it — so the engine sees a failed upload, not a short
 // one, and keeps nothing.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AttacheError } from '@attache/core';
+import { AttacheError, emptyStream } from '@attache/core';
 import { readableToWebStream } from './stream.js';
 
 export interface ToWebRequestOptions {
@@ -204,7 +204,7 @@ function consumedBody(req: IncomingMessage, reuseParsedJson: boolean): ReadableS
       },
     });
   }
-  if (!hasDeclaredBody(req)) return new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
+  if (!hasDeclaredBody(req)) return emptyStream();
   // Handing on an empty stream would store an empty attachment in place of the real one.
   const error = new AttacheError(
     'invalid_body',

@@ -15,10 +15,10 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { AttacheError, checkBlobPath, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
+import { AttacheError, checkBlobPath, emptyStream, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
 import { isMissingKey, toStoreError } from './errors.js';
 import { copySource, MIN_PART_BYTES, multipartCopy } from './multipart-copy.js';
-import { emptyStream, responseStream, sourceChunks } from './streams.js';
+import { responseStream, sourceChunks } from './streams.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;

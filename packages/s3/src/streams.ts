@@ -75,11 +75,3 @@ export function responseStream(body: Readable, maxBytes: number): ReadableStream
     { highWaterMark: 0 },
   );
 }
-
-export function emptyStream(): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.close();
-    },
-  });
-}
