@@ -14,16 +14,30 @@ export interface Tmpfs {
   unmount(): Promise<void>;
 }
 
-/** Mounts a tmpfs of `sizeBytes` (read-only when `readOnly`) or returns why it cannot. */
-export async function mountTmpfs(options: { sizeBytes: number; readOnly?: boolean }): Promise<Tmpfs | { skipReason: string }> {
+export interface TmpfsOptions {
+  sizeBytes: number;
+  /** At most this many files and directories (`nr_inodes`). */
+  inodes?: number;
+  readOnly?: boolean;
+  /** Mount over this existing directory instead of a new temp one (it is kept on unmount). */
+  at?: string;
+}
+
+/** Mounts a tmpfs or returns why it cannot. */
+export async function mountTmpfs(options: TmpfsOptions): Promise<Tmpfs | { skipReason: string }> {
   if (process.platform !== 'linux') return { skipReason: `tmpfs mounts need Linux (this is ${process.platform})` };
   if (process.getuid?.() !== 0) return { skipReason: 'mounting a tmpfs needs root (CI runs as root)' };
-  const path = await mkdtemp(join(tmpdir(), 'attache-tmpfs-'));
-  const flags = [`size=${options.sizeBytes}`, ...(options.readOnly === true ? ['ro'] : [])].join(',');
+  const path = options.at ?? (await mkdtemp(join(tmpdir(), 'attache-tmpfs-')));
+  const removeDirectory = options.at === undefined ? () => rmdir(path) : () => Promise.resolve();
+  const flags = [
+    `size=${options.sizeBytes}`,
+    ...(options.inodes === undefined ? [] : [`nr_inodes=${options.inodes}`]),
+    ...(options.readOnly === true ? ['ro'] : []),
+  ].join(',');
   try {
     await run('mount', ['-t', 'tmpfs', '-o', flags, 'tmpfs', path]);
   } catch (error) {
-    await rmdir(path).catch(() => undefined);
+    await removeDirectory().catch(() => undefined);
     return { skipReason: `cannot mount a tmpfs here (${error instanceof Error ? error.message.trim() : String(error)})` };
   }
   return {
@@ -31,7 +45,7 @@ export async function mountTmpfs(options: { sizeBytes: number; readOnly?: boolea
     async unmount() {
       // Lazy: a killed server's file handles may still be closing.
       await run('umount', ['-l', path]);
-      await rmdir(path);
+      await removeDirectory();
     },
   };
 }
