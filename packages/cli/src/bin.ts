@@ -79,8 +79,9 @@ async function runServer(config: ServeConfig): Promise<number> {
   }
 }
 
+/** One line: a multi-line driver message must not break the one-line-per-failure promise. */
 function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ');
 }
 
 main(process.argv.slice(2)).then(

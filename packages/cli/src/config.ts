@@ -295,6 +295,14 @@ function resolvePostgres(env: Environment, problems: string[]): MetadataBackend 
     problems.push(`ATTACHE_DATABASE_URL must be a postgres:// or postgresql:// URL, got scheme "${url.protocol}"`);
     return undefined;
   }
+  // node-postgres would quietly fall back to localhost (or a local socket);
+  // an operator who wrote a URL meant a server. A socket stays possible with ?host=.
+  if (url.hostname === '' && !url.searchParams.has('host')) {
+    problems.push(
+      'ATTACHE_DATABASE_URL has no host; expected postgres://user:password@host:5432/database (for a Unix socket: postgres:///database?host=/var/run/postgresql)',
+    );
+    return undefined;
+  }
   return { kind: 'postgres', connectionString: urlText.trim(), poolSize };
 }
 

@@ -3,10 +3,11 @@
 // at /v1 on a Node HTTP server, and returns a handle whose close() drains
 // in-flight requests. bin.ts adds only signals and printing, so tests can run
 // the same server in-process.
-import { mkdir } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname } from 'node:path';
+import { join } from 'node:path';
 import { createAttachmentStore, createHandler } from '@attache/core';
 import type { AttachmentStore, BlobStore, MetadataStore } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
@@ -14,6 +15,8 @@ import { toNodeListener } from '@attache/node';
 import { s3Blobs } from '@attache/s3';
 import { postgresMetadata, sqliteMetadata } from '@attache/sql';
 import type { BlobBackend, MetadataBackend, ServeConfig } from './config.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
+import { explainDirectoryError, explainListenError, explainPostgresError } from './startup-errors.js';
 
 export const BASE_PATH = '/v1';
 
@@ -33,15 +36,35 @@ export interface RunningServer {
 }
 
 export async function serve(config: ServeConfig): Promise<RunningServer> {
-  const metadata = await openMetadata(config.metadata);
+  const startedAt = Date.now();
+  // The embedded layout (SQLite in the data directory) allows one process
+  // per data directory; PostgreSQL instances are stateless and may be many.
+  const lock = config.metadata.kind === 'sqlite' ? await lockEmbeddedDataDir(config.dataDir) : undefined;
+  let metadata: MetadataStore;
   let blobs: BlobStore;
+  try {
+    metadata = await openMetadata(config.metadata);
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   // Checking both backends now, not on the first request, makes an unusable
   // database or bucket fail the start (exit 1) instead of every request later.
   try {
-    await metadata.migrate();
+    try {
+      await metadata.migrate();
+    } catch (error) {
+      throw config.metadata.kind === 'postgres'
+        ? explainPostgresError(error, config.metadata.connectionString)
+        : explainDirectoryError(error, 'data directory', config.dataDir);
+    }
     blobs = await openBlobs(config.blobs);
+    // Holding the lock, nobody else writes here: every temp file older than
+    // this process is an upload a killed predecessor never finished.
+    if (lock !== undefined && config.blobs.kind === 'fs') await blobs.purgeTemporary?.(startedAt);
   } catch (error) {
     await metadata.close().catch(() => undefined);
+    lock?.release();
     throw error;
   }
   const store = createAttachmentStore({
@@ -63,7 +86,8 @@ export async function serve(config: ServeConfig): Promise<RunningServer> {
     ({ server, address } = await listen(handler, config));
   } catch (error) {
     await store.close().catch(() => undefined);
-    throw error;
+    lock?.release();
+    throw explainListenError(error, config.host, config.port);
   }
 
   let closing: Promise<void> | undefined;
@@ -81,7 +105,7 @@ export async function serve(config: ServeConfig): Promise<RunningServer> {
     port: address.port,
     store,
     close(options = {}) {
-      closing ??= shutdown(server, store, options.timeoutMs ?? config.shutdownTimeoutMs);
+      closing ??= shutdown(server, store, options.timeoutMs ?? config.shutdownTimeoutMs).finally(() => lock?.release());
       return closing;
     },
   };
@@ -94,13 +118,34 @@ async function openMetadata(backend: MetadataBackend): Promise<MetadataStore> {
       ...(backend.poolSize === undefined ? {} : { max: backend.poolSize }),
     });
   }
-  await mkdir(dirname(backend.filename), { recursive: true });
   return sqliteMetadata({ filename: backend.filename });
+}
+
+async function lockEmbeddedDataDir(dataDir: string): Promise<DataDirLock> {
+  try {
+    await mkdir(dataDir, { recursive: true });
+    return lockDataDir(dataDir);
+  } catch (error) {
+    throw explainDirectoryError(error, 'data directory', dataDir);
+  }
+}
+
+/** Creates the blob directory and proves it writable, so a read-only one fails the start, not the first upload. */
+async function prepareBlobDirectory(root: string): Promise<void> {
+  const probe = join(root, `.write-probe-${randomUUID()}`);
+  try {
+    await mkdir(root, { recursive: true });
+    await writeFile(probe, '', { flag: 'wx' });
+    await unlink(probe);
+  } catch (error) {
+    await unlink(probe).catch(() => undefined);
+    throw explainDirectoryError(error, 'blob directory', root);
+  }
 }
 
 async function openBlobs(backend: BlobBackend): Promise<BlobStore> {
   if (backend.kind === 'fs') {
-    await mkdir(backend.root, { recursive: true });
+    await prepareBlobDirectory(backend.root);
     return fsBlobs({ root: backend.root });
   }
   const blobs = s3Blobs({

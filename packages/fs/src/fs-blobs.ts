@@ -24,6 +24,25 @@ export interface FsBlobsOptions {
 const MISSING = new Set(['ENOENT', 'ENOTDIR']);
 /** Hard links unsupported between these paths: fall back to a byte copy. */
 const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'ENOSYS']);
+/** The disk cannot take writes now; an operator can fix that, so clients should retry (503), not see a bug (500). */
+const CANNOT_WRITE: Readonly<Record<string, string>> = {
+  ENOSPC: 'is full',
+  EDQUOT: 'is over its quota',
+  EROFS: 'is read-only',
+};
+/** A full disk is freed by an operator or the sweeper, not in a second. */
+const CANNOT_WRITE_RETRY_AFTER_SECONDS = 10;
+
+/** `unavailable` for a disk that is full, over quota or read-only; any other error unchanged. */
+function unwritable(error: unknown): unknown {
+  const code = errorCode(error);
+  const why = code === undefined ? undefined : CANNOT_WRITE[code];
+  if (why === undefined) return error;
+  return new AttacheError('unavailable', `blob storage ${why} (${code}); retry later`, {
+    retryAfterSeconds: CANNOT_WRITE_RETRY_AFTER_SECONDS,
+    cause: error,
+  });
+}
 
 export function fsBlobs(options: FsBlobsOptions): BlobStore {
   const paths = blobPathResolver(options.root, options.tempDir);
@@ -73,7 +92,7 @@ export function fsBlobs(options: FsBlobsOptions): BlobStore {
       // Tell the producer to stop; a no-op when the stream itself errored.
       await reader.cancel(error).catch(() => {});
       if (tempFile !== undefined) await discard(tempFile);
-      throw error;
+      throw unwritable(error);
     } finally {
       signal?.removeEventListener('abort', onAbort);
       reader.releaseLock();
@@ -119,7 +138,9 @@ export function fsBlobs(options: FsBlobsOptions): BlobStore {
   async function copy(from: string, to: string): Promise<void> {
     const source = paths.toFile(from);
     const target = paths.toFile(to);
-    const tempFile = await newTempFile();
+    const tempFile = await newTempFile().catch((error: unknown) => {
+      throw unwritable(error);
+    });
     try {
       try {
         // O(1) and atomic; safe because blob files are never modified in place.
@@ -142,7 +163,7 @@ export function fsBlobs(options: FsBlobsOptions): BlobStore {
       await discard(tempFile);
     } catch (error) {
       await discard(tempFile);
-      throw error;
+      throw unwritable(error);
     }
   }
 
@@ -178,7 +199,7 @@ export function fsBlobs(options: FsBlobsOptions): BlobStore {
       if (MISSING.has(code)) return;
       // unlink of a directory: EISDIR on Linux, EPERM on macOS. Not a blob, so nothing to delete.
       if ((code === 'EISDIR' || code === 'EPERM') && (await lstat(file)).isDirectory()) return;
-      throw error;
+      throw unwritable(error);
     }
     // Durable, so a deleted blob cannot reappear after a crash as an orphan.
     await syncDirectory(dirname(file));

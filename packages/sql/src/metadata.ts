@@ -61,6 +61,25 @@ export const sqliteDialectInfo: SqlDialectInfo = {
   isUnavailable: (error) => SQLITE_UNAVAILABLE.test(String((error as { code?: unknown } | null)?.code ?? '')),
 };
 
+/** A driver error that means "retry later" (see `isUnavailable`) as 503 `unavailable`, naming a full disk as such. */
+function unavailable(error: unknown): AttacheError {
+  const code = String((error as { code?: unknown } | null)?.code ?? '');
+  // SQLITE_FULL; PostgreSQL's 53100 disk_full.
+  if (code.startsWith('SQLITE_FULL') || code === '53100') {
+    return new AttacheError('unavailable', `the metadata database's disk is full (${code}); retry later`, {
+      retryAfterSeconds: 10,
+      cause: error,
+    });
+  }
+  if (code.startsWith('SQLITE_IOERR')) {
+    return new AttacheError('unavailable', `the metadata database cannot read or write its disk (${code}); retry later`, {
+      retryAfterSeconds: 10,
+      cause: error,
+    });
+  }
+  return new AttacheError('unavailable', 'the metadata database is busy or out of reach', { retryAfterSeconds: 1, cause: error });
+}
+
 // Bound parameters per statement stay well under SQLite's oldest limit (999).
 const MAX_PARAMETERS = 500;
 
@@ -77,23 +96,27 @@ export function createSqlMetadata(
       if (closing) {
         return Promise.reject(new AttacheError('unavailable', 'the metadata store is closed', { retryAfterSeconds: 1 }));
       }
+      // What failed inside the transaction. Kysely then rolls back, and when
+      // that fails too (SQLite has already rolled back after SQLITE_FULL or
+      // SQLITE_IOERR: "cannot rollback - no transaction is active"; a dead
+      // PostgreSQL connection), the rollback's error would replace this one.
+      let failure: { error: unknown } | undefined;
       const run = db
         .transaction()
         .execute(async (trx) => {
           const handle = createTx(trx, dialect);
           try {
             return await fn(handle.tx);
+          } catch (error) {
+            failure = { error };
+            throw error;
           } finally {
             handle.end();
           }
         })
-        .catch((error: unknown) => {
-          if (!(error instanceof AttacheError) && dialect.isUnavailable(error)) {
-            throw new AttacheError('unavailable', 'the metadata database is busy or out of reach', {
-              retryAfterSeconds: 1,
-              cause: error,
-            });
-          }
+        .catch((thrown: unknown) => {
+          const error = failure === undefined ? thrown : failure.error;
+          if (!(error instanceof AttacheError) && dialect.isUnavailable(error)) throw unavailable(error);
           throw error;
         });
       running.add(run);

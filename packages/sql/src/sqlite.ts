@@ -43,7 +43,7 @@ export function sqliteMetadata(options: SqliteMetadataOptions): MetadataStore {
   database.pragma('foreign_keys = ON');
 
   const kysely = new Kysely<AttacheDatabase>({
-    dialect: new ImmediateSqliteDialect({ database: owned ? database : borrowed(database) }),
+    dialect: new ImmediateSqliteDialect({ database: owned ? database : borrowed(database) }, database),
   });
   return createSqlMetadata(kysely, sqliteDialectInfo);
 }
@@ -65,7 +65,7 @@ function borrowed(database: Database.Database): SqliteDatabase {
 }
 
 /**
- * Kysely's SQLite dialect, with two changes:
+ * Kysely's SQLite dialect, with three changes:
  * - transactions start with `begin immediate`. A plain (deferred) `begin`
  *   takes the write lock only at the first write; if another process wrote
  *   in between, SQLite fails the upgrade at once (SQLITE_BUSY) without
@@ -73,6 +73,10 @@ function borrowed(database: Database.Database): SqliteDatabase {
  * - migrations run in one transaction (SQLite has transactional DDL; Kysely's
  *   adapter just does not claim it), so two processes starting together
  *   cannot both apply the same migration.
+ * - rollback is skipped when SQLite has already rolled the transaction back
+ *   itself (it does after SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM): a
+ *   `rollback` then fails with "no transaction is active", an error that
+ *   would hide the disk-full one that matters.
  *
  * Within one process, Kysely's SQLite driver already serializes
  * transactions: it has a single connection behind a mutex held from
@@ -80,14 +84,16 @@ function borrowed(database: Database.Database): SqliteDatabase {
  */
 class ImmediateSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig;
+  readonly #database: Database.Database;
 
-  constructor(config: SqliteDialectConfig) {
+  constructor(config: SqliteDialectConfig, database: Database.Database) {
     super(config);
     this.#config = config;
+    this.#database = database;
   }
 
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#config);
+    return new ImmediateSqliteDriver(this.#config, this.#database);
   }
 
   override createAdapter(): DialectAdapter {
@@ -96,8 +102,20 @@ class ImmediateSqliteDialect extends SqliteDialect {
 }
 
 class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #database: Database.Database;
+
+  constructor(config: SqliteDialectConfig, database: Database.Database) {
+    super(config);
+    this.#database = database;
+  }
+
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    if (!this.#database.inTransaction) return;
+    await connection.executeQuery(CompiledQuery.raw('rollback'));
   }
 }
 

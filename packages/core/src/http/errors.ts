@@ -28,6 +28,7 @@ export function errorResponse(error: unknown, options: ErrorResponseOptions = {}
     return new Response(JSON.stringify(body), { status: 500, headers });
   }
 
+  if (error.status === 503 && error.cause !== undefined && !options.quiet) logOutage(error);
   const body: ErrorBody = { error: error.code, detail: error.message };
   if (error.retryAfterSeconds !== undefined && Number.isFinite(error.retryAfterSeconds)) {
     // Retry-After is whole seconds; never 0, or clients would spin.
@@ -37,4 +38,29 @@ export function errorResponse(error: unknown, options: ErrorResponseOptions = {}
   }
   if (error.code === 'unauthorized' && !headers.has('WWW-Authenticate')) headers.set('WWW-Authenticate', 'Bearer');
   return new Response(JSON.stringify(body), { status: error.status, headers });
+}
+
+/** One line per kind of outage per interval: a full disk fails every request, and the log must stay readable. */
+const OUTAGE_LOG_INTERVAL_MS = 60_000;
+const outagesLogged = new Map<string, number>();
+
+/**
+ * A 503 that a storage port raised for a real cause (a full disk, an
+ * unreachable database): the operator must learn that cause, once, in one
+ * line, not as a stack trace per request.
+ */
+function logOutage(error: AttacheError): void {
+  const now = Date.now();
+  const last = outagesLogged.get(error.message);
+  if (last !== undefined && now - last < OUTAGE_LOG_INTERVAL_MS) return;
+  outagesLogged.set(error.message, now);
+  const line = `attache: answering 503 unavailable: ${error.message}; cause: ${describeCause(error.cause)} (not logged again for ${OUTAGE_LOG_INTERVAL_MS / 1000} s)`;
+  console.error(line.replace(/\s*\n\s*/g, ' '));
+}
+
+function describeCause(cause: unknown): string {
+  if (!(cause instanceof Error)) return String(cause);
+  const code = (cause as { code?: unknown }).code;
+  const label = typeof code === 'string' && !cause.message.startsWith(code) ? `${cause.name} ${code}` : cause.name;
+  return `${label}: ${cause.message}`;
 }

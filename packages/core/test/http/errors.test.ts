@@ -41,4 +41,24 @@ describe('errorResponse', () => {
     errorResponse('a string', { quiet: true });
     expect(logged).toHaveBeenCalledTimes(1);
   });
+
+  it('logs a 503 that has a cause once, in one line naming the cause, and not again for each request', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const cause = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    const outage = () => new AttacheError('unavailable', 'blob storage is full (test); retry later', { retryAfterSeconds: 10, cause });
+    for (let request = 0; request < 5; request++) {
+      const response = errorResponse(outage());
+      expect(response.status).toBe(503);
+      expect(response.headers.get('Retry-After')).toBe('10');
+      expect(await response.text()).not.toContain('ENOSPC: no space');
+    }
+    expect(logged).toHaveBeenCalledTimes(1);
+    const line = String(logged.mock.calls[0]?.[0]);
+    expect(line).not.toContain('\n');
+    expect(line).toContain('blob storage is full (test)');
+    expect(line).toContain('ENOSPC: no space left on device, write');
+    // Without a cause (a concurrency limit, a closed store) there is nothing to tell the operator.
+    errorResponse(new AttacheError('unavailable', 'too many uploads', { retryAfterSeconds: 1 }));
+    expect(logged).toHaveBeenCalledTimes(1);
+  });
 });
