@@ -25,6 +25,10 @@ export const ERROR_STATUS = {
   method_not_allowed: 405,
   waiting: 409,
   txn_mismatch: 409,
+  /** A commit-release of a transaction that was rolled back: nothing was committed. */
+  txn_rolled_back: 409,
+  /** A rollback-release of a transaction that already committed: nothing was rolled back. */
+  txn_committed: 409,
   attachment_too_large: 413,
   range_not_satisfiable: 416,
   internal: 500,
