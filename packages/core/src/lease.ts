@@ -5,7 +5,7 @@ import { commitTxn, expireTxn, finishTxn, lockTxnKeys, rollbackTxn, type TxnOutc
 import type { Engine } from './engine.js';
 import { AttacheError } from './errors.js';
 import { checkTxnId, newId } from './ids.js';
-import { checkKey, checkNamespace } from './names.js';
+import { checkKey, checkNamespace, checkOwner } from './names.js';
 import type { KeyRow, LeaseRow, MetadataTx } from './ports.js';
 import type { AcquireOptions, LeaseCredentials } from './types.js';
 
@@ -30,9 +30,7 @@ export async function acquireLease(engine: Engine, options: AcquireOptions): Pro
   const namespace = checkNamespace(options.namespace);
   const key = checkKey(options.key);
   const ttlMs = checkTtl(options.ttlSeconds) * 1000;
-  if (typeof options.owner !== 'string' || options.owner.trim() === '') {
-    throw new AttacheError('invalid_body', 'owner is required');
-  }
+  const owner = checkOwner(options.owner);
   const blockSeconds = options.blockSeconds ?? -1;
   if (!Number.isInteger(blockSeconds) || blockSeconds < -1) {
     throw new AttacheError('invalid_body', 'block_seconds must be an integer ≥ -1');
@@ -42,7 +40,7 @@ export async function acquireLease(engine: Engine, options: AcquireOptions): Pro
 
   for (let attempt = 0; ; attempt++) {
     const result = await engine.metadata.transaction((tx) =>
-      tryAcquire(tx, engine.now(), { namespace, key, ttlMs, owner: options.owner, txnId }),
+      tryAcquire(tx, engine.now(), { namespace, key, ttlMs, owner, txnId }),
     );
     if (result.acquired) return result.lease;
     if ('expiredTxnId' in result) {

@@ -432,6 +432,16 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: '' }), 'invalid_body');
         await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o', txnId: '../x' }), 'invalid_body');
       });
+
+      it('caps owner at 256 characters (code points) with invalid_body', async () => {
+        const longest = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o'.repeat(256) });
+        expect(longest.owner).toHaveLength(256);
+        await longest.release();
+        const astral = await store.acquire({ key: 'k', ttlSeconds: 30, owner: '\u{1F600}'.repeat(256) });
+        await astral.release();
+        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o'.repeat(257) }), 'invalid_body');
+        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o'.repeat(60_000) }), 'invalid_body');
+      });
     });
 
     describe('attach', () => {

@@ -8,6 +8,7 @@
 import { AttacheError } from '../errors.js';
 import { checkKey, checkName, checkNamespace } from '../names.js';
 import type { AttachmentSelector, LeaseCredentials } from '../types.js';
+import { MAX_OWNER_LENGTH } from '../names.js';
 
 export const LEASE_ID_HEADER = 'X-Lease-ID';
 export const TXN_ID_HEADER = 'X-Txn-ID';
@@ -282,6 +283,9 @@ export function parseAcquireBody(body: Record<string, unknown>): AcquireParams {
   const { namespace, key } = bodyScope(body);
   if (typeof body.owner !== 'string' || body.owner === '') {
     throw new AttacheError('invalid_body', 'owner must be a non-empty string');
+  }
+  if ([...body.owner].length > MAX_OWNER_LENGTH) {
+    throw new AttacheError('invalid_body', `owner is longer than ${MAX_OWNER_LENGTH} characters`);
   }
   const ttlSeconds = bodyTtl(body);
   let blockSeconds = -1;

@@ -21,6 +21,16 @@ export function leaseScenarios(context: ContractContext): void {
       await http.release(lease);
     });
 
+    it('accepts an owner of 256 characters and refuses 257 with 400 invalid_body', async () => {
+      const { http } = context;
+      const ok = await http.postJson('/acquire', { key: freshKey('owner'), owner: 'o'.repeat(256), ttl_seconds: 30 });
+      expect(ok.status).toBe(200);
+      expect(((await ok.json()) as LeaseJson).owner).toBe('o'.repeat(256));
+      const tooLong = await http.postJson('/acquire', { key: freshKey('owner'), owner: 'o'.repeat(257), ttl_seconds: 30 });
+      const body = await expectError(tooLong, 'invalid_body');
+      expect(body.detail).toMatch(/owner/);
+    });
+
     it('keeps a lease alive and reports the new expiry', async () => {
       const { http } = context;
       const lease = await http.acquire(freshKey(), { ttl_seconds: 5 });
