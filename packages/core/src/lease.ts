@@ -4,7 +4,7 @@
 import { commitTxn, expireTxn, finishTxn, lockTxnKeys, rollbackTxn, type TxnOutcome } from './commit.js';
 import type { Engine } from './engine.js';
 import { AttacheError } from './errors.js';
-import { checkTxnId, newId } from './ids.js';
+import { checkTxnId, looksLikeId, newId } from './ids.js';
 import { checkKey, checkNamespace, checkOwner } from './names.js';
 import type { KeyRow, LeaseRow, MetadataTx } from './ports.js';
 import type { AcquireOptions, LeaseCredentials } from './types.js';
@@ -26,7 +26,15 @@ type AcquireAttempt =
   /** The key's holder expired: its transaction must be rolled back first. */
   | { acquired: false; expiredTxnId: string };
 
-export async function acquireLease(engine: Engine, options: AcquireOptions): Promise<LeaseRow> {
+/**
+ * `allowDocument`: the engine's own document paths (create, delete) may
+ * lease a document's key; every other acquire of one is refused.
+ */
+export async function acquireLease(
+  engine: Engine,
+  options: AcquireOptions,
+  { allowDocument = false }: { allowDocument?: boolean } = {},
+): Promise<LeaseRow> {
   const namespace = checkNamespace(options.namespace);
   const key = checkKey(options.key);
   const ttlMs = checkTtl(options.ttlSeconds) * 1000;
@@ -40,7 +48,7 @@ export async function acquireLease(engine: Engine, options: AcquireOptions): Pro
 
   for (let attempt = 0; ; attempt++) {
     const result = await engine.metadata.transaction((tx) =>
-      tryAcquire(tx, engine.now(), { namespace, key, ttlMs, owner, txnId }),
+      tryAcquire(tx, engine.now(), { namespace, key, ttlMs, owner, txnId, allowDocument }),
     );
     if (result.acquired) return result.lease;
     if ('expiredTxnId' in result) {
@@ -70,7 +78,7 @@ export async function acquireLease(engine: Engine, options: AcquireOptions): Pro
 async function tryAcquire(
   tx: MetadataTx,
   now: number,
-  request: { namespace: string; key: string; ttlMs: number; owner: string; txnId: string | undefined },
+  request: { namespace: string; key: string; ttlMs: number; owner: string; txnId: string | undefined; allowDocument: boolean },
 ): Promise<AcquireAttempt> {
   const { namespace, key } = request;
   // Joining: the transaction's lock before the key's (see lockTxnKeys).
@@ -82,6 +90,12 @@ async function tryAcquire(
       if (holder.expiresAt > now) return { acquired: false, retryAfterMs: holder.expiresAt - now };
       return { acquired: false, expiredTxnId: holder.txnId };
     }
+  }
+  // A document (the document face) is its own key, named by its id: it
+  // holds a committed attachment whose id is the key. Leasing that key
+  // would let anyone overwrite or delete a document, which is immutable.
+  if (!request.allowDocument && looksLikeId(key) && (await tx.findById({ namespace, key }, key, null))?.state === 'committed') {
+    throw new AttacheError('document_key', `key "${key}" holds a document attachment; documents cannot be leased`);
   }
   let txnId = request.txnId;
   if (txnId === undefined) {

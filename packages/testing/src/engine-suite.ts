@@ -651,6 +651,35 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         expect(await blobPaths(ports.blobs)).toEqual([]);
       });
 
+      it('refuses to lease a document’s key with document_key, whatever its namespace', async () => {
+        const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 1 });
+        const writer = handle.sink.getWriter();
+        await writer.write(bytes('a'));
+        await writer.close();
+        await handle.done;
+        await expectCode(store.acquire({ key: handle.attachmentId, ttlSeconds: 30, owner: 'o' }), 'document_key');
+        const [other] = await store.createDocuments([{ name: 'b.txt', body: bytes('b') }], { namespace: 'other' });
+        expect(other).toMatchObject({ namespace: 'other', key: other!.id });
+        await expectCode(store.acquire({ namespace: 'other', key: other!.id, ttlSeconds: 30, owner: 'o' }), 'document_key');
+        // The same id in another namespace is an ordinary key.
+        const lease = await store.acquire({ key: other!.id, ttlSeconds: 30, owner: 'o' });
+        await lease.release();
+        expect(await readText((await store.openAttachment({ id: other!.id })).body)).toBe('b');
+        await expectCode(store.createDocuments([{ name: 'c', body: bytes('c') }], { namespace: 'Bad' }), 'invalid_namespace');
+      });
+
+      it('deletes a document with deleteDocument, and nothing else', async () => {
+        const [document] = await store.createDocuments([{ name: 'd.txt', body: bytes('d') }]);
+        const lease = await store.acquire({ key: 'keyed', ttlSeconds: 30, owner: 'o' });
+        const { attachment: keyed } = await lease.attach({ name: 'k.txt', body: bytes('k') });
+        await lease.release();
+        expect(await store.deleteDocument(keyed.id)).toEqual({ deleted: false });
+        expect(await store.deleteDocument('0199aaaa-0000-7000-8000-000000000000')).toEqual({ deleted: false });
+        expect(await store.deleteDocument(document!.id)).toEqual({ deleted: true });
+        await expectCode(store.stat(document!.id), 'attachment_not_found');
+        expect((await store.listAttachments({ key: 'keyed' })).map((a) => a.name)).toEqual(['k.txt']);
+      });
+
       it('uses the explicit extension, or none', async () => {
         const explicit = store.create({ mimeType: 'image/png', fileName: 'x', sizeBytes: 0, extension: 'png' });
         await explicit.sink.close();

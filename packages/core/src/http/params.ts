@@ -162,6 +162,8 @@ export interface Scope {
 export interface UploadParams {
   /** Absent for the document face (no key, no lease headers). */
   scope?: Scope;
+  /** Document face only: the `namespace` query parameter, when given. */
+  documentNamespace?: string;
   credentials?: LeaseCredentials;
   multipart: boolean;
   /** Required for raw uploads; for multipart it names the first file part only. */
@@ -193,6 +195,8 @@ export function parseUploadParams(request: Request, url: URL): UploadParams {
   if (key !== undefined) {
     params.scope = { namespace, key };
     params.credentials = { namespace, key, ...readLeaseHeaders(request.headers) };
+  } else if (queryValue(url, 'namespace') !== undefined) {
+    params.documentNamespace = namespace;
   }
   const maxBytes = parseMaxBytes(queryValue(url, 'max_bytes'));
   if (maxBytes !== undefined) params.maxBytes = maxBytes;
