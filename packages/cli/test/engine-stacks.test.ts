@@ -64,6 +64,8 @@ describePostgres('PostgreSQL stack', (serverUrl) => {
       return postgresPorts();
     },
     reopen: async () => postgresPorts(),
+    // Separate pools on one database: two server processes.
+    concurrentInstances: true,
   });
 });
 
@@ -102,5 +104,6 @@ describePostgres('PostgreSQL + S3 stack', (serverUrl) => {
       return postgresS3Ports();
     },
     reopen: async () => postgresS3Ports(),
+    concurrentInstances: true,
   });
 });

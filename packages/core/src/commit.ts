@@ -36,12 +36,19 @@ export interface TxnOutcome {
 const NOTHING_DONE: TxnOutcome = { releasedKeys: [], toPromote: [], garbage: [] };
 
 /**
- * Locks every key the transaction holds, in a fixed order, and returns its
- * active leases as they are under those locks. Commit, rollback and joining
- * a transaction start here, so none of them can interleave with another
- * change to the same transaction on any of its keys.
+ * Locks the transaction, then every key it holds, in a fixed order, and
+ * returns its active leases as they are under those locks. Commit, rollback
+ * and joining a transaction start here, so none of them can interleave with
+ * another change to the same transaction on any of its keys.
+ *
+ * Lock order: a transaction's lock always comes before any key lock (the
+ * caller must not hold a key lock taken before `tx.lockTxn(txnId)`; taking
+ * it again here is harmless). Every change to a transaction's set of leases
+ * holds its lock, so under it that set is stable and no other caller can
+ * hold one of its keys while waiting for another.
  */
 export async function lockTxnKeys(tx: MetadataTx, txnId: string): Promise<LeaseRow[]> {
+  await tx.lockTxn(txnId);
   const leases = await tx.listActiveLeasesOfTxn(txnId);
   const keys = [...new Set(leases.map((lease) => `${lease.namespace}\u0000${lease.key}`))].sort();
   for (const id of keys) {
@@ -101,6 +108,17 @@ export async function rollbackTxn(
   const releasedKeys = await endLeases(tx, leases, leaseState);
   await tx.updateTxn(txnId, { state: 'rolled_back', updatedAt: now });
   return { releasedKeys, toPromote: [], garbage };
+}
+
+/**
+ * Rolls back a transaction one of whose leases has expired, in the caller's
+ * metadata transaction, which must hold no key lock yet. Undefined when
+ * nothing is to do (another caller ended it, or no lease of it is expired).
+ */
+export async function expireTxn(tx: MetadataTx, txnId: string, now: number): Promise<TxnOutcome | undefined> {
+  const leases = await lockTxnKeys(tx, txnId);
+  if (!leases.some((lease) => lease.expiresAt <= now)) return undefined;
+  return rollbackTxn(tx, txnId, now, 'expired');
 }
 
 /** Ends leases whose keys the caller has locked. */

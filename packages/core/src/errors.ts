@@ -25,6 +25,12 @@ export const ERROR_STATUS = {
   method_not_allowed: 405,
   waiting: 409,
   txn_mismatch: 409,
+  /** A commit-release of a transaction that was rolled back: nothing was committed. */
+  txn_rolled_back: 409,
+  /** A rollback-release of a transaction that already committed: nothing was rolled back. */
+  txn_committed: 409,
+  /** An acquire of a key that holds a document attachment (the document face): documents are never leased. */
+  document_key: 409,
   attachment_too_large: 413,
   range_not_satisfiable: 416,
   internal: 500,

@@ -6,6 +6,13 @@ export function newId(): string {
   return uuidv7();
 }
 
+const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Whether a string has the shape of an id made by `newId()` (cheap pre-check before a look-up). */
+export function looksLikeId(value: string): boolean {
+  return ID.test(value);
+}
+
 const TXN_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Caller-chosen transaction ids end up in blob paths, so they are kept path-safe. */

@@ -2,7 +2,7 @@ export * from './seed.js';
 export * from './errors.js';
 export * from './ports.js';
 export * from './types.js';
-export { checkKey, checkName, checkNamespace, extensionOf, DEFAULT_NAMESPACE } from './names.js';
+export { checkKey, checkName, checkNamespace, checkOwner, extensionOf, DEFAULT_NAMESPACE, MAX_OWNER_LENGTH } from './names.js';
 export { createAttachmentStore } from './store.js';
 export { createDigest, digestImplementation, type Digests } from './hash.js';
 export { committedBlobPath, stagedBlobPath, stagedTxnOf } from './paths.js';

@@ -1,12 +1,12 @@
 // Leases: acquire (optionally blocking), the lease check every mutation
 // runs, keepalive and release. Lease, key and transaction state live in the
 // metadata store only, so any number of server processes agree on them.
-import { commitTxn, finishTxn, lockTxnKeys, rollbackTxn, type TxnOutcome } from './commit.js';
+import { commitTxn, expireTxn, finishTxn, lockTxnKeys, rollbackTxn, type TxnOutcome } from './commit.js';
 import type { Engine } from './engine.js';
 import { AttacheError } from './errors.js';
-import { checkTxnId, newId } from './ids.js';
-import { checkKey, checkNamespace } from './names.js';
-import type { LeaseRow, MetadataTx } from './ports.js';
+import { checkTxnId, looksLikeId, newId } from './ids.js';
+import { checkKey, checkNamespace, checkOwner } from './names.js';
+import type { KeyRow, LeaseRow, MetadataTx } from './ports.js';
 import type { AcquireOptions, LeaseCredentials } from './types.js';
 
 /** Longest pause between two attempts of a blocking acquire (other processes are not notified). */
@@ -21,16 +21,24 @@ export function checkTtl(ttlSeconds: unknown): number {
 }
 
 type AcquireAttempt =
-  | { acquired: true; lease: LeaseRow; outcome?: TxnOutcome }
-  | { acquired: false; retryAfterMs: number; outcome?: TxnOutcome };
+  | { acquired: true; lease: LeaseRow }
+  | { acquired: false; retryAfterMs: number }
+  /** The key's holder expired: its transaction must be rolled back first. */
+  | { acquired: false; expiredTxnId: string };
 
-export async function acquireLease(engine: Engine, options: AcquireOptions): Promise<LeaseRow> {
+/**
+ * `allowDocument`: the engine's own document paths (create, delete) may
+ * lease a document's key; every other acquire of one is refused.
+ */
+export async function acquireLease(
+  engine: Engine,
+  options: AcquireOptions,
+  { allowDocument = false }: { allowDocument?: boolean } = {},
+): Promise<LeaseRow> {
   const namespace = checkNamespace(options.namespace);
   const key = checkKey(options.key);
   const ttlMs = checkTtl(options.ttlSeconds) * 1000;
-  if (typeof options.owner !== 'string' || options.owner.trim() === '') {
-    throw new AttacheError('invalid_body', 'owner is required');
-  }
+  const owner = checkOwner(options.owner);
   const blockSeconds = options.blockSeconds ?? -1;
   if (!Number.isInteger(blockSeconds) || blockSeconds < -1) {
     throw new AttacheError('invalid_body', 'block_seconds must be an integer ≥ -1');
@@ -40,10 +48,19 @@ export async function acquireLease(engine: Engine, options: AcquireOptions): Pro
 
   for (let attempt = 0; ; attempt++) {
     const result = await engine.metadata.transaction((tx) =>
-      tryAcquire(tx, engine.now(), { namespace, key, ttlMs, owner: options.owner, txnId }),
+      tryAcquire(tx, engine.now(), { namespace, key, ttlMs, owner, txnId, allowDocument }),
     );
-    if (result.outcome) await finishTxn(engine, result.outcome, false);
     if (result.acquired) return result.lease;
+    if ('expiredTxnId' in result) {
+      // Lazy expiry: the holder's whole transaction rolls back, in a metadata
+      // transaction of its own that takes that transaction's lock before its
+      // keys' (we held this key's lock, so could not take it in order), and
+      // we try again at once.
+      const { expiredTxnId } = result;
+      const outcome = await engine.metadata.transaction((tx) => expireTxn(tx, expiredTxnId, engine.now()));
+      if (outcome) await finishTxn(engine, outcome, false);
+      continue;
+    }
     const now = engine.now();
     if (now >= deadline || options.signal?.aborted) {
       if (options.signal?.aborted) throw options.signal.reason;
@@ -61,18 +78,24 @@ export async function acquireLease(engine: Engine, options: AcquireOptions): Pro
 async function tryAcquire(
   tx: MetadataTx,
   now: number,
-  request: { namespace: string; key: string; ttlMs: number; owner: string; txnId: string | undefined },
+  request: { namespace: string; key: string; ttlMs: number; owner: string; txnId: string | undefined; allowDocument: boolean },
 ): Promise<AcquireAttempt> {
   const { namespace, key } = request;
+  // Joining: the transaction's lock before the key's (see lockTxnKeys).
+  if (request.txnId !== undefined) await tx.lockTxn(request.txnId);
   const keyRow = await tx.lockKey(namespace, key);
-  let outcome: TxnOutcome | undefined;
   if (keyRow?.leaseId) {
     const holder = await tx.getLease(keyRow.leaseId);
     if (holder?.state === 'active') {
       if (holder.expiresAt > now) return { acquired: false, retryAfterMs: holder.expiresAt - now };
-      // Lazy expiry: the holder's whole transaction rolls back.
-      outcome = await rollbackTxn(tx, holder.txnId, now, 'expired');
+      return { acquired: false, expiredTxnId: holder.txnId };
     }
+  }
+  // A document (the document face) is its own key, named by its id: it
+  // holds a committed attachment whose id is the key. Leasing that key
+  // would let anyone overwrite or delete a document, which is immutable.
+  if (!request.allowDocument && looksLikeId(key) && (await tx.findById({ namespace, key }, key, null))?.state === 'committed') {
+    throw new AttacheError('document_key', `key "${key}" holds a document attachment; documents cannot be leased`);
   }
   let txnId = request.txnId;
   if (txnId === undefined) {
@@ -106,12 +129,37 @@ async function tryAcquire(
   };
   await tx.insertLease(lease);
   await tx.putKey({ namespace, key, fencingToken, leaseId: lease.leaseId });
-  return outcome ? { acquired: true, lease, outcome } : { acquired: true, lease };
+  return { acquired: true, lease };
 }
 
 export type LeaseCheck =
   | { ok: true; lease: LeaseRow }
   | { ok: false; error: AttacheError; outcome?: TxnOutcome };
+
+interface LockedLease {
+  namespace: string;
+  key: string;
+  keyRow: KeyRow | undefined;
+  /** The lease named by the credentials, read under the locks; undefined when unknown or on another key. */
+  lease: LeaseRow | undefined;
+}
+
+/**
+ * Takes the locks a lease-bound call needs, in the global order: the
+ * lease's transaction first (see lockTxnKeys), then the key. A lease's
+ * transaction id never changes, so the unlocked first read finds it.
+ */
+async function lockLease(tx: MetadataTx, credentials: LeaseCredentials): Promise<LockedLease> {
+  const namespace = checkNamespace(credentials.namespace);
+  const key = checkKey(credentials.key);
+  const known = await tx.getLease(credentials.leaseId);
+  if (known) await tx.lockTxn(known.txnId);
+  // The key's lock next: the lease is then read as its last change left it.
+  const keyRow = await tx.lockKey(namespace, key);
+  const lease = known && (await tx.getLease(credentials.leaseId));
+  const onKey = lease !== undefined && lease.namespace === namespace && lease.key === key;
+  return { namespace, key, keyRow, lease: onKey ? lease : undefined };
+}
 
 /**
  * The lease check of every lease-bound call, in the documented order:
@@ -120,12 +168,16 @@ export type LeaseCheck =
  * caller commits that and then reports the error.
  */
 export async function checkLease(tx: MetadataTx, credentials: LeaseCredentials, now: number): Promise<LeaseCheck> {
-  const namespace = checkNamespace(credentials.namespace);
-  const key = checkKey(credentials.key);
-  // The key's lock first: the lease is then read as its last change left it.
-  const keyRow = await tx.lockKey(namespace, key);
-  const lease = await tx.getLease(credentials.leaseId);
-  if (!lease || lease.namespace !== namespace || lease.key !== key) {
+  return verifyLease(tx, await lockLease(tx, credentials), credentials, now);
+}
+
+async function verifyLease(
+  tx: MetadataTx,
+  { key, keyRow, lease }: LockedLease,
+  credentials: LeaseCredentials,
+  now: number,
+): Promise<LeaseCheck> {
+  if (!lease) {
     return { ok: false, error: new AttacheError('lease_required', `no lease ${credentials.leaseId} on key "${key}"`) };
   }
   if (lease.state !== 'active' || lease.expiresAt <= now) {
@@ -142,13 +194,19 @@ export async function checkLease(tx: MetadataTx, credentials: LeaseCredentials, 
     if (lease.state === 'active') return { ok: false, error, outcome: await rollbackTxn(tx, lease.txnId, now, 'expired') };
     return { ok: false, error };
   }
+  const mismatch = credentialsMismatch(credentials, lease);
+  return mismatch ? { ok: false, error: mismatch } : { ok: true, lease };
+}
+
+/** Fencing token, then transaction id: checked on live leases and on replayed releases alike. */
+function credentialsMismatch(credentials: LeaseCredentials, lease: LeaseRow): AttacheError | undefined {
   if (credentials.fencingToken !== undefined && credentials.fencingToken !== lease.fencingToken) {
-    return { ok: false, error: new AttacheError('fencing_mismatch', `fencing token ${credentials.fencingToken} is not current`) };
+    return new AttacheError('fencing_mismatch', `fencing token ${credentials.fencingToken} is not current`);
   }
   if (credentials.txnId !== lease.txnId) {
-    return { ok: false, error: new AttacheError('txn_mismatch', 'the lease belongs to another transaction') };
+    return new AttacheError('txn_mismatch', 'the lease belongs to another transaction');
   }
-  return { ok: true, lease };
+  return undefined;
 }
 
 /**
@@ -189,41 +247,57 @@ export async function keepaliveLease(
 
 /**
  * Commits (or rolls back) the lease's whole transaction and releases every
- * lease of it. Idempotent: releasing a released lease answers the same.
- * Committing an expired lease is refused: a commit that did not happen is
- * never reported.
+ * lease of it. Idempotent: a release replayed on an ended lease answers the
+ * same when its transaction ended the way asked (credentials checked as on
+ * a live lease), and an error when it did not: a commit of a rolled-back
+ * transaction is `txn_rolled_back` (or `lease_expired` when it expired), a
+ * rollback of a committed one `txn_committed`. A commit that did not happen
+ * is never reported.
  */
 export async function releaseLease(
   engine: Engine,
   credentials: LeaseCredentials,
   rollback: boolean,
 ): Promise<{ released: true }> {
-  const result = await engine.metadata.transaction(async (tx) => {
+  type Release = { done: true; outcome?: TxnOutcome; committed?: true } | { done: false; error: AttacheError; outcome?: TxnOutcome };
+  const result = await engine.metadata.transaction(async (tx): Promise<Release> => {
     const now = engine.now();
-    const namespace = checkNamespace(credentials.namespace);
-    await tx.lockKey(namespace, checkKey(credentials.key));
-    const lease = await tx.getLease(credentials.leaseId);
-    if (lease && lease.namespace === namespace && lease.key === credentials.key) {
-      if (lease.state === 'released') return { done: true as const };
-      if (lease.state === 'expired' && rollback) return { done: true as const };
+    const locked = await lockLease(tx, credentials);
+    const { lease } = locked;
+    const live = lease?.state === 'active' && lease.expiresAt > now;
+    if (lease && !live && (rollback || lease.state === 'released')) {
+      // A replay (or the rollback of an expired lease): answered from the
+      // transaction's outcome. A commit of an expired lease falls through to
+      // the lease check below, which answers lease_expired.
+      const mismatch = credentialsMismatch(credentials, lease);
+      if (mismatch) return { done: false, error: mismatch };
+      if (lease.state === 'active') return { done: true, outcome: await rollbackTxn(tx, lease.txnId, now, 'expired') };
+      const committed = (await tx.getTxn(lease.txnId))?.state === 'committed';
+      if (committed && rollback) {
+        return { done: false, error: new AttacheError('txn_committed', 'the transaction already committed; nothing was rolled back') };
+      }
+      if (!committed && !rollback) {
+        return {
+          done: false,
+          error: new AttacheError('txn_rolled_back', 'the transaction was rolled back; nothing was committed'),
+        };
+      }
+      return { done: true };
     }
-    const check = await checkLease(tx, credentials, now);
-    if (!check.ok) {
-      if (check.error.code === 'lease_expired' && rollback) return { done: true as const, outcome: check.outcome };
-      return { done: false as const, error: check.error, outcome: check.outcome };
-    }
-    if (rollback) return { done: true as const, outcome: await rollbackTxn(tx, check.lease.txnId, now, 'released') };
+    const check = await verifyLease(tx, locked, credentials, now);
+    if (!check.ok) return check.outcome ? { done: false, error: check.error, outcome: check.outcome } : { done: false, error: check.error };
+    if (rollback) return { done: true, outcome: await rollbackTxn(tx, check.lease.txnId, now, 'released') };
     const expiredPartner = (await lockTxnKeys(tx, check.lease.txnId)).find((other) => other.expiresAt <= now);
     if (expiredPartner) {
       return {
-        done: false as const,
+        done: false,
         error: new AttacheError('lease_expired', `lease on key "${expiredPartner.key}" of this transaction expired; rolled back`),
         outcome: await rollbackTxn(tx, check.lease.txnId, now, 'expired'),
       };
     }
-    return { done: true as const, outcome: await commitTxn(tx, check.lease.txnId, now), committed: true };
+    return { done: true, outcome: await commitTxn(tx, check.lease.txnId, now), committed: true };
   });
-  if (result.outcome) await finishTxn(engine, result.outcome, 'committed' in result);
+  if (result.outcome) await finishTxn(engine, result.outcome, result.done && result.committed === true);
   if (!result.done) throw result.error;
   return { released: true };
 }

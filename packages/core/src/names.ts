@@ -8,6 +8,8 @@ const KEY_SEGMENT = /^[a-z0-9._-]+$/;
 const RESERVED_KEY_SEGMENTS = new Set(['.', '..', '.staging']);
 const MAX_KEY_LENGTH = 128;
 const MAX_NAME_LENGTH = 255;
+/** Longest lease `owner`, in characters (code points): it is stored with, and echoed on, every lease. */
+export const MAX_OWNER_LENGTH = 256;
 // C0 controls, DEL and C1 controls.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -46,4 +48,13 @@ export function extensionOf(fileName: string): string | null {
   const dot = fileName.lastIndexOf('.');
   if (dot <= 0 || dot === fileName.length - 1) return null;
   return fileName.slice(dot + 1).toLowerCase();
+}
+
+/** A lease owner: non-empty (not only blanks), at most MAX_OWNER_LENGTH characters. */
+export function checkOwner(owner: unknown): string {
+  if (typeof owner !== 'string' || owner.trim() === '') throw new AttacheError('invalid_body', 'owner must be a non-empty string');
+  if ([...owner].length > MAX_OWNER_LENGTH) {
+    throw new AttacheError('invalid_body', `owner is longer than ${MAX_OWNER_LENGTH} characters`);
+  }
+  return owner;
 }

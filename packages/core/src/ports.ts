@@ -97,10 +97,24 @@ export interface MetadataTx {
   pruneLeases(before: EpochMillis): Promise<number>;
 
   // Transactions
+  /**
+   * Locks a transaction id (also before its row exists) against concurrent
+   * database transactions until this one ends. The engine takes it before
+   * any key lock in every call that may touch several keys of one attache
+   * transaction (release, rollback, expiry, joining acquire, lease checks),
+   * so those calls serialize per transaction and never wait for each
+   * other's key locks in opposite orders. A no-op where transactions
+   * already run one at a time (SQLite, memory).
+   */
+  lockTxn(txnId: string): Promise<void>;
   getTxn(txnId: string): Promise<TxnRow | undefined>;
   insertTxn(row: TxnRow): Promise<void>;
   updateTxn(txnId: string, patch: Pick<TxnRow, 'state' | 'updatedAt'>): Promise<void>;
-  /** Forgets ended (committed or rolled back) transactions whose `updatedAt` is before `before`. */
+  /**
+   * Forgets ended (committed or rolled back) transactions whose `updatedAt`
+   * is before `before` and that no lease row refers to any more (a replayed
+   * release reads its transaction's outcome there).
+   */
   pruneTxns(before: EpochMillis): Promise<number>;
 
   // Attachments

@@ -31,6 +31,7 @@ import type {
   Attachment,
   AttachmentStore,
   AttachmentStoreOptions,
+  CreateDocumentsOptions,
   DocumentUpload,
   Lease,
   LeaseCredentials,
@@ -162,7 +163,11 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
     });
   }
 
-  async function createDocuments(parts: AsyncIterable<DocumentUpload> | Iterable<DocumentUpload>): Promise<Attachment[]> {
+  async function createDocuments(
+    parts: AsyncIterable<DocumentUpload> | Iterable<DocumentUpload>,
+    createOptions: CreateDocumentsOptions = {},
+  ): Promise<Attachment[]> {
+    const namespace = createOptions.namespace === undefined ? documentNamespace : checkNamespace(createOptions.namespace);
     // One transaction spanning one key per document: they commit together.
     const txnId = newId();
     const leases: Lease[] = [];
@@ -170,13 +175,11 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
     try {
       for await (const part of parts) {
         const attachmentId = (part as StageOptions).attachmentId ?? newId();
-        const row = await acquireLease(engine, {
-          namespace: documentNamespace,
-          key: attachmentId,
-          ttlSeconds: documentLeaseSeconds,
-          owner: DOCUMENT_OWNER,
-          txnId,
-        });
+        const row = await acquireLease(
+          engine,
+          { namespace, key: attachmentId, ttlSeconds: documentLeaseSeconds, owner: DOCUMENT_OWNER, txnId },
+          { allowDocument: true },
+        );
         const lease = leaseHandle(row);
         leases.push(lease);
         const renewEveryMs = (documentLeaseSeconds * 1000) / 3;
@@ -199,6 +202,27 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
       return created;
     } catch (error) {
       if (leases[0]) await releaseLease(engine, leases[0], true).catch(() => {});
+      throw error;
+    }
+  }
+
+  async function deleteDocument(attachmentId: string): Promise<{ deleted: boolean }> {
+    const row = await engine.metadata.transaction((tx) => tx.getCommittedById(attachmentId));
+    // Only a document (its own key) is deleted here; keyed attachments go through their lease.
+    if (!row || row.key !== row.attachmentId) return { deleted: false };
+    const lease = leaseHandle(
+      await acquireLease(
+        engine,
+        { namespace: row.namespace, key: row.key, ttlSeconds: documentLeaseSeconds, owner: DOCUMENT_OWNER, blockSeconds: 10 },
+        { allowDocument: true },
+      ),
+    );
+    try {
+      const { deleted } = await lease.delete({ id: attachmentId });
+      await lease.release();
+      return { deleted };
+    } catch (error) {
+      await lease.release({ rollback: true }).catch(() => {});
       throw error;
     }
   }
@@ -290,7 +314,9 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
       );
     },
 
-    createDocuments: (parts) => run(() => createDocuments(parts)),
+    createDocuments: (parts, createOptions) => run(() => createDocuments(parts, createOptions)),
+
+    deleteDocument: (attachmentId) => run(() => deleteDocument(attachmentId)),
 
     listAttachments: async (scope) => {
       const namespace = checkNamespace(scope.namespace);

@@ -8,7 +8,7 @@
 //  5. the blob store's temp files of writes that never finished.
 // Every step re-checks state in its own transaction, so several sweepers
 // (one per server process) may run at once.
-import { finishTxn, lockTxnKeys, promote, rollbackTxn } from './commit.js';
+import { expireTxn, finishTxn, promote } from './commit.js';
 import { crashPoint } from './crash.js';
 import type { Engine } from './engine.js';
 import { STATE_PREFIX, stagedTxnOf } from './paths.js';
@@ -43,12 +43,7 @@ async function expireLeases(engine: Engine, report: SweepReport): Promise<void> 
     const expired = await engine.metadata.transaction((tx) => tx.listExpiredLeases(engine.now(), BATCH));
     if (expired.length === 0) return;
     for (const txnId of new Set(expired.map((lease) => lease.txnId))) {
-      const outcome = await engine.metadata.transaction(async (tx) => {
-        const now = engine.now();
-        const leases = await lockTxnKeys(tx, txnId);
-        if (!leases.some((lease) => lease.expiresAt <= now)) return undefined;
-        return rollbackTxn(tx, txnId, now, 'expired');
-      });
+      const outcome = await engine.metadata.transaction((tx) => expireTxn(tx, txnId, engine.now()));
       if (!outcome) continue;
       crashPoint('sweep.after-expire');
       report.rolledBackTxns += 1;

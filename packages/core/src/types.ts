@@ -148,13 +148,28 @@ export interface AttachmentStoreOptions {
   now?: () => number;
 }
 
+export interface CreateDocumentsOptions {
+  /** Namespace the documents are created in (default: the store's `documentNamespace`). */
+  namespace?: string;
+}
+
 export interface AttachmentStore extends IAttachmentStore {
   acquire(options: AcquireOptions): Promise<Lease>;
   /**
    * The document face over the engine: each upload becomes a new committed
    * attachment that is its own key. All parts commit together or none does.
    */
-  createDocuments(parts: AsyncIterable<DocumentUpload> | Iterable<DocumentUpload>): Promise<Attachment[]>;
+  createDocuments(
+    parts: AsyncIterable<DocumentUpload> | Iterable<DocumentUpload>,
+    options?: CreateDocumentsOptions,
+  ): Promise<Attachment[]>;
+  /**
+   * Deletes a document attachment (made by `create()`/`createDocuments`).
+   * Documents cannot be leased (`acquire` of their key is refused with
+   * `document_key`), so this is the only way to remove one. `deleted: false`
+   * when the id is unknown or is not a document.
+   */
+  deleteDocument(attachmentId: string): Promise<{ deleted: boolean }>;
   /** Rebuilds a lease handle from credentials (HTTP); checks them on every call. */
   lease(credentials: LeaseCredentials): Lease;
   /** Committed attachments of a key, sorted by name. */

@@ -195,20 +195,7 @@ function describe(attachment: Attachment, staged: boolean, replaced: boolean): A
   };
 }
 
-/** A document is its own key: deleting it takes that key's lease, a staged delete, and a commit. */
+/** Documents cannot be leased by callers; the engine deletes one for us. */
 async function deleteDocument(store: AttachmentStore, attachment: Attachment): Promise<void> {
-  const lease = await store.acquire({
-    namespace: attachment.namespace,
-    key: attachment.key,
-    owner: 'attache:multer-remove',
-    ttlSeconds: 30,
-    blockSeconds: 10,
-  });
-  try {
-    await lease.delete({ id: attachment.id });
-    await lease.release();
-  } catch (error) {
-    await lease.release({ rollback: true }).catch(() => {});
-    throw error;
-  }
+  await store.deleteDocument(attachment.id);
 }

@@ -29,6 +29,8 @@ export interface ModelTxn {
   txnId: string;
   /** `doomed`: a lease of it expired, so it can only roll back. */
   state: TxnState;
+  /** How an ended transaction ended, when a release the model saw ended it. */
+  outcome?: 'committed' | 'rolled_back';
   leaseIds: Set<string>;
   /** scope → name → staged entry, or null for a staged delete. */
   overlay: Map<string, Map<string, ModelEntry | null>>;
@@ -176,6 +178,7 @@ export class HandlerModel {
         }
       }
     }
+    txn.outcome = rollback ? 'rolled_back' : 'committed';
     this.endTxn(txn);
   }
 

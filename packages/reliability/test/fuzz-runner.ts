@@ -278,9 +278,13 @@ async function runFlow(world: FuzzWorld, tally: StatusTally, step: FlowStep): Pr
       const live = isLive(model, lease);
       const body = { namespace: lease.namespace, key: lease.key, lease_id: lease.leaseId, txn_id: lease.txnId, rollback: step.rollback };
       const answer = await send(world, tally, jsonRequest('/v1/release', body, [['X-Fencing-Token', String(lease.fencingToken)]]));
-      // Releasing again is idempotent; a commit of a lease that ended by expiry is refused (403 lease_expired).
-      if (live || (lease.ended && step.rollback)) expectStatus(world, `release (rollback ${step.rollback}) of a ${live ? 'live' : 'ended'} lease`, answer, 200);
-      if (lease.ended && !step.rollback && answer.status !== 200 && answer.status !== 403) model.fail(`commit of an ended lease answered ${answer.status}`);
+      if (live) return expectStatus(world, `release (rollback ${step.rollback}) of a live lease`, answer, 200);
+      if (!lease.ended) return;
+      // Releasing again answers from how the transaction ended, never claiming what did not happen.
+      const committed = model.txns.get(lease.txnId)?.outcome === 'committed';
+      if (committed && step.rollback) return expectStatus(world, 'rollback of a committed transaction', answer, 409, 'txn_committed');
+      if (committed || step.rollback) return expectStatus(world, `release (rollback ${step.rollback}) replayed as its transaction ended`, answer, 200);
+      if (answer.status !== 403 && answer.status !== 409) model.fail(`commit of a rolled-back transaction answered ${answer.status}`);
       return;
     }
     case 'keepalive': {

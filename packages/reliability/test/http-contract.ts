@@ -26,7 +26,7 @@ export const DOCUMENTED_ERROR_CODES: Readonly<Record<number, readonly string[]>>
   403: ['lease_required', 'lease_expired', 'fencing_mismatch'],
   404: ['attachment_not_found', 'not_found'],
   405: ['method_not_allowed'],
-  409: ['waiting', 'txn_mismatch'],
+  409: ['waiting', 'txn_mismatch', 'txn_rolled_back', 'txn_committed', 'document_key'],
   413: ['attachment_too_large'],
   416: ['range_not_satisfiable'],
   503: ['unavailable'],

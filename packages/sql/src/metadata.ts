@@ -39,6 +39,12 @@ export interface SqlDialectInfo {
    * one at a time (SQLite).
    */
   keyLock?: (namespace: string, key: string) => RawBuilder<unknown>;
+  /**
+   * A statement that takes a transaction-scoped, exclusive lock on one
+   * attache transaction id (its row may not exist yet). Absent where
+   * transactions already run one at a time (SQLite).
+   */
+  txnLock?: (txnId: string) => RawBuilder<unknown>;
   /** Whether a driver error means the database is out of reach or busy (→ 503 `unavailable`), not a bug. */
   isUnavailable(error: unknown): boolean;
   /** A statement that tells other processes, on commit, that a key was released (PostgreSQL NOTIFY). */
@@ -280,10 +286,16 @@ function createTx(trx: Transaction<AttacheDatabase>, dialect: SqlDialectInfo): {
         .deleteFrom('attache_txns')
         .where('state', '<>', 'active')
         .where('updated_at', '<', before)
+        .where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom('attache_leases').select('lease_id').whereRef('attache_leases.txn_id', '=', 'attache_txns.txn_id'))),
+        )
         .executeTakeFirst();
       return Number(result.numDeletedRows);
     },
 
+    async lockTxn(txnId) {
+      if (dialect.txnLock) await dialect.txnLock(txnId).execute(q());
+    },
     async getTxn(txnId) {
       const row = await q().selectFrom('attache_txns').selectAll().where('txn_id', '=', txnId).executeTakeFirst();
       return row && toTxnRow(row);

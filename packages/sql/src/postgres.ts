@@ -21,6 +21,12 @@
 // same 64-bit value would only wait for each other, never corrupt state.
 // The length prefix keeps ("ab", "c") and ("a", "bc") apart without a
 // separator character (PostgreSQL text cannot hold NUL).
+//
+// A transaction lock (`txnLock`, same mechanism on `'txn:' || txn_id`) is
+// taken before any key lock by every call that may lock several keys of one
+// attache transaction (MetadataTx.lockTxn). Without it, two releases of one
+// multi-key transaction each locked their own key first and then the other's:
+// a deadlock, which PostgreSQL broke by failing one of them.
 import type { MetadataStore } from '@attache/core';
 import {
   CompiledQuery,
@@ -89,6 +95,10 @@ export const postgresDialectInfo: SqlDialectInfo = {
   lockKeyForUpdate: true,
   keyLock: (namespace, key) =>
     sql`select pg_advisory_xact_lock(hashtextextended(length(${namespace}) || ':' || ${namespace} || ${key}, 0))`,
+  // Same 64-bit lock space as the key locks; key lock inputs start with a
+  // digit (the length prefix), these with "txn:", so only a hash collision
+  // could make the two meet, and that would only make them wait.
+  txnLock: (txnId) => sql`select pg_advisory_xact_lock(hashtextextended('txn:' || ${txnId}, 0))`,
   isUnavailable,
   announceRelease: (namespace, key) => sql`select pg_notify(${RELEASE_CHANNEL}, ${JSON.stringify({ namespace, key })})`,
 };

@@ -77,6 +77,37 @@ describePostgres('PostgreSQL', (serverUrl) => {
       });
     });
 
+    describe('lockTxn', () => {
+      it('makes a second process wait for the same transaction id, not for another one', async () => {
+        const [first, second] = [await open(), await open()];
+        let releaseFirst!: () => void;
+        const gate = new Promise<void>((resolve) => {
+          releaseFirst = resolve;
+        });
+        let firstLocked!: () => void;
+        const locked = new Promise<void>((resolve) => {
+          firstLocked = resolve;
+        });
+        const holding = first.transaction(async (tx) => {
+          await tx.lockTxn('txn-1');
+          firstLocked();
+          await gate;
+        });
+        await locked;
+        let sameTxn = 'waiting';
+        const waiting = second.transaction(async (tx) => {
+          await tx.lockTxn('txn-1');
+          sameTxn = 'locked';
+        });
+        await second.transaction((tx) => tx.lockTxn('txn-2'));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(sameTxn).toBe('waiting');
+        releaseFirst();
+        await Promise.all([holding, waiting]);
+        expect(sameTxn).toBe('locked');
+      });
+    });
+
     describe('lockKey', () => {
       it('serializes 50 first acquires of a new key from two processes: the fencing token ends at exactly 50', async () => {
         const [first, second] = [await open(), await open()];

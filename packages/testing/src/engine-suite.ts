@@ -22,6 +22,13 @@ export interface EngineFixture {
   create(): Promise<EnginePorts>;
   /** New port instances over the same storage (a process restart), when the backend persists. */
   reopen?(): Promise<EnginePorts>;
+  /**
+   * Whether two instances from `reopen()` can work at the same time in one
+   * process, as two server processes would. Not so for better-sqlite3: its
+   * calls are synchronous, so a connection waiting for another's write lock
+   * blocks the very thread that would finish the other's transaction.
+   */
+  concurrentInstances?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -71,6 +78,30 @@ function watchedBody(text: string): { body: ReadableStream<Uint8Array>; wasRead:
     },
   }, { highWaterMark: 0 });
   return { body, wasRead: () => read };
+}
+
+/**
+ * Rounds of: one transaction over keys `a` and `b` (one upload each), then
+ * both leases released at the same moment, one through each store. Both
+ * must answer released (the loser's transaction did commit) and both
+ * uploads must be committed.
+ */
+async function raceReleases(first: AttachmentStore, second: AttachmentStore, rounds: number): Promise<void> {
+  const answers: string[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const a = await first.acquire({ key: `race/${round}/a`, ttlSeconds: 30, owner: 'o' });
+    const b = await first.acquire({ key: `race/${round}/b`, ttlSeconds: 30, owner: 'o', txnId: a.txnId });
+    await a.attach({ name: 'x', body: bytes('a') });
+    await b.attach({ name: 'y', body: bytes('b') });
+    const results = await Promise.allSettled([first.lease(a).release(), second.lease(b).release()]);
+    for (const result of results) {
+      answers.push(result.status === 'fulfilled' ? 'released' : String((result.reason as { code?: unknown }).code ?? result.reason));
+    }
+    expect((await first.listAttachments({ key: `race/${round}/a` })).map((x) => x.name), `round ${round}`).toEqual(['x']);
+    expect((await second.listAttachments({ key: `race/${round}/b` })).map((x) => x.name), `round ${round}`).toEqual(['y']);
+  }
+  expect(answers.filter((answer) => answer !== 'released')).toEqual([]);
+  expect(answers).toHaveLength(rounds * 2);
 }
 
 export function describeAttachmentEngine(name: string, fixture: EngineFixture): void {
@@ -183,11 +214,81 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         expect(replaced.updatedAt.getTime() - replaced.createdAt.getTime()).toBe(10_000);
       });
 
-      it('is idempotent', async () => {
+      it('is idempotent: a commit replayed answers released again, and so does a rollback', async () => {
+        const committed = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await expect(committed.release()).resolves.toEqual({ released: true });
+        await expect(committed.release()).resolves.toEqual({ released: true });
+        const rolledBack = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await expect(rolledBack.release({ rollback: true })).resolves.toEqual({ released: true });
+        await expect(rolledBack.release({ rollback: true })).resolves.toEqual({ released: true });
+      });
+
+      it('refuses a commit after the lease’s transaction was rolled back, with txn_rolled_back', async () => {
         const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
-        await expect(lease.release()).resolves.toEqual({ released: true });
-        await expect(lease.release()).resolves.toEqual({ released: true });
+        await lease.attach({ name: 'x', body: bytes('x') });
+        await lease.release({ rollback: true });
+        await expectCode(lease.release(), 'txn_rolled_back');
+        expect(await store.listAttachments({ key: 'k' })).toEqual([]);
+      });
+
+      it('refuses to commit a key whose transaction another key rolled back, keeping nothing (txn_rolled_back)', async () => {
+        const a = await store.acquire({ key: 'mk/a', ttlSeconds: 30, owner: 'o' });
+        const b = await store.acquire({ key: 'mk/b', ttlSeconds: 30, owner: 'o', txnId: a.txnId });
+        await a.attach({ name: 'x', body: bytes('x') });
+        await b.attach({ name: 'y', body: bytes('y') });
+        await expect(a.release({ rollback: true })).resolves.toEqual({ released: true });
+        await expectCode(b.release(), 'txn_rolled_back');
+        expect(await store.listAttachments({ key: 'mk/a' })).toEqual([]);
+        expect(await store.listAttachments({ key: 'mk/b' })).toEqual([]);
+        await expect(b.release({ rollback: true })).resolves.toEqual({ released: true });
+      });
+
+      it('refuses a rollback after the transaction committed, with txn_committed, and keeps the commit', async () => {
+        const a = await store.acquire({ key: 'mk/a', ttlSeconds: 30, owner: 'o' });
+        const b = await store.acquire({ key: 'mk/b', ttlSeconds: 30, owner: 'o', txnId: a.txnId });
+        await b.attach({ name: 'y', body: bytes('y') });
+        await a.release();
+        await expectCode(b.release({ rollback: true }), 'txn_committed');
+        await expectCode(a.release({ rollback: true }), 'txn_committed');
+        expect((await store.listAttachments({ key: 'mk/b' })).map((x) => x.name)).toEqual(['y']);
+        await expect(b.release()).resolves.toEqual({ released: true });
+      });
+
+      it('checks the credentials of a replayed release: fencing_mismatch, txn_mismatch', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        const ids = { key: 'k', leaseId: lease.leaseId, txnId: lease.txnId, fencingToken: lease.fencingToken };
+        await lease.release();
+        await expectCode(store.lease({ ...ids, fencingToken: lease.fencingToken + 1 }).release(), 'fencing_mismatch');
+        await expectCode(store.lease({ ...ids, txnId: 'bogus-txn' }).release(), 'txn_mismatch');
+        await expectCode(store.lease({ ...ids, leaseId: 'nope' }).release(), 'lease_required');
+        await expect(store.lease(ids).release()).resolves.toEqual({ released: true });
+        const rolledBack = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await rolledBack.release({ rollback: true });
+        const again = { key: 'k', leaseId: rolledBack.leaseId, txnId: rolledBack.txnId, fencingToken: rolledBack.fencingToken };
+        await expectCode(store.lease({ ...again, fencingToken: 1 }).release({ rollback: true }), 'fencing_mismatch');
+        await expectCode(store.lease({ ...again, txnId: 'bogus-txn' }).release({ rollback: true }), 'txn_mismatch');
+      });
+
+      it('answers a rollback replayed on an expired transaction with released, a commit with lease_expired', async () => {
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 5, owner: 'o' });
+        clock += 6_000;
+        await store.sweep();
         await expect(lease.release({ rollback: true })).resolves.toEqual({ released: true });
+        await expectCode(lease.release(), 'lease_expired');
+        await expectCode(store.lease({ key: 'k', leaseId: lease.leaseId, txnId: 'bogus-txn' }).release({ rollback: true }), 'txn_mismatch');
+      });
+
+      it('answers both of two racing releases of one multi-key transaction with released (60 rounds, all committed)', async () => {
+        await raceReleases(store, store, 60);
+      });
+
+      it.skipIf(!fixture.reopen || !fixture.concurrentInstances)('answers both racing releases when they run on two stores over the same storage', async () => {
+        const second = open(await fixture.reopen!());
+        try {
+          await raceReleases(store, second, 60);
+        } finally {
+          await second.close();
+        }
       });
 
       it('with rollback discards staged writes, blobs included', async () => {
@@ -330,6 +431,16 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         await expectCode(store.acquire({ key: 'k', ttlSeconds: 0, owner: 'o' }), 'invalid_body');
         await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: '' }), 'invalid_body');
         await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o', txnId: '../x' }), 'invalid_body');
+      });
+
+      it('caps owner at 256 characters (code points) with invalid_body', async () => {
+        const longest = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o'.repeat(256) });
+        expect(longest.owner).toHaveLength(256);
+        await longest.release();
+        const astral = await store.acquire({ key: 'k', ttlSeconds: 30, owner: '\u{1F600}'.repeat(256) });
+        await astral.release();
+        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o'.repeat(257) }), 'invalid_body');
+        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o'.repeat(60_000) }), 'invalid_body');
       });
     });
 
@@ -538,6 +649,35 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
           await expectCode(store.stat(handle.attachmentId), 'attachment_not_found');
         }
         expect(await blobPaths(ports.blobs)).toEqual([]);
+      });
+
+      it('refuses to lease a document’s key with document_key, whatever its namespace', async () => {
+        const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 1 });
+        const writer = handle.sink.getWriter();
+        await writer.write(bytes('a'));
+        await writer.close();
+        await handle.done;
+        await expectCode(store.acquire({ key: handle.attachmentId, ttlSeconds: 30, owner: 'o' }), 'document_key');
+        const [other] = await store.createDocuments([{ name: 'b.txt', body: bytes('b') }], { namespace: 'other' });
+        expect(other).toMatchObject({ namespace: 'other', key: other!.id });
+        await expectCode(store.acquire({ namespace: 'other', key: other!.id, ttlSeconds: 30, owner: 'o' }), 'document_key');
+        // The same id in another namespace is an ordinary key.
+        const lease = await store.acquire({ key: other!.id, ttlSeconds: 30, owner: 'o' });
+        await lease.release();
+        expect(await readText((await store.openAttachment({ id: other!.id })).body)).toBe('b');
+        await expectCode(store.createDocuments([{ name: 'c', body: bytes('c') }], { namespace: 'Bad' }), 'invalid_namespace');
+      });
+
+      it('deletes a document with deleteDocument, and nothing else', async () => {
+        const [document] = await store.createDocuments([{ name: 'd.txt', body: bytes('d') }]);
+        const lease = await store.acquire({ key: 'keyed', ttlSeconds: 30, owner: 'o' });
+        const { attachment: keyed } = await lease.attach({ name: 'k.txt', body: bytes('k') });
+        await lease.release();
+        expect(await store.deleteDocument(keyed.id)).toEqual({ deleted: false });
+        expect(await store.deleteDocument('0199aaaa-0000-7000-8000-000000000000')).toEqual({ deleted: false });
+        expect(await store.deleteDocument(document!.id)).toEqual({ deleted: true });
+        await expectCode(store.stat(document!.id), 'attachment_not_found');
+        expect((await store.listAttachments({ key: 'keyed' })).map((a) => a.name)).toEqual(['k.txt']);
       });
 
       it('uses the explicit extension, or none', async () => {

@@ -261,6 +261,25 @@ export function describeMetadataStore(name: string, create: () => Promise<Metada
         expect(remaining).toEqual([null, null, 'committed-at-cutoff', 'active-old']);
       });
 
+      it('pruneTxns keeps an ended transaction that a lease row still refers to (a replayed release reads its outcome)', async () => {
+        await inTx(async (tx) => {
+          await tx.insertTxn(txnRow({ txnId: 'txn-with-lease', state: 'committed', updatedAt: 10 }));
+          await tx.insertLease(leaseRow({ leaseId: 'lease-of-txn', txnId: 'txn-with-lease', state: 'released' }));
+          await tx.insertTxn(txnRow({ txnId: 'txn-alone', state: 'committed', updatedAt: 10 }));
+        });
+        expect(await inTx((tx) => tx.pruneTxns(100))).toBe(1);
+        expect(await inTx((tx) => tx.getTxn('txn-with-lease'))).toBeDefined();
+        expect(await inTx((tx) => tx.getTxn('txn-alone'))).toBeUndefined();
+      });
+
+      it('lockTxn can be taken twice in one transaction and on a transaction without a row', async () => {
+        await inTx(async (tx) => {
+          await tx.lockTxn('txn-none');
+          await tx.lockTxn('txn-none');
+          await tx.lockKey('ns', 'k');
+        });
+      });
+
       it('getTxn returns the inserted row, and undefined for an unknown id', async () => {
         await inTx((tx) => tx.insertTxn(txnRow({ txnId: 'txn-1', createdAt: 2 ** 41 })));
         expect(await inTx((tx) => tx.getTxn('txn-1'))).toEqual(txnRow({ txnId: 'txn-1', createdAt: 2 ** 41 }));

@@ -8,6 +8,7 @@
 import { AttacheError } from '../errors.js';
 import { checkKey, checkName, checkNamespace } from '../names.js';
 import type { AttachmentSelector, LeaseCredentials } from '../types.js';
+import { MAX_OWNER_LENGTH } from '../names.js';
 
 export const LEASE_ID_HEADER = 'X-Lease-ID';
 export const TXN_ID_HEADER = 'X-Txn-ID';
@@ -161,6 +162,8 @@ export interface Scope {
 export interface UploadParams {
   /** Absent for the document face (no key, no lease headers). */
   scope?: Scope;
+  /** Document face only: the `namespace` query parameter, when given. */
+  documentNamespace?: string;
   credentials?: LeaseCredentials;
   multipart: boolean;
   /** Required for raw uploads; for multipart it names the first file part only. */
@@ -192,6 +195,8 @@ export function parseUploadParams(request: Request, url: URL): UploadParams {
   if (key !== undefined) {
     params.scope = { namespace, key };
     params.credentials = { namespace, key, ...readLeaseHeaders(request.headers) };
+  } else if (queryValue(url, 'namespace') !== undefined) {
+    params.documentNamespace = namespace;
   }
   const maxBytes = parseMaxBytes(queryValue(url, 'max_bytes'));
   if (maxBytes !== undefined) params.maxBytes = maxBytes;
@@ -282,6 +287,9 @@ export function parseAcquireBody(body: Record<string, unknown>): AcquireParams {
   const { namespace, key } = bodyScope(body);
   if (typeof body.owner !== 'string' || body.owner === '') {
     throw new AttacheError('invalid_body', 'owner must be a non-empty string');
+  }
+  if ([...body.owner].length > MAX_OWNER_LENGTH) {
+    throw new AttacheError('invalid_body', `owner is longer than ${MAX_OWNER_LENGTH} characters`);
   }
   const ttlSeconds = bodyTtl(body);
   let blockSeconds = -1;

@@ -90,7 +90,9 @@ async function upload(context: RouteContext): Promise<Response> {
   let response: Response;
   try {
     const params = parseUploadParams(request, url);
-    const denied = await authorize('upload', params.scope);
+    // A document upload has no key; the hook still sees the namespace it goes to.
+    const documentScope = params.documentNamespace === undefined ? undefined : { namespace: params.documentNamespace };
+    const denied = await authorize('upload', params.scope ?? documentScope);
     if (denied) {
       response = denied;
     } else {
@@ -127,15 +129,17 @@ async function storeUpload(
   body: ReadableStream<Uint8Array> | null,
 ): Promise<Response> {
   if (params.credentials === undefined) {
-    // Document face: each upload becomes its own committed attachment.
+    // Document face: each upload becomes its own committed attachment, in
+    // the `namespace` asked for (else the store's document namespace).
+    const documents = params.documentNamespace === undefined ? {} : { namespace: params.documentNamespace };
     if (params.multipart) {
       const uploads = parseMultipartUploads(request, body);
       const attachments = await reportingEnvelopeFailure(uploads, () =>
-        store.createDocuments(multipartAttachOptions(uploads, params, request.signal)),
+        store.createDocuments(multipartAttachOptions(uploads, params, request.signal), documents),
       );
       return jsonResponse({ attachments: attachments.map(attachmentToJson) }, { headers: singleIdHeader(attachments) });
     }
-    const [attachment] = await store.createDocuments([rawDocumentUpload(request, params, body)]);
+    const [attachment] = await store.createDocuments([rawDocumentUpload(request, params, body)], documents);
     if (attachment === undefined) throw new Error('createDocuments returned no attachment for one upload');
     return jsonResponse({ attachment: attachmentToJson(attachment) }, { headers: { 'X-Attachment-ID': attachment.id } });
   }

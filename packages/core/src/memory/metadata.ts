@@ -130,9 +130,10 @@ function createTx(tables: Tables): { tx: MetadataTx; end(): void } {
 
     async pruneTxns(before) {
       assertOpen();
+      const referenced = new Set(leases.values().map((lease) => lease.txnId));
       let pruned = 0;
       for (const row of txns.values()) {
-        if (row.state !== 'active' && row.updatedAt < before) {
+        if (row.state !== 'active' && row.updatedAt < before && !referenced.has(row.txnId)) {
           txns.delete(row.txnId);
           pruned += 1;
         }
@@ -140,6 +141,10 @@ function createTx(tables: Tables): { tx: MetadataTx; end(): void } {
       return pruned;
     },
 
+    async lockTxn() {
+      assertOpen();
+      // Transactions run one at a time: holding one is holding every lock.
+    },
     async getTxn(txnId) {
       assertOpen();
       return copy(txns.get(txnId));

@@ -62,6 +62,21 @@ export function authScenarios(context: ContractContext): void {
       });
     });
 
+    it('is told the namespace a document upload goes to (no key), so it can guard tenants', async () => {
+      const seen: string[] = [];
+      const authorize = ({ action, namespace, key }: AuthorizeContext) => {
+        seen.push(`${action}:${namespace ?? ''}:${key ?? ''}`);
+        return namespace !== 'tenant-b';
+      };
+      await context.withServer({ authorize }, async ({ http }) => {
+        const denied = await fetch(http.url('/attachments', { namespace: 'tenant-b', name: 'a.txt' }), { method: 'POST', body: 'a' });
+        await expectError(denied, 'unauthorized');
+        const allowed = await fetch(http.url('/attachments', { name: 'a.txt' }), { method: 'POST', body: 'a' });
+        expect(allowed.status).toBe(200);
+        expect(seen).toEqual(['upload:tenant-b:', 'upload::']);
+      });
+    });
+
     it('answers 401 when the hook says false, and sends a Response from the hook as it is', async () => {
       const authorize = ({ key }: AuthorizeContext) => {
         if (key === 'forbidden') return new Response('go away', { status: 403, headers: { 'X-Reason': 'policy' } });

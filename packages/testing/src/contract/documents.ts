@@ -61,6 +61,44 @@ export function documentScenarios(context: ContractContext): void {
       expect(await server.blobs.paths('state/default/')).toEqual(before);
     });
 
+    it('creates the document in the namespace asked for: listed by key=<id>&namespace=other, read by id', async () => {
+      const { http } = context;
+      const response = await fetch(http.url('/attachments', { namespace: 'other', name: 'a' }), { method: 'POST', body: 'in other' });
+      expect(response.status).toBe(200);
+      const { attachment } = (await response.json()) as { attachment: AttachmentJson };
+      expect(attachment).toMatchObject({ name: 'a', namespace: 'other', key: attachment.id });
+      expect((await http.committed(attachment.id, 'other')).map((a) => a.id)).toEqual([attachment.id]);
+      expect(await http.committed(attachment.id)).toEqual([]);
+      const read = await http.get('/attachment', { id: attachment.id });
+      expect(read.status).toBe(200);
+      expect(await read.text()).toBe('in other');
+
+      const multipart = await fetch(http.url('/attachments', { namespace: 'other' }), {
+        method: 'POST',
+        headers: { 'Content-Type': MULTIPART },
+        body: multipartBody([{ name: 'f', filename: 'm.txt', data: 'm' }]),
+      });
+      expect(multipart.status).toBe(200);
+      const { attachments } = (await multipart.json()) as { attachments: AttachmentJson[] };
+      expect(attachments.map((a) => a.namespace)).toEqual(['other']);
+    });
+
+    it('refuses an invalid namespace for a document upload with 400 invalid_namespace', async () => {
+      const response = await fetch(context.http.url('/attachments', { namespace: 'Bad!', name: 'a' }), { method: 'POST', body: 'x' });
+      await expectError(response, 'invalid_namespace');
+    });
+
+    it('refuses to lease a document’s key (409 document_key), so nobody can overwrite or delete a document', async () => {
+      const { http } = context;
+      for (const namespace of [undefined, 'other']) {
+        const response = await fetch(http.url('/attachments', { namespace, name: 'keep.txt' }), { method: 'POST', body: 'original' });
+        const { attachment } = (await response.json()) as { attachment: AttachmentJson };
+        const acquire = await http.postJson('/acquire', { namespace, key: attachment.id, owner: 'intruder', ttl_seconds: 30 });
+        await expectError(acquire, 'document_key');
+        expect(await (await http.get('/attachment', { id: attachment.id })).text()).toBe('original');
+      }
+    });
+
     it('requires a name for a raw document upload', async () => {
       const response = await fetch(context.http.url('/attachments'), { method: 'POST', body: 'nameless' });
       await expectError(response, 'missing_name');

@@ -21,6 +21,16 @@ export function leaseScenarios(context: ContractContext): void {
       await http.release(lease);
     });
 
+    it('accepts an owner of 256 characters and refuses 257 with 400 invalid_body', async () => {
+      const { http } = context;
+      const ok = await http.postJson('/acquire', { key: freshKey('owner'), owner: 'o'.repeat(256), ttl_seconds: 30 });
+      expect(ok.status).toBe(200);
+      expect(((await ok.json()) as LeaseJson).owner).toBe('o'.repeat(256));
+      const tooLong = await http.postJson('/acquire', { key: freshKey('owner'), owner: 'o'.repeat(257), ttl_seconds: 30 });
+      const body = await expectError(tooLong, 'invalid_body');
+      expect(body.detail).toMatch(/owner/);
+    });
+
     it('keeps a lease alive and reports the new expiry', async () => {
       const { http } = context;
       const lease = await http.acquire(freshKey(), { ttl_seconds: 5 });
@@ -38,6 +48,51 @@ export function leaseScenarios(context: ContractContext): void {
       const again = await http.release(lease);
       expect(again.status).toBe(200);
       expect(await again.json()).toEqual({ released: true });
+    });
+
+    it('refuses to commit mk/b after its shared transaction was rolled back through mk/a: 409 txn_rolled_back, nothing kept', async () => {
+      const { http } = context;
+      const a = await http.acquire(freshKey('mk/a'));
+      const b = await http.acquire(freshKey('mk/b'), { txn_id: a.txn_id });
+      expect((await http.uploadRaw(a, 'x', 'x')).status).toBe(200);
+      expect((await http.uploadRaw(b, 'y', 'y')).status).toBe(200);
+      const rolledBack = await http.release(a, true);
+      expect(rolledBack.status).toBe(200);
+      expect(await rolledBack.json()).toEqual({ released: true });
+      const body = await expectError(await http.release(b), 'txn_rolled_back');
+      expect(body.detail).toMatch(/nothing was committed/);
+      expect(await http.committed(b.key)).toEqual([]);
+      expect(await http.committed(a.key)).toEqual([]);
+      // The rollback itself replays fine.
+      expect((await http.release(b, true)).status).toBe(200);
+    });
+
+    it('refuses a commit release of a lease it rolled back itself with 409 txn_rolled_back', async () => {
+      const { http } = context;
+      const lease = await http.acquire(freshKey());
+      expect((await http.uploadRaw(lease, 'y', 'y')).status).toBe(200);
+      expect((await http.release(lease, true)).status).toBe(200);
+      await expectError(await http.release(lease), 'txn_rolled_back');
+      expect(await http.committed(lease.key)).toEqual([]);
+    });
+
+    it('refuses a rollback release of a committed transaction with 409 txn_committed, keeping the commit', async () => {
+      const { http } = context;
+      const lease = await http.acquire(freshKey());
+      expect((await http.uploadRaw(lease, 'y', 'y')).status).toBe(200);
+      expect((await http.release(lease)).status).toBe(200);
+      await expectError(await http.release(lease, true), 'txn_committed');
+      expect((await http.committed(lease.key)).map((a) => a.name)).toEqual(['y']);
+    });
+
+    it('checks the credentials of a replayed release: wrong X-Fencing-Token → 403 fencing_mismatch, bogus txn_id → 409 txn_mismatch', async () => {
+      const { http } = context;
+      const lease = await http.acquire(freshKey());
+      expect((await http.release(lease)).status).toBe(200);
+      await expectError(await http.release({ ...lease, fencing_token: lease.fencing_token + 7 }), 'fencing_mismatch');
+      await expectError(await http.release({ ...lease, txn_id: 'bogus-txn' }), 'txn_mismatch');
+      await expectError(await http.release({ ...lease, txn_id: 'bogus-txn' }, true), 'txn_mismatch');
+      expect((await http.release(lease)).status).toBe(200);
     });
 
     it('answers 409 waiting with Retry-After (the holder’s remaining seconds) when the key is held', async () => {
