@@ -16,8 +16,8 @@ import { AttacheError } from './errors.js';
 import { newId } from './ids.js';
 import { acquireLease, keepaliveLease, releaseLease, withLease } from './lease.js';
 import { checkKey, checkName, checkNamespace, DEFAULT_NAMESPACE } from './names.js';
-import { attachmentIdOf, parseAttachmentRef } from './refs.js';
 import type { AttachmentRow, LeaseRow } from './ports.js';
+import { attachmentIdOf, parseAttachmentRef } from './refs.js';
 import type {
   AttachmentHeader,
   AttachmentRef,
