@@ -11,7 +11,7 @@
 //      outside the repository and type-check and run the examples of
 //      packages/core/README.md against them.
 //
-// Exits non-zero on the first failure. Everything goes to stderr, so that
+// Stops with a non-zero exit status at the first failure. Everything goes to stderr, so that
 // .ci/run's summary stays the last line on stdout.
 // Run: `pnpm release:check` (needs the npm registry for step 4).
 import { spawnSync } from 'node:child_process';
@@ -27,9 +27,10 @@ const MUST_BE_PRIVATE = ['@attache/testing', '@attache/reliability'];
 const SCRATCH_PACKAGES = ['@attache/core', '@attache/sql', '@attache/fs'];
 
 const log = (message) => console.error(`==> release rehearsal: ${message}`);
+class RehearsalFailure extends Error {}
+/** Stops the rehearsal; the temp directory is still removed. */
 const fail = (message) => {
-  console.error(`==> release rehearsal FAILED: ${message}`);
-  process.exit(1);
+  throw new RehearsalFailure(message);
 };
 
 /** Runs a command; its output is shown only when it fails (or when asked). */
@@ -200,6 +201,9 @@ try {
     if (!output.includes(expected)) fail(`the README example printed no ${JSON.stringify(expected)}:\n${output}`);
   }
   log(`ok (${Math.round((Date.now() - started) / 1000)} s)`);
+} catch (error) {
+  console.error(`==> release rehearsal FAILED: ${error instanceof RehearsalFailure ? error.message : error?.stack ?? error}`);
+  process.exitCode = 1;
 } finally {
   if (keep) log(`kept ${work}`);
   else rmSync(work, { recursive: true, force: true });
