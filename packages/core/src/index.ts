@@ -4,6 +4,7 @@ export * from './ports.js';
 export * from './types.js';
 export { checkKey, checkName, checkNamespace, checkOwner, extensionOf, DEFAULT_NAMESPACE, MAX_OWNER_LENGTH } from './names.js';
 export { createAttachmentStore } from './store.js';
+export { isAttachmentRef, parseAttachmentRef } from './refs.js';
 export { createDigest, digestImplementation, type Digests } from './hash.js';
 export { committedBlobPath, stagedBlobPath, stagedTxnOf } from './paths.js';
 export { memoryMetadata } from './memory/metadata.js';

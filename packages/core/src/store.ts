@@ -17,6 +17,7 @@ import { newId } from './ids.js';
 import { acquireLease, keepaliveLease, releaseLease, withLease } from './lease.js';
 import { checkKey, checkName, checkNamespace, DEFAULT_NAMESPACE } from './names.js';
 import type { AttachmentRow, LeaseRow } from './ports.js';
+import { attachmentIdOf, parseAttachmentRef } from './refs.js';
 import type {
   AttachmentHeader,
   AttachmentRef,
@@ -241,23 +242,20 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
 
     create(createOptions: CreateAttachmentOptions): CreateAttachmentHandle {
       const attachmentId = newId();
-      // The caller writes into `sink`; the engine reads `readable`. No queue
-      // on either side, so the caller's writes wait for the blob store.
-      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>(
-        undefined,
-        { highWaterMark: 1 },
-        { highWaterMark: 0 },
-      );
+      const sizeBytes = createOptions.sizeBytes;
+      // The engine reads `channel.readable`; the caller's `sink` feeds it. No
+      // queue on either side, so the caller's writes wait for the blob store.
+      const channel = new TransformStream<Uint8Array, Uint8Array>(undefined, { highWaterMark: 1 }, { highWaterMark: 0 });
+      const feed = channel.writable.getWriter();
       const done = (async (): Promise<CreateAttachmentResult> => {
         try {
           const fileName = checkName(createOptions.fileName);
-          const sizeBytes = createOptions.sizeBytes;
           if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) {
             throw new AttacheError('size_mismatch', 'sizeBytes must be a non-negative integer');
           }
           const upload: StageOptions = {
             name: fileName,
-            body: readable,
+            body: channel.readable,
             contentType: createOptions.mimeType,
             expectedSize: sizeBytes,
             attachmentId,
@@ -267,26 +265,54 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
           return { header: header(attachment!), ref: `attachment://${attachment!.id}` };
         } catch (error) {
           // The writer sees the failure too, instead of hanging on backpressure.
-          await readable.cancel(error).catch(() => {});
+          await feed.abort(error).catch(() => {});
           throw error;
         }
       })();
       // `done` still rejects for whoever awaits it; an ignored failure must
       // not crash the process as an unhandled rejection.
       done.catch(() => {});
-      return { attachmentId, sink: writable, done };
+
+      let received = 0;
+      const sink = new WritableStream<Uint8Array>(
+        {
+          async write(chunk) {
+            received += chunk instanceof Uint8Array ? chunk.byteLength : 0;
+            if (received > sizeBytes) {
+              // Refused here, before the engine reads it: the caller's source
+              // stops at the first chunk too many.
+              const error = new AttacheError('size_mismatch', `body is larger than the declared ${sizeBytes} bytes`);
+              await feed.abort(error).catch(() => {});
+              throw error;
+            }
+            await feed.write(chunk);
+          },
+          // Resolves only once the attachment is stored, and rejects as `done`
+          // does (e.g. `size_mismatch` when fewer bytes arrived), so
+          // `source.pipeTo(sink)` reports the outcome of the upload.
+          async close() {
+            await feed.close().catch(() => {});
+            await done;
+          },
+          async abort(reason) {
+            await feed.abort(reason).catch(() => {});
+          },
+        },
+        { highWaterMark: 1 },
+      );
+      return { attachmentId, sink, done };
     },
 
     async stat(attachmentId: string): Promise<AttachmentHeader> {
-      const row = await run(() => engine.metadata.transaction((tx) => tx.getCommittedById(attachmentId)));
-      if (!row) throw new AttacheError('attachment_not_found', `attachment ${attachmentId} not found`);
+      // Accepts the ref too: documents store refs, and `stat(ref)` type-checks.
+      const id = attachmentIdOf(attachmentId);
+      const row = await run(() => engine.metadata.transaction((tx) => tx.getCommittedById(id)));
+      if (!row) throw new AttacheError('attachment_not_found', `attachment ${id} not found`);
       return header(toAttachment(row));
     },
 
     async get(ref: AttachmentRef, params?: GetAttachmentParams, abortSignal?: AbortSignal): Promise<AttachmentResponse> {
-      const match = typeof ref === 'string' ? /^attachment:\/\/([^/?#\s]+)$/.exec(ref) : null;
-      if (!match) throw new AttacheError('invalid_ref', 'ref must look like attachment://<id>');
-      const id = match[1]!;
+      const { attachmentId: id } = parseAttachmentRef(ref);
       const openOptions: OpenOptions = {};
       if (params?.range) openOptions.range = params.range;
       if (abortSignal) openOptions.signal = abortSignal;

@@ -680,6 +680,55 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         expect((await store.listAttachments({ key: 'keyed' })).map((a) => a.name)).toEqual(['k.txt']);
       });
 
+      it('rejects sink.close() and pipeTo with size_mismatch when fewer bytes arrive, as done does', async () => {
+        const closed = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 8 });
+        const writer = closed.sink.getWriter();
+        await writer.write(bytes('short'));
+        await expectCode(writer.close(), 'size_mismatch');
+        await expectCode(closed.done, 'size_mismatch');
+
+        const piped = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 8 });
+        await expectCode(new Blob(['short']).stream().pipeTo(piped.sink), 'size_mismatch');
+        await expectCode(piped.done, 'size_mismatch');
+        await expectCode(store.stat(piped.attachmentId), 'attachment_not_found');
+        expect(await blobPaths(ports.blobs)).toEqual([]);
+      });
+
+      it('resolves sink.close() only once the attachment is stored', async () => {
+        const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 5 });
+        await new Blob(['hello']).stream().pipeTo(handle.sink);
+        // No await on `done` first: a resolved close means stat sees it.
+        expect((await store.stat(handle.attachmentId)).hash).toBe('3610a686');
+        expect((await handle.done).ref).toBe(`attachment://${handle.attachmentId}`);
+      });
+
+      it('fails the first write past sizeBytes at once, without reading the rest of the source', async () => {
+        const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 4 });
+        let pulled = 0;
+        const endless = new ReadableStream<Uint8Array>(
+          {
+            pull(controller) {
+              pulled += 1;
+              controller.enqueue(bytes('ab'));
+            },
+          },
+          { highWaterMark: 0 },
+        );
+        await expectCode(endless.pipeTo(handle.sink), 'size_mismatch');
+        await expectCode(handle.done, 'size_mismatch');
+        expect(pulled).toBeLessThanOrEqual(4);
+        await expectCode(store.stat(handle.attachmentId), 'attachment_not_found');
+        expect(await blobPaths(ports.blobs)).toEqual([]);
+      });
+
+      it('rejects the write that overflows sizeBytes with size_mismatch', async () => {
+        const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 4 });
+        const writer = handle.sink.getWriter();
+        await writer.write(bytes('abc'));
+        await expectCode(writer.write(bytes('de')), 'size_mismatch');
+        await expectCode(handle.done, 'size_mismatch');
+      });
+
       it('uses the explicit extension, or none', async () => {
         const explicit = store.create({ mimeType: 'image/png', fileName: 'x', sizeBytes: 0, extension: 'png' });
         await explicit.sink.close();
@@ -694,6 +743,17 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         await expectCode(store.get('attachment://'), 'invalid_ref');
         await expectCode(store.get('attachment://0190b6e0-0000-7000-8000-000000000000'), 'attachment_not_found');
         await expectCode(store.stat('0190b6e0-0000-7000-8000-000000000000'), 'attachment_not_found');
+        await expectCode(store.stat('attachment://0190b6e0-0000-7000-8000-000000000000'), 'attachment_not_found');
+        await expectCode(store.stat('attachment://'), 'invalid_ref');
+        await expectCode(store.stat('attachment://a/b'), 'invalid_ref');
+      });
+
+      it('stats by the ref as well as by the bare id', async () => {
+        const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 1 });
+        await new Blob(['a']).stream().pipeTo(handle.sink);
+        const { header, ref } = await handle.done;
+        expect(await store.stat(ref)).toEqual(header);
+        expect(await store.stat(handle.attachmentId)).toEqual(header);
       });
 
       it('errors the body and frees the blob when the get signal aborts', async () => {
