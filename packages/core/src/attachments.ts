@@ -6,6 +6,7 @@ import { crashPoint } from './crash.js';
 import type { Engine } from './engine.js';
 import { AttacheError } from './errors.js';
 import { newId } from './ids.js';
+import { normalizeMediaType } from './media-type.js';
 import { withLease } from './lease.js';
 import { checkName, extensionOf } from './names.js';
 import { stagedBlobPath } from './paths.js';
@@ -61,9 +62,14 @@ function effectiveMaxBytes(engine: Engine, requested: number | undefined): numbe
   return engine.maxBytes === 0 ? requested : Math.min(requested, engine.maxBytes);
 }
 
+/**
+ * The stored type: canonical when it is a valid media type (HTTP uploads
+ * always are). Through the TS API an invalid one is kept as given — it is
+ * the caller's data — and downloads serve it as application/octet-stream.
+ */
 function normalizeContentType(contentType: string | undefined): string {
   const value = contentType?.trim();
-  return value ? value : DEFAULT_CONTENT_TYPE;
+  return value ? (normalizeMediaType(value) ?? value) : DEFAULT_CONTENT_TYPE;
 }
 
 /**

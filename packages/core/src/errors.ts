@@ -16,6 +16,8 @@ export const ERROR_STATUS = {
   size_mismatch: 400,
   invalid_body: 400,
   invalid_ref: 400,
+  invalid_query: 400,
+  invalid_content_type: 400,
   unauthorized: 401,
   lease_required: 403,
   lease_expired: 403,

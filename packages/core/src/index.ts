@@ -12,3 +12,4 @@ export { memoryBlobs } from './memory/blobs.js';
 export { checkBlobPath } from './paths.js';
 export * from './http/index.js';
 export { emptyStream } from './streams.js';
+export { formatMediaType, normalizeMediaType, parseMediaType, MAX_MEDIA_TYPE_LENGTH, type MediaType } from './media-type.js';

@@ -11,11 +11,14 @@ import type { AcquireOptions, LeaseCredentials } from './types.js';
 
 /** Longest pause between two attempts of a blocking acquire (other processes are not notified). */
 const MAX_POLL_MS = 1_000;
-const MAX_TTL_SECONDS = 7 * 24 * 3600;
+/** Longest lease (7 days): the one limit the TS API, HTTP and the OpenAPI document state. */
+export const MAX_TTL_SECONDS = 7 * 24 * 3600;
+/** Shortest lease (1 ms): expiries are whole milliseconds, so anything shorter would expire as it is granted. */
+export const MIN_TTL_SECONDS = 0.001;
 
 export function checkTtl(ttlSeconds: unknown): number {
-  if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > MAX_TTL_SECONDS) {
-    throw new AttacheError('invalid_body', `ttl_seconds must be a number > 0 and ≤ ${MAX_TTL_SECONDS}`);
+  if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds * 1000 < 1 || ttlSeconds > MAX_TTL_SECONDS) {
+    throw new AttacheError('invalid_body', `ttl_seconds must be a number from ${MIN_TTL_SECONDS} (1 ms) to ${MAX_TTL_SECONDS} (7 days)`);
   }
   return ttlSeconds;
 }

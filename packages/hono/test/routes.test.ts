@@ -167,7 +167,7 @@ describe('attacheRoutes mounted with app.route()', () => {
 
     const wrongMethod = await fetch(`${origin}/v1/healthz`, { method: 'PUT' });
     expect(wrongMethod.status).toBe(405);
-    expect(wrongMethod.headers.get('allow')).toBe('GET');
+    expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD');
     await wrongMethod.body?.cancel();
   });
 });

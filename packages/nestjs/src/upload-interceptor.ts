@@ -17,6 +17,7 @@ import {
   checkKey,
   checkName,
   checkNamespace,
+  errorBody,
   hasLeaseHeaders,
   isAttacheError,
   parseMultipartUploads,
@@ -164,9 +165,7 @@ function isInField(part: MultipartUpload, field: string): boolean {
 function toHttpException(error: unknown, signal: AbortSignal): unknown {
   if (error instanceof HttpException) return error;
   if (isAttacheError(error)) {
-    const body: Record<string, unknown> = { error: error.code, detail: error.message };
-    if (error.retryAfterSeconds !== undefined) body['retry_after_seconds'] = Math.max(1, Math.ceil(error.retryAfterSeconds));
-    return new HttpException(body, error.status, { cause: error });
+    return new HttpException(errorBody(error), error.status, { cause: error });
   }
   if (signal.aborted) {
     return new HttpException({ error: 'invalid_body', detail: 'the client closed the upload' }, 400, { cause: error });

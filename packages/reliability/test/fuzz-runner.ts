@@ -5,7 +5,7 @@
 // and no staged blob of an ended transaction remains.
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { createAttachmentStore, createHandler, stagedTxnOf, type AttachmentStore, type BlobStore, type MetadataStore } from '@attache/core';
+import { createAttachmentStore, createHandler, parseMediaType, stagedTxnOf, type AttachmentStore, type BlobStore, type MetadataStore } from '@attache/core';
 import { HandlerModel, parseScopeId, scopeId, type ModelLease } from './fuzz-model.js';
 import { interpret, type SentRequest } from './fuzz-interpret.js';
 import {
@@ -247,6 +247,9 @@ async function runFlow(world: FuzzWorld, tally: StatusTally, step: FlowStep): Pr
       const live = isLive(model, lease);
       const answer = await send(world, tally, sent);
       if (!live) return;
+      // A malformed Content-Type is refused with the query, before the engine runs.
+      const typeRefused = !step.multipart && step.contentType !== null && headerSafe(step.contentType).trim() !== '' && parseMediaType(headerSafe(step.contentType)) === undefined;
+      if (typeRefused) return expectStatus(world, 'upload with a malformed Content-Type', answer, 400, 'invalid_content_type');
       const existsAlready = step.preventOverwrite && names.every((name) => visibleBefore.has(name));
       if (existsAlready) return expectStatus(world, 'prevent_overwrite upload', answer, 200);
       if (step.maxBytes !== null && step.maxBytes > 0 && step.data.byteLength > step.maxBytes) {

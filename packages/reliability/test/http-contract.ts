@@ -21,6 +21,9 @@ export const DOCUMENTED_ERROR_CODES: Readonly<Record<number, readonly string[]>>
     'size_mismatch',
     'invalid_body',
     'invalid_ref',
+    // docs/http.md: unknown or repeated query parameters, malformed media types.
+    'invalid_query',
+    'invalid_content_type',
   ],
   401: ['unauthorized'],
   403: ['lease_required', 'lease_expired', 'fencing_mismatch'],

@@ -337,7 +337,7 @@ describe('download headers', () => {
           body: 'x',
         }),
       );
-      expect(await errorCode(response), JSON.stringify(contentType)).toEqual({ status: 400, code: 'invalid_body' });
+      expect(await errorCode(response), JSON.stringify(contentType)).toEqual({ status: 400, code: 'invalid_content_type' });
     }
   });
 });

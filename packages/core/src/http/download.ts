@@ -6,7 +6,7 @@
 import { AttacheError } from '../errors.js';
 import type { Attachment, OpenedAttachment, OpenOptions } from '../types.js';
 import { errorResponse } from './errors.js';
-import { isValidContentType, mediaTypeOf } from './params.js';
+import { formatMediaType, parseMediaType, type MediaType } from '../media-type.js';
 
 /** A syntactically valid single range, before it is checked against a size. */
 export type RequestedRange = { kind: 'from'; first: number; last?: number } | { kind: 'suffix'; length: number };
@@ -78,8 +78,9 @@ const INLINE_TYPES = new Set([
   'text/plain',
 ]);
 
-export function isInlineType(contentType: string): boolean {
-  return INLINE_TYPES.has(mediaTypeOf(contentType));
+/** Decided on the parsed type only: what a browser renders is what its parser reads, never a prefix of the text. */
+export function isInlineType(mediaType: MediaType): boolean {
+  return INLINE_TYPES.has(mediaType.essence);
 }
 
 // Lone surrogates cannot be UTF-8 encoded (encodeURIComponent throws on them).
@@ -111,10 +112,12 @@ export function contentDisposition(name: string, inline: boolean): string {
 
 /** Headers describing an attachment, shared by 200, 206, 304 and HEAD. */
 export function attachmentHeaders(attachment: Attachment, options: { leaseRead: boolean }): Headers {
-  // The stored type was validated on upload over HTTP; a type set through the
-  // TS API that would be an invalid header falls back to bytes.
-  const contentType = isValidContentType(attachment.contentType) ? attachment.contentType : 'application/octet-stream';
-  const inline = isInlineType(contentType);
+  // The stored type was checked on upload over HTTP; one that is not a valid
+  // media type (set through the TS API, or stored before the check was
+  // strict, like `image/png;,text/html`) is served as bytes, never inline.
+  const mediaType = parseMediaType(attachment.contentType);
+  const contentType = mediaType ? formatMediaType(mediaType) : 'application/octet-stream';
+  const inline = mediaType !== undefined && isInlineType(mediaType);
   const headers = new Headers({
     'Content-Type': contentType,
     ETag: etagOf(attachment),

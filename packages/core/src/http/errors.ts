@@ -3,7 +3,7 @@
 // table); anything else is a bug or an outage and answers a generic 500, so a
 // stack trace or internal message never reaches a client.
 import { AttacheError } from '../errors.js';
-import { JSON_HEADERS } from './json.js';
+import { JSON_HEADERS, jsonText } from './json.js';
 
 export interface ErrorResponseOptions {
   /** Extra headers: `Allow` for 405, `Content-Range` for 416, `WWW-Authenticate` for 401. */
@@ -18,6 +18,24 @@ export interface ErrorBody {
   retry_after_seconds?: number;
 }
 
+/**
+ * The JSON body of an `AttacheError` (API.md §3). Exported for adapters that
+ * hand errors to their framework instead of answering themselves (the NestJS
+ * upload interceptor), so the body is built in one place.
+ */
+export function errorBody(error: AttacheError): ErrorBody {
+  const body: ErrorBody = { error: error.code, detail: error.message };
+  const seconds = retryAfterOf(error);
+  if (seconds !== undefined) body.retry_after_seconds = seconds;
+  return body;
+}
+
+/** Retry-After is whole seconds; never 0, or clients would spin. */
+function retryAfterOf(error: AttacheError): number | undefined {
+  if (error.retryAfterSeconds === undefined || !Number.isFinite(error.retryAfterSeconds)) return undefined;
+  return Math.max(1, Math.ceil(error.retryAfterSeconds));
+}
+
 export function errorResponse(error: unknown, options: ErrorResponseOptions = {}): Response {
   const headers = new Headers(JSON_HEADERS);
   for (const [name, value] of Object.entries(options.headers ?? {})) headers.set(name, value);
@@ -25,19 +43,14 @@ export function errorResponse(error: unknown, options: ErrorResponseOptions = {}
   if (!(error instanceof AttacheError)) {
     if (!options.quiet) console.error('attache: unexpected error while serving a request', error);
     const body: ErrorBody = { error: 'internal', detail: 'internal server error' };
-    return new Response(JSON.stringify(body), { status: 500, headers });
+    return new Response(jsonText(body), { status: 500, headers });
   }
 
   if (error.status === 503 && error.cause !== undefined && !options.quiet) logOutage(error);
-  const body: ErrorBody = { error: error.code, detail: error.message };
-  if (error.retryAfterSeconds !== undefined && Number.isFinite(error.retryAfterSeconds)) {
-    // Retry-After is whole seconds; never 0, or clients would spin.
-    const seconds = Math.max(1, Math.ceil(error.retryAfterSeconds));
-    body.retry_after_seconds = seconds;
-    headers.set('Retry-After', String(seconds));
-  }
+  const body = errorBody(error);
+  if (body.retry_after_seconds !== undefined) headers.set('Retry-After', String(body.retry_after_seconds));
   if (error.code === 'unauthorized' && !headers.has('WWW-Authenticate')) headers.set('WWW-Authenticate', 'Bearer');
-  return new Response(JSON.stringify(body), { status: error.status, headers });
+  return new Response(jsonText(body), { status: error.status, headers });
 }
 
 /** One line per kind of outage per interval: a full disk fails every request, and the log must stay readable. */

@@ -4,7 +4,7 @@
 import { AttacheError } from '../errors.js';
 import type { AttachmentStore } from '../types.js';
 import { errorResponse } from './errors.js';
-import { ROUTES, type HandlerAction, type Method, type RouteContext } from './routes.js';
+import { checkQuery, ROUTES, type HandlerAction, type Method, type RouteContext } from './routes.js';
 
 export type { HandlerAction };
 
@@ -78,16 +78,23 @@ export function createHandler(options: HandlerOptions): AttacheHandler {
           headers: { Allow: Object.keys(methods).join(', ') },
         });
       }
+      const url = new URL(request.url);
+      try {
+        checkQuery(url.searchParams, route.query);
+      } catch (error) {
+        // Refused before the body is read: a client still sending it cannot reuse this connection.
+        return errorResponse(error, request.body === null ? {} : { headers: { Connection: 'close' } });
+      }
       const context: RouteContext = {
         request,
-        url: new URL(request.url),
+        url,
         store: options.store,
         basePath,
         bearerAuth: token !== undefined,
         uploadSlots,
         authorize: (action, scope) => runAuthorize(options.authorize, { request, action, ...scope }),
       };
-      return await route(context);
+      return await route.run(context);
     } catch (error) {
       // A client that hung up caused whatever failed; nobody reads this answer.
       return errorResponse(error, { quiet: request.signal.aborted });

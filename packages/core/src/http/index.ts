@@ -11,4 +11,5 @@ export {
   readLeaseHeaders,
   type LeaseHeaderValues,
 } from './params.js';
+export { errorBody, type ErrorBody } from './errors.js';
 export { attachmentToJson, type AttachmentJson, type LeaseJson } from './json.js';

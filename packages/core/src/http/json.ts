@@ -1,6 +1,7 @@
 // Wire format: snake_case JSON objects, unix seconds, and reading JSON
 // request bodies with a size cap (lease calls carry a few small fields).
 import { AttacheError } from '../errors.js';
+import { parseMediaType } from '../media-type.js';
 import type { Attachment, LeaseInfo } from '../types.js';
 
 export const JSON_HEADERS: Readonly<Record<string, string>> = {
@@ -69,10 +70,18 @@ export function leaseToJson(lease: LeaseInfo): LeaseJson {
   };
 }
 
+/**
+ * The one serialisation of every JSON answer (errors.ts uses it too): compact
+ * JSON ending in a newline, so answers printed by curl end their line.
+ */
+export function jsonText(body: unknown): string {
+  return `${JSON.stringify(body)}\n`;
+}
+
 export function jsonResponse(body: unknown, init: { status?: number; headers?: Record<string, string> } = {}): Response {
   const headers = new Headers(JSON_HEADERS);
   for (const [name, value] of Object.entries(init.headers ?? {})) headers.set(name, value);
-  return new Response(JSON.stringify(body), { status: init.status ?? 200, headers });
+  return new Response(jsonText(body), { status: init.status ?? 200, headers });
 }
 
 export type JsonObject = Record<string, unknown>;
@@ -83,7 +92,11 @@ export type JsonObject = Record<string, unknown>;
  * preflight. Stops reading past `MAX_JSON_BODY_BYTES`.
  */
 export async function readJsonObject(request: Request): Promise<JsonObject> {
-  if (!isJsonMediaType(request.headers.get('Content-Type'))) {
+  const contentType = request.headers.get('Content-Type');
+  if (contentType !== null && contentType.trim() !== '' && parseMediaType(contentType) === undefined) {
+    throw new AttacheError('invalid_content_type', 'Content-Type must be one media type: application/json');
+  }
+  if (!isJsonMediaType(contentType)) {
     throw new AttacheError('invalid_body', 'the body must be JSON with Content-Type: application/json');
   }
   const bytes = await readCapped(request.body, MAX_JSON_BODY_BYTES);
@@ -106,9 +119,9 @@ export async function readJsonObject(request: Request): Promise<JsonObject> {
 }
 
 function isJsonMediaType(contentType: string | null): boolean {
-  if (contentType === null) return false;
-  const mediaType = contentType.split(';', 1)[0]!.trim().toLowerCase();
-  return mediaType === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(mediaType);
+  const mediaType = contentType === null ? undefined : parseMediaType(contentType);
+  if (mediaType === undefined) return false;
+  return mediaType.essence === 'application/json' || (mediaType.type === 'application' && mediaType.subtype.endsWith('+json'));
 }
 
 async function readCapped(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array> {

@@ -8,14 +8,14 @@
 // without waiting for part consumers, so a slow consumer buffers unboundedly.
 import { make as makeParser, type MultipartError, type PartInfo } from 'multipasta';
 import { AttacheError } from '../errors.js';
-import { isValidContentType } from './params.js';
+import { formatMediaType, normalizeMediaType, parseMediaType } from '../media-type.js';
 
 /** One file part: a name (its filename), its form field, its declared type, and its bytes. */
 export interface MultipartUpload {
   name: string;
   /** The form field the file was sent in (`<input name="…">`). */
   field: string;
-  /** The part's `Content-Type` (with parameters when they are well-formed), or undefined when the part has none. */
+  /** The part's `Content-Type` in canonical form, or undefined when the part has none (a malformed one fails the upload). */
   contentType: string | undefined;
   body: ReadableStream<Uint8Array>;
 }
@@ -70,10 +70,14 @@ export function parseMultipartUploads(
   body: ReadableStream<Uint8Array> | null = request.body,
 ): MultipartUploads {
   let failure: AttacheError | undefined;
-  const fail = (message: string): AttacheError => {
-    failure ??= new AttacheError('invalid_body', message);
+  const fail = (message: string, code: 'invalid_body' | 'invalid_content_type' = 'invalid_body'): AttacheError => {
+    failure ??= new AttacheError(code, message);
     return failure;
   };
+  // The envelope's type through core's parser: multipasta and the boundary
+  // guard below then read the same canonical header.
+  const rawContentType = request.headers.get('Content-Type') ?? '';
+  const envelopeType = parseMediaType(rawContentType);
 
   async function* iterate(): AsyncGenerator<MultipartUpload, void, undefined> {
     const reader = body?.getReader();
@@ -81,7 +85,7 @@ export function parseMultipartUploads(
     let finished = false; // `done` or `error` queued: nothing more to read
 
     const parser = makeParser({
-      headers: { 'content-type': request.headers.get('Content-Type') ?? '' },
+      headers: { 'content-type': envelopeType ? formatMediaType(envelopeType) : rawContentType },
       // Every part goes through the streaming path; fields are skipped below
       // rather than buffered whole by the parser.
       isFile: () => true,
@@ -104,7 +108,7 @@ export function parseMultipartUploads(
       },
     });
 
-    const guard = new ClosingBoundaryGuard(parser, boundaryOf(request.headers.get('Content-Type')));
+    const guard = new ClosingBoundaryGuard(parser, envelopeType?.parameters.get('boundary'));
 
     /** Reads and parses one request chunk; only called when every parsed event was taken. */
     async function readMore(): Promise<void> {
@@ -171,9 +175,13 @@ export function parseMultipartUploads(
           await skipPart();
           continue;
         }
+        const contentType = partContentType(event.info);
+        if (contentType === 'invalid') {
+          throw fail(`the Content-Type of part "${filename}" is not one valid media type (RFC 9110)`, 'invalid_content_type');
+        }
         current = new PartStream(nextEvent, fail);
         uploads += 1;
-        yield { name: filename, field: event.info.name, contentType: partContentType(event.info), body: current.stream };
+        yield { name: filename, field: event.info.name, contentType, body: current.stream };
         // The consumer asks for the next part: make sure this one is over.
         await current.finish();
         current = undefined;
@@ -281,13 +289,13 @@ class PartStream {
   }
 }
 
-function partContentType(info: PartInfo): string | undefined {
+/** The part's `Content-Type` in canonical form; none → undefined; malformed → 'invalid' (the upload is refused). */
+function partContentType(info: PartInfo): string | undefined | 'invalid' {
   const raw = info.headers['content-type'];
+  if (Array.isArray(raw) && raw.length > 1) return 'invalid';
   const header = (Array.isArray(raw) ? raw[0] : raw)?.trim();
   if (header === undefined || header === '') return undefined;
-  if (isValidContentType(header)) return header;
-  // multipasta's parsed media type (no parameters) is valid whenever it is set.
-  return info.contentType !== '' && isValidContentType(info.contentType) ? info.contentType : undefined;
+  return normalizeMediaType(header) ?? 'invalid';
 }
 
 function describeMultipartError(error: MultipartError): string {
@@ -303,13 +311,6 @@ function describeMultipartError(error: MultipartError): string {
     case 'ReachedLimit':
       return `the multipart body exceeds a limit (${error.limit})`;
   }
-}
-
-/** The `boundary` parameter of a multipart Content-Type, or undefined. */
-function boundaryOf(contentType: string | null): string | undefined {
-  const match = /;\s*boundary=(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i.exec(contentType ?? '');
-  if (!match) return undefined;
-  return match[1]?.replace(/\\(.)/g, '$1') ?? match[2];
 }
 
 /**

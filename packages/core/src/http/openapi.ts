@@ -2,6 +2,7 @@
 // Built from plain data so tests can check it against the route table and
 // the error table.
 import { ERROR_STATUS, type ErrorCode } from '../errors.js';
+import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../lease.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -37,7 +38,8 @@ const parameters: JsonObject = {
   contentType: {
     name: 'content_type',
     in: 'query',
-    description: 'Stored media type; else the multipart part type, else the request `Content-Type` (unless a form encoding), else `application/octet-stream`.',
+    description:
+      'Stored media type; else the multipart part type, else the request `Content-Type` (unless a form encoding), else `application/octet-stream`. Exactly one RFC 9110 media type (no comma lists); stored in canonical form. Malformed → 400 `invalid_content_type`.',
     schema: { type: 'string', maxLength: 255 },
   },
   maxBytes: {
@@ -71,7 +73,8 @@ const parameters: JsonObject = {
   contentDigest: {
     name: 'Content-Digest',
     in: 'header',
-    description: 'RFC 9530 digest of a raw body; `sha-256=:<base64>:` is verified, other algorithms ignored.',
+    description:
+      'RFC 9530 digest of a raw body; every `sha-256=:<base64>:` member is verified (two differing ones → 400 `checksum_mismatch` at once), other algorithms (`sha-512` too) are ignored.',
     schema: { type: 'string' },
   },
   range: {
@@ -123,6 +126,13 @@ const attachmentSchema: JsonObject = {
   },
 };
 
+const ttlSeconds: JsonObject = {
+  type: 'number',
+  minimum: MIN_TTL_SECONDS,
+  maximum: MAX_TTL_SECONDS,
+  description: `Seconds until the lease expires: from ${MIN_TTL_SECONDS} (1 ms) to ${MAX_TTL_SECONDS} (7 days).`,
+};
+
 const leaseBody = (extra: JsonObject, required: string[]): JsonObject => ({
   type: 'object',
   required: ['key', ...required],
@@ -146,8 +156,8 @@ const schemas: JsonObject = {
   },
   AcquireRequest: leaseBody(
     {
-      owner: { type: 'string', minLength: 1 },
-      ttl_seconds: { type: 'number', exclusiveMinimum: 0 },
+      owner: { type: 'string', minLength: 1, maxLength: 256, description: 'Who holds the lease, for diagnostics.' },
+      ttl_seconds: ttlSeconds,
       block_seconds: { type: 'integer', minimum: -1, default: -1, description: '-1 no wait, 0 forever, > 0 seconds.' },
       txn_id: { type: 'string', description: 'Join this transaction: releasing any of its leases commits every key.' },
     },
@@ -167,7 +177,7 @@ const schemas: JsonObject = {
     },
   },
   KeepaliveRequest: leaseBody(
-    { lease_id: { type: 'string' }, txn_id: { type: 'string' }, ttl_seconds: { type: 'number', exclusiveMinimum: 0 } },
+    { lease_id: { type: 'string' }, txn_id: { type: 'string' }, ttl_seconds: ttlSeconds },
     ['lease_id', 'txn_id', 'ttl_seconds'],
   ),
   KeepaliveResponse: {
@@ -200,10 +210,10 @@ const schemas: JsonObject = {
   Health: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean', const: true } } },
 };
 
-/** Error responses of an operation, one per status, listing its codes. */
-function errorResponses(codes: readonly ErrorCode[]): JsonObject {
+/** Error responses of an operation, one per status, listing its codes (plus those any route may answer). */
+function errorResponses(codes: readonly ErrorCode[], always: readonly ErrorCode[] = ALWAYS_POSSIBLE): JsonObject {
   const byStatus = new Map<number, ErrorCode[]>();
-  for (const code of [...codes, ...ALWAYS_POSSIBLE]) {
+  for (const code of [...codes, ...always]) {
     const status = ERROR_STATUS[code];
     const list = byStatus.get(status) ?? [];
     if (!list.includes(code)) list.push(code);
@@ -228,12 +238,42 @@ function errorResponses(codes: readonly ErrorCode[]): JsonObject {
   return responses;
 }
 
-// Any route may fail these ways: auth/authorize hook, wrong method, storage down, a bug.
-const ALWAYS_POSSIBLE: readonly ErrorCode[] = ['unauthorized', 'method_not_allowed', 'unavailable', 'internal'];
 const LEASE_HEADER_ERRORS: readonly ErrorCode[] = ['missing_lease', 'missing_txn', 'missing_fencing_token', 'invalid_fencing_token'];
 const LEASE_STATE_ERRORS: readonly ErrorCode[] = ['lease_required', 'lease_expired', 'fencing_mismatch', 'txn_mismatch'];
 const SCOPE_ERRORS: readonly ErrorCode[] = ['missing_key', 'invalid_key', 'invalid_namespace'];
 const SELECTOR_ERRORS: readonly ErrorCode[] = [...SCOPE_ERRORS, 'missing_name', 'invalid_name', 'attachment_not_found'];
+const JSON_BODY_ERRORS: readonly ErrorCode[] = ['invalid_body', 'invalid_content_type'];
+const UPLOAD_ERRORS: readonly ErrorCode[] = [
+  ...SCOPE_ERRORS,
+  'missing_name',
+  'invalid_name',
+  ...LEASE_HEADER_ERRORS,
+  'invalid_max_bytes',
+  ...LEASE_STATE_ERRORS,
+  'invalid_content_type',
+  'checksum_mismatch',
+  'size_mismatch',
+  'invalid_body',
+  'attachment_too_large',
+];
+// Codes no route answers: `not_found` is for paths outside the route table,
+// `invalid_ref` belongs to the TypeScript API (refs).
+const NOT_FROM_ROUTES: readonly ErrorCode[] = ['not_found', 'invalid_ref'];
+const PLACED = new Set<ErrorCode>([
+  ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, ...SELECTOR_ERRORS, ...UPLOAD_ERRORS, ...JSON_BODY_ERRORS,
+  'waiting', 'range_not_satisfiable', ...NOT_FROM_ROUTES,
+]);
+// Any route may fail these ways: auth/authorize hook, wrong method, an
+// unknown or repeated query parameter, storage down, a bug — and with any
+// code of ERROR_STATUS that no list above places yet, so a code added to
+// errors.ts is documented at once (if broadly) until someone places it.
+const ANY_ROUTE: readonly ErrorCode[] = ['invalid_query', 'unauthorized', 'method_not_allowed', 'unavailable', 'internal'];
+const ALWAYS_POSSIBLE: readonly ErrorCode[] = [
+  ...ANY_ROUTE,
+  ...(Object.keys(ERROR_STATUS) as ErrorCode[]).filter((code) => !PLACED.has(code) && !ANY_ROUTE.includes(code)),
+];
+// healthz needs no token and touches no storage.
+const HEALTH_ERRORS: readonly ErrorCode[] = ['invalid_query', 'internal'];
 
 const p = (name: string): JsonObject => ref(`parameters/${name}`);
 const h = (name: string): JsonObject => ref(`headers/${name}`);
@@ -279,7 +319,7 @@ export function buildOpenApiDocument(options: { basePath: string; bearerAuth: bo
         requestBody: { required: true, content: json(ref('schemas/AcquireRequest')) },
         responses: {
           '200': { description: 'The lease', content: json(ref('schemas/Lease')) },
-          ...errorResponses([...SCOPE_ERRORS, 'invalid_body', 'waiting']),
+          ...errorResponses([...SCOPE_ERRORS, ...JSON_BODY_ERRORS, 'waiting']),
         },
       },
     },
@@ -291,7 +331,7 @@ export function buildOpenApiDocument(options: { basePath: string; bearerAuth: bo
         requestBody: { required: true, content: json(ref('schemas/KeepaliveRequest')) },
         responses: {
           '200': { description: 'New expiry', content: json(ref('schemas/KeepaliveResponse')) },
-          ...errorResponses([...SCOPE_ERRORS, ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, 'invalid_body']),
+          ...errorResponses([...SCOPE_ERRORS, ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, ...JSON_BODY_ERRORS]),
         },
       },
     },
@@ -303,7 +343,7 @@ export function buildOpenApiDocument(options: { basePath: string; bearerAuth: bo
         requestBody: { required: true, content: json(ref('schemas/ReleaseRequest')) },
         responses: {
           '200': { description: 'Released (idempotent)', content: json(ref('schemas/ReleaseResponse')) },
-          ...errorResponses([...SCOPE_ERRORS, ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, 'invalid_body']),
+          ...errorResponses([...SCOPE_ERRORS, ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, ...JSON_BODY_ERRORS]),
         },
       },
     },
@@ -339,18 +379,7 @@ export function buildOpenApiDocument(options: { basePath: string; bearerAuth: bo
             headers: { 'X-Attachment-ID': h('AttachmentId'), 'X-Fencing-Token': h('FencingToken') },
             content: json({ oneOf: [ref('schemas/UploadResponse'), ref('schemas/MultipartUploadResponse')] }),
           },
-          ...errorResponses([
-            ...SCOPE_ERRORS,
-            'missing_name',
-            'invalid_name',
-            ...LEASE_HEADER_ERRORS,
-            'invalid_max_bytes',
-            ...LEASE_STATE_ERRORS,
-            'checksum_mismatch',
-            'size_mismatch',
-            'invalid_body',
-            'attachment_too_large',
-          ]),
+          ...errorResponses(UPLOAD_ERRORS),
         },
       },
       get: {
@@ -390,7 +419,13 @@ export function buildOpenApiDocument(options: { basePath: string; bearerAuth: bo
         operationId: 'healthz',
         summary: 'Liveness (never requires the bearer token)',
         security: [],
-        responses: { '200': { description: 'Alive', content: json(ref('schemas/Health')) } },
+        responses: { '200': { description: 'Alive', content: json(ref('schemas/Health')) }, ...errorResponses([], HEALTH_ERRORS) },
+      },
+      head: {
+        operationId: 'healthzHead',
+        summary: 'Liveness, headers only (as GET, without the body)',
+        security: [],
+        responses: { '200': { description: 'Alive', headers: { 'Content-Length': h('ContentLength') } }, ...errorResponses([], HEALTH_ERRORS) },
       },
     },
     '/openapi.json': {
@@ -398,6 +433,11 @@ export function buildOpenApiDocument(options: { basePath: string; bearerAuth: bo
         operationId: 'openapi',
         summary: 'This document',
         responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) }, ...errorResponses([]) },
+      },
+      head: {
+        operationId: 'openapiHead',
+        summary: 'Headers of this document (as GET, without the body)',
+        responses: { '200': { description: 'OpenAPI 3.1', headers: { 'Content-Length': h('ContentLength') } }, ...errorResponses([]) },
       },
     },
   };
@@ -407,16 +447,22 @@ export function buildOpenApiDocument(options: { basePath: string; bearerAuth: bo
     info: {
       title: 'attache',
       version: '1',
+      license: { name: 'MIT', identifier: 'MIT' },
       description:
-        'Binary attachments beside lease-guarded keys. Uploads are staged in the lease transaction and commit atomically on release. Unknown paths answer 404 `not_found`.',
+        'Binary attachments beside lease-guarded keys. Uploads are staged in the lease transaction and commit atomically on release. Unknown paths answer 404 `not_found`. Every operation takes only the query parameters it lists: any other one, or one given twice, answers 400 `invalid_query`. JSON answers end with a newline.',
     },
     servers: [{ url: options.basePath === '' ? '/' : options.basePath }],
     paths,
     components: { schemas, parameters, headers },
   };
   if (options.bearerAuth) {
-    (document.components as JsonObject).securitySchemes = { bearer: { type: 'http', scheme: 'bearer' } };
+    (document.components as JsonObject).securitySchemes = {
+      bearer: { type: 'http', scheme: 'bearer', description: 'The server token (`ATTACHE_TOKEN` for `attache serve`); `healthz` never needs it.' },
+    };
     document.security = [{ bearer: [] }];
+  } else {
+    // Stated rather than left out: this server requires no credentials.
+    document.security = [];
   }
   return document;
 }

@@ -2,11 +2,17 @@
 // the body is touched, in the order of API.md §3:
 //   missing_key → missing_name → invalid_namespace → invalid_key / invalid_name
 //   → missing_lease → missing_txn → missing_fencing_token / invalid_fencing_token
-//   → invalid_max_bytes → (upload extras: content_type, checksums → invalid_body)
+//   → invalid_max_bytes → (upload extras: content_type → invalid_content_type,
+//   checksums → invalid_body / checksum_mismatch)
+// An upload's own Content-Type is read before all of these (a malformed one
+// is invalid_content_type): whether the body is multipart decides whether
+// `name` is required.
 // "validity" (key and name syntax) comes after the presence checks, so a
 // request missing several things is told about the first missing one.
 import { AttacheError } from '../errors.js';
+import { checkTtl } from '../lease.js';
 import { checkKey, checkName, checkNamespace } from '../names.js';
+import { formatMediaType, normalizeMediaType, parseMediaType, type MediaType } from '../media-type.js';
 import type { AttachmentSelector, LeaseCredentials } from '../types.js';
 import { MAX_OWNER_LENGTH } from '../names.js';
 
@@ -74,35 +80,42 @@ export function checkAttachmentId(id: string): string {
   return id.toLowerCase();
 }
 
-// A media type with optional parameters, printable ASCII only: it is stored
-// and later sent back as a header, where CR/LF or non-ASCII would break it.
-const MEDIA_TYPE = /^[!#$%&'*+.^\w`|~-]+\/[!#$%&'*+.^\w`|~-]+(?:[ \t]*;[\x20-\x7e]*)?$/;
-
-export function isValidContentType(value: string): boolean {
-  return value.length <= 255 && MEDIA_TYPE.test(value);
-}
-
 const FORM_ENCODINGS = new Set(['multipart/form-data', 'application/x-www-form-urlencoded']);
 
-export function mediaTypeOf(contentType: string | null | undefined): string {
-  return (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
+/**
+ * A media type sent by the client (a query's `content_type`, a `Content-Type`
+ * header), in canonical form. Anything but exactly one well-formed media type
+ * is refused with `invalid_content_type`: a lenient reading is how
+ * `image/png;,text/html` passed as an image.
+ */
+export function checkContentType(value: string, where: string): string {
+  const normalized = normalizeMediaType(value);
+  if (normalized === undefined) {
+    throw new AttacheError(
+      'invalid_content_type',
+      `${where} must be one media type, type/subtype with optional ;name=value parameters (RFC 9110), at most 255 characters`,
+    );
+  }
+  return normalized;
 }
 
-export function isMultipartFormData(request: Request): boolean {
-  return mediaTypeOf(request.headers.get('Content-Type')) === 'multipart/form-data';
+/** The request's own `Content-Type`, parsed strictly; absent or empty → undefined. */
+export function requestMediaType(headers: Headers): MediaType | undefined {
+  const value = headers.get('Content-Type');
+  if (value === null || value.trim() === '') return undefined;
+  return parseMediaType(checkContentType(value, 'Content-Type'));
 }
 
 /**
  * The content type of a raw upload: the query's, else the request's unless
  * it is a form encoding (that describes the envelope, not the file), else
- * `application/octet-stream` (API.md §2 "Resolved details").
+ * `application/octet-stream` (API.md §2 "Resolved details"). Both arrive
+ * checked; the result is canonical.
  */
-export function resolveRawContentType(queryContentType: string | undefined, requestContentType: string | null): string {
+export function resolveRawContentType(queryContentType: string | undefined, requestContentType: string | null | undefined): string {
   if (queryContentType !== undefined) return queryContentType;
-  const fromRequest = requestContentType?.trim();
-  if (fromRequest && !FORM_ENCODINGS.has(mediaTypeOf(fromRequest)) && isValidContentType(fromRequest)) {
-    return fromRequest;
-  }
+  const fromRequest = requestContentType ? parseMediaType(requestContentType) : undefined;
+  if (fromRequest && !FORM_ENCODINGS.has(fromRequest.essence)) return formatMediaType(fromRequest);
   return 'application/octet-stream';
 }
 
@@ -117,11 +130,15 @@ export function parseCrc32Header(value: string | null): string | undefined {
 
 /**
  * The SHA-256 of an RFC 9530 `Content-Digest` (`sha-256=:<base64>:`), as
- * lowercase hex. Other algorithms are ignored; a malformed sha-256 member is
- * an error rather than silently skipping the integrity check the client asked for.
+ * lowercase hex. Other algorithms (`sha-512` included) are ignored, as RFC
+ * 9530 lets a recipient do. Every sha-256 member is checked: a malformed one
+ * is an error rather than silently skipping the integrity check the client
+ * asked for, and two that differ can never both match the bytes, so they are
+ * refused with `checksum_mismatch` before the body is read.
  */
 export function parseContentDigestSha256(value: string | null): string | undefined {
   if (value === null) return undefined;
+  let sha256: string | undefined;
   for (const member of value.split(',')) {
     const equals = member.indexOf('=');
     if (equals < 0) continue;
@@ -133,9 +150,13 @@ export function parseContentDigestSha256(value: string | null): string | undefin
     if (bytes === undefined || bytes.length !== 32) {
       throw new AttacheError('invalid_body', 'Content-Digest sha-256 must be 32 bytes of base64 between colons');
     }
-    return [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+    const hex = [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+    if (sha256 !== undefined && hex !== sha256) {
+      throw new AttacheError('checksum_mismatch', 'Content-Digest has two different sha-256 values; no body can match both');
+    }
+    sha256 = hex;
   }
-  return undefined;
+  return sha256;
 }
 
 function decodeBase64(text: string): Uint8Array | undefined {
@@ -168,8 +189,10 @@ export interface UploadParams {
   multipart: boolean;
   /** Required for raw uploads; for multipart it names the first file part only. */
   name?: string;
-  /** From the query; validated. */
+  /** From the query; canonical. */
   contentType?: string;
+  /** The request's own `Content-Type`, canonical (for a raw upload, the type when the query gives none). */
+  requestContentType?: string;
   maxBytes?: number;
   preventOverwrite: boolean;
   /** Raw uploads only: they describe the request content, which for multipart is the envelope. */
@@ -183,7 +206,9 @@ export function parseUploadParams(request: Request, url: URL): UploadParams {
   const rawKey = queryValue(url, 'key');
   const leased = hasLeaseHeaders(request.headers);
   if (rawKey === undefined && leased) throw new AttacheError('missing_key', 'key is required with a lease');
-  const multipart = isMultipartFormData(request);
+  // Parsed first: whether the body is multipart decides what else is required.
+  const requestType = requestMediaType(request.headers);
+  const multipart = requestType?.essence === 'multipart/form-data';
   const rawName = queryValue(url, 'name');
   if (rawName === undefined && !multipart) throw new AttacheError('missing_name', 'name is required for a raw upload');
   const namespace = checkNamespace(queryValue(url, 'namespace'));
@@ -202,10 +227,8 @@ export function parseUploadParams(request: Request, url: URL): UploadParams {
   if (maxBytes !== undefined) params.maxBytes = maxBytes;
 
   const contentType = queryValue(url, 'content_type');
-  if (contentType !== undefined) {
-    if (!isValidContentType(contentType)) throw new AttacheError('invalid_body', 'content_type is not a valid media type');
-    params.contentType = contentType;
-  }
+  if (contentType !== undefined) params.contentType = checkContentType(contentType, 'content_type');
+  if (requestType !== undefined) params.requestContentType = formatMediaType(requestType);
   if (!multipart) {
     const expectedSize = parseContentLength(request.headers.get('Content-Length'));
     if (expectedSize !== undefined) params.expectedSize = expectedSize;
@@ -270,9 +293,6 @@ function wantsLeaseRead(request: Request, url: URL, lease: 'optional' | 'require
 }
 
 // ── Lease calls: JSON bodies (API.md §2 "Leases") ──────────────────────────
-
-/** Longest lease accepted: beyond ~30 years an expiry is a bug, and Date arithmetic stays exact. */
-export const MAX_TTL_SECONDS = 1_000_000_000;
 
 export interface AcquireParams {
   namespace: string;
@@ -345,12 +365,9 @@ function bodyScope(body: Record<string, unknown>): Scope {
   return { namespace: checkedNamespace, key: checkKey(key) };
 }
 
+/** The engine's own rule (lease.ts), checked here too so it is reported in the documented order. */
 function bodyTtl(body: Record<string, unknown>): number {
-  const ttl = body.ttl_seconds;
-  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0 || ttl > MAX_TTL_SECONDS) {
-    throw new AttacheError('invalid_body', `ttl_seconds must be a number > 0 and ≤ ${MAX_TTL_SECONDS}`);
-  }
-  return ttl;
+  return checkTtl(body.ttl_seconds);
 }
 
 function bodyCredentials(body: Record<string, unknown>, headers: Headers): KeepaliveParams['credentials'] {

@@ -40,16 +40,65 @@ export interface RouteContext {
 export type RouteFunction = (context: RouteContext) => Promise<Response>;
 export type Method = 'GET' | 'HEAD' | 'POST' | 'DELETE';
 
-/** Path (relative to the base path) → method → function. */
-export const ROUTES: Readonly<Record<string, Partial<Record<Method, RouteFunction>>>> = {
-  '/acquire': { POST: acquire },
-  '/keepalive': { POST: keepalive },
-  '/release': { POST: release },
-  '/attachments': { POST: upload, GET: listAttachments, DELETE: deleteAllAttachments },
-  '/attachment': { GET: download, HEAD: download, DELETE: deleteAttachment },
-  '/healthz': { GET: healthz },
-  '/openapi.json': { GET: openapi },
+export interface Route {
+  run: RouteFunction;
+  /** The query parameters this route reads; any other one (or one given twice) is refused before it runs. */
+  query: readonly string[];
+}
+
+const route = (run: RouteFunction, query: readonly string[] = []): Route => ({ run, query });
+
+const SCOPE_QUERY = ['namespace', 'key'] as const;
+const UPLOAD_QUERY = [...SCOPE_QUERY, 'name', 'content_type', 'max_bytes', 'prevent_overwrite'];
+const SELECTOR_QUERY = [...SCOPE_QUERY, 'name', 'id'];
+
+/** Path (relative to the base path) → method → route. */
+export const ROUTES: Readonly<Record<string, Partial<Record<Method, Route>>>> = {
+  // Lease calls carry everything in their JSON body.
+  '/acquire': { POST: route(acquire) },
+  '/keepalive': { POST: route(keepalive) },
+  '/release': { POST: route(release) },
+  '/attachments': {
+    POST: route(upload, UPLOAD_QUERY),
+    GET: route(listAttachments, [...SCOPE_QUERY, 'public']),
+    DELETE: route(deleteAllAttachments, SCOPE_QUERY),
+  },
+  '/attachment': {
+    GET: route(download, [...SELECTOR_QUERY, 'public']),
+    HEAD: route(download, [...SELECTOR_QUERY, 'public']),
+    DELETE: route(deleteAttachment, SELECTOR_QUERY),
+  },
+  // HEAD as GET: load balancers and uptime checks probe with HEAD.
+  '/healthz': { GET: route(healthz), HEAD: route(headOf(healthz)) },
+  '/openapi.json': { GET: route(openapi), HEAD: route(headOf(openapi)) },
 };
+
+/**
+ * Refuses a query parameter the route does not read, and one given twice: a
+ * typo (`kye=`) or an ambiguous repeat must not silently change what the
+ * request does (a document upload instead of a keyed one, say).
+ */
+export function checkQuery(search: URLSearchParams, allowed: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const name of search.keys()) {
+    if (!allowed.includes(name)) {
+      const known = allowed.length === 0 ? 'this route takes no query parameters' : `this route takes ${allowed.join(', ')}`;
+      throw new AttacheError('invalid_query', `unknown query parameter ${JSON.stringify(name)}: ${known}`);
+    }
+    if (seen.has(name)) throw new AttacheError('invalid_query', `query parameter ${JSON.stringify(name)} is given more than once`);
+    seen.add(name);
+  }
+}
+
+/** HEAD of a small JSON route: the GET answer's status and headers (with its length), without the body. */
+function headOf(get: RouteFunction): RouteFunction {
+  return async (context) => {
+    const response = await get(context);
+    const headers = new Headers(response.headers);
+    headers.set('Content-Length', String((await response.arrayBuffer()).byteLength));
+    return new Response(null, { status: response.status, headers });
+  };
+}
 
 async function acquire({ request, store, authorize }: RouteContext): Promise<Response> {
   const params = parseAcquireBody(await readJsonObject(request));
@@ -170,7 +219,7 @@ function rawDocumentUpload(request: Request, params: UploadParams, body: Readabl
     name: params.name,
     // A bodiless POST is an empty attachment.
     body: body ?? new Uint8Array(0),
-    contentType: resolveRawContentType(params.contentType, request.headers.get('Content-Type')),
+    contentType: resolveRawContentType(params.contentType, params.requestContentType),
     signal: request.signal,
   };
   if (params.maxBytes !== undefined) upload.maxBytes = params.maxBytes;
@@ -183,6 +232,10 @@ function rawDocumentUpload(request: Request, params: UploadParams, body: Readabl
 /**
  * File parts as uploads. The query's `name` names the first file part only
  * (names must stay unique); the query's `content_type` applies to every part.
+ * A name repeated within the request is refused as soon as the repeat's part
+ * headers are read, before its bytes are: under a key the last copy would
+ * silently replace the others, and "all parts are kept or none" would not
+ * describe what is stored. The engine then deletes the parts already streamed.
  */
 async function* multipartAttachOptions(
   uploads: MultipartUploads,
@@ -190,9 +243,14 @@ async function* multipartAttachOptions(
   signal: AbortSignal,
 ): AsyncGenerator<AttachOptions> {
   let first = true;
+  const names = new Set<string>();
   for await (const part of uploads) {
     const name = first && params.name !== undefined ? params.name : checkName(part.name);
     first = false;
+    if (names.has(name)) {
+      throw new AttacheError('invalid_name', `two parts of this upload are named ${JSON.stringify(name)}; names must be unique`);
+    }
+    names.add(name);
     const options: AttachOptions = {
       name,
       body: part.body,

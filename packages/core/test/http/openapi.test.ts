@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ERROR_STATUS } from '../../src/errors.js';
+import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../../src/lease.js';
 import { buildOpenApiDocument } from '../../src/http/openapi.js';
 import { ROUTES } from '../../src/http/routes.js';
 
@@ -25,13 +26,30 @@ describe('OpenAPI document', () => {
     expect(document.openapi).toBe('3.1.0');
     expect(document.servers).toEqual([{ url: '/v1' }]);
     expect(document.security).toEqual([{ bearer: [] }]);
-    expect(buildOpenApiDocument({ basePath: '/v1', bearerAuth: false }).security).toBeUndefined();
+    expect(document.components).toHaveProperty('securitySchemes.bearer', expect.objectContaining({ type: 'http', scheme: 'bearer' }));
+    expect(paths['/healthz']!.get).toHaveProperty('security', []);
+    expect(paths['/healthz']!.head).toHaveProperty('security', []);
+    // Without a token the document says so: no security at all.
+    const open = buildOpenApiDocument({ basePath: '/v1', bearerAuth: false });
+    expect(open.security).toEqual([]);
+    expect(open.components).not.toHaveProperty('securitySchemes');
   });
 
   it('describes exactly the routes and methods the handler serves', () => {
     const served = Object.entries(ROUTES).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m} ${path}`));
     const described = Object.entries(paths).flatMap(([path, operations]) => Object.keys(operations).map((m) => `${m.toUpperCase()} ${path}`));
     expect(described.sort()).toEqual(served.sort());
+  });
+
+  it('states the limits the server enforces: ttl_seconds from 1 ms to core’s 7 days, owner at most 256 characters', () => {
+    const schemas = (document.components as Node).schemas as Record<string, Node>;
+    for (const name of ['AcquireRequest', 'KeepaliveRequest']) {
+      const ttl = (schemas[name]!.properties as Node).ttl_seconds as Node;
+      expect(ttl, name).toMatchObject({ type: 'number', minimum: MIN_TTL_SECONDS, maximum: MAX_TTL_SECONDS });
+    }
+    expect(MIN_TTL_SECONDS).toBe(0.001);
+    expect(MAX_TTL_SECONDS).toBe(604_800);
+    expect((schemas.AcquireRequest!.properties as Node).owner).toMatchObject({ minLength: 1, maxLength: 256 });
   });
 
   it('has no dangling $ref', () => {

@@ -43,7 +43,7 @@ describe('parseUploadParams', () => {
       ['key=a&name=n&max_bytes=x', { 'X-Lease-ID': 'l', 'X-Txn-ID': 't' }, 'missing_fencing_token'],
       ['key=a&name=n&max_bytes=x', { ...LEASE, 'X-Fencing-Token': '1e3' }, 'invalid_fencing_token'],
       ['key=a&name=n&max_bytes=x', LEASE, 'invalid_max_bytes'],
-      ['key=a&name=n&max_bytes=10&content_type=bogus', LEASE, 'invalid_body'],
+      ['key=a&name=n&max_bytes=10&content_type=bogus', LEASE, 'invalid_content_type'],
       ['key=a&name=n&max_bytes=10', { ...LEASE, 'X-Attachment-CRC32': '123' }, 'invalid_body'],
       ['key=a&name=n&max_bytes=10', { ...LEASE, 'Content-Digest': 'sha-256=:AAAA:' }, 'invalid_body'],
       ['key=a&name=n&max_bytes=10', LEASE, undefined],
@@ -198,9 +198,20 @@ describe('small parsers', () => {
     expect(parseContentDigestSha256(`sha-256=:${digest}:`)).toBe('ab'.repeat(32));
     expect(parseContentDigestSha256(`sha-512=:AAAA:, SHA-256=:${digest}:;p=1`)).toBe('ab'.repeat(32));
     expect(parseContentDigestSha256('sha-512=:AAAA:')).toBeUndefined();
+    expect(parseContentDigestSha256(`sha-256=:${digest}:, sha-256=:${digest}:`)).toBe('ab'.repeat(32));
+    const other = Buffer.alloc(32, 0xcd).toString('base64');
+    expect(codeOf(() => parseContentDigestSha256(`sha-256=:${digest}:, sha-256=:${other}:`))).toBe('checksum_mismatch');
     for (const bad of ['sha-256=AAAA', 'sha-256=:AAAA:', 'sha-256=:!!:']) {
       expect(codeOf(() => parseContentDigestSha256(bad)), bad).toBe('invalid_body');
     }
+  });
+
+  it('reads the request Content-Type before anything else (it decides whether name is required)', () => {
+    expect(codeOf(() => parseUploadParams(...request('namespace=BAD', { 'Content-Type': 'multipart/form-data, text/html' })))).toBe(
+      'invalid_content_type',
+    );
+    expect(codeOf(() => parseUploadParams(...request('key=a', { ...LEASE, 'Content-Type': 'multipart/form-data; boundary=b' })))).toBeUndefined();
+    expect(codeOf(() => parseUploadParams(...request('key=a&name=n', { ...LEASE, 'Content-Type': ' ' })))).toBeUndefined();
   });
 
   it('resolves a raw content type: query, else request unless a form encoding, else octet-stream', () => {

@@ -99,6 +99,21 @@ export function documentScenarios(context: ContractContext): void {
       }
     });
 
+    it('refuses a multipart document upload whose parts share a name with 400 invalid_name, keeping no document', async () => {
+      const { http, server } = context;
+      const before = await server.blobs.paths('state/default/');
+      const response = await fetch(http.url('/attachments'), {
+        method: 'POST',
+        headers: { 'Content-Type': MULTIPART },
+        body: multipartBody([
+          { name: 'a', filename: 'same.txt', data: 'one' },
+          { name: 'b', filename: 'same.txt', data: 'two' },
+        ]),
+      });
+      await expectError(response, 'invalid_name');
+      expect(await server.blobs.paths('state/default/')).toEqual(before);
+    });
+
     it('requires a name for a raw document upload', async () => {
       const response = await fetch(context.http.url('/attachments'), { method: 'POST', body: 'nameless' });
       await expectError(response, 'missing_name');

@@ -31,6 +31,21 @@ export function leaseScenarios(context: ContractContext): void {
       expect(body.detail).toMatch(/owner/);
     });
 
+    it('takes ttl_seconds from 1 ms to 7 days (604800 s) and refuses anything else with 400 invalid_body', async () => {
+      const { http } = context;
+      for (const ttl of [1e-300, 0.0009, 604_800.001, 1e9, -1]) {
+        const key = freshKey('ttl');
+        await expectError(await http.postJson('/acquire', { key, owner: 'o', ttl_seconds: ttl }), 'invalid_body');
+        // Nothing was acquired: the key is free.
+        expect((await http.postJson('/acquire', { key, owner: 'o', ttl_seconds: 5 })).status, String(ttl)).toBe(200);
+      }
+      for (const ttl of [0.001, 604_800]) expect((await http.postJson('/acquire', { key: freshKey('ttl'), owner: 'o', ttl_seconds: ttl })).status).toBe(200);
+      const lease = await http.acquire(freshKey('ttl'));
+      await expectError(await http.keepalive(lease, 1e-300), 'invalid_body');
+      await expectError(await http.keepalive(lease, 604_801), 'invalid_body');
+      expect((await http.keepalive(lease, 604_800)).status).toBe(200);
+    });
+
     it('keeps a lease alive and reports the new expiry', async () => {
       const { http } = context;
       const lease = await http.acquire(freshKey(), { ttl_seconds: 5 });

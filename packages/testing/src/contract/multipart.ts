@@ -95,6 +95,44 @@ export function multipartScenarios(context: ContractContext): void {
       expect(await server.blobs.paths(`state/default/${lease.key}/`)).toEqual([]);
     });
 
+    it('refuses parts that share a name with 400 invalid_name, keeping none and not streaming the repeat', async () => {
+      const { http, server } = context;
+      const lease = await http.acquire(freshKey());
+      const bytesBefore = server.blobs.bytesPut;
+      const body = multipartBody([
+        { name: 'a', filename: 'same.txt', data: 'first' },
+        { name: 'b', filename: 'same.txt', data: 'second, never read' },
+        { name: 'c', filename: 'same.txt', data: 'third' },
+      ]);
+      const refused = await expectError(await postForm(lease, body), 'invalid_name');
+      expect(refused.detail).toContain('same.txt');
+      expect(await http.namesUnderLease(lease)).toEqual([]);
+      expect(await server.blobs.paths(`state/default/${lease.key}/`)).toEqual([]);
+      // Only the first part reached the blob store (and was deleted again).
+      expect(server.blobs.bytesPut - bytesBefore).toBe('first'.length);
+    });
+
+    it('counts the query name as the first part’s name when looking for repeats', async () => {
+      const { http, server } = context;
+      const lease = await http.acquire(freshKey());
+      const body = multipartBody([
+        { name: 'a', filename: 'original.txt', data: 'first' },
+        { name: 'b', filename: 'renamed.txt', data: 'second' },
+      ]);
+      await expectError(await postForm(lease, body, { name: 'renamed.txt' }), 'invalid_name');
+      expect(await http.namesUnderLease(lease)).toEqual([]);
+      expect(await server.blobs.paths(`state/default/${lease.key}/`)).toEqual([]);
+      // The file name the query replaced is free for a later part.
+      const reuse = multipartBody([
+        { name: 'a', filename: 'original.txt', data: 'first' },
+        { name: 'b', filename: 'original.txt', data: 'second' },
+      ]);
+      const response = await postForm(lease, reuse, { name: 'renamed.txt' });
+      expect(response.status).toBe(200);
+      const { attachments } = (await response.json()) as { attachments: AttachmentJson[] };
+      expect(attachments.map((a) => a.name)).toEqual(['renamed.txt', 'original.txt']);
+    });
+
     it('answers 400 invalid_body for a form without a file part', async () => {
       const { http } = context;
       const lease = await http.acquire(freshKey());

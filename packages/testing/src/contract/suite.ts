@@ -10,7 +10,9 @@ import { errorScenarios } from './errors.js';
 import { startContractServer, type AttacheHttp, type ContractServer, type MountFn, type ServerOptions } from './harness.js';
 import { leaseScenarios } from './leases.js';
 import { lifecycleScenarios } from './lifecycle.js';
+import { mediaTypeScenarios } from './media-types.js';
 import { multipartScenarios } from './multipart.js';
+import { queryScenarios } from './queries.js';
 import { routingScenarios } from './routing.js';
 import { uploadScenarios } from './uploads.js';
 
@@ -56,9 +58,11 @@ export function describeHttpContract(name: string, mount: MountFn): void {
     multipartScenarios(context);
     documentScenarios(context);
     downloadScenarios(context);
+    mediaTypeScenarios(context);
     abortScenarios(context);
     errorScenarios(context);
     authScenarios(context);
     routingScenarios(context);
+    queryScenarios(context);
   });
 }

@@ -75,6 +75,30 @@ export function uploadScenarios(context: ContractContext): void {
       expect(goodCrc.status).toBe(200);
     });
 
+    it('checks every sha-256 member of Content-Digest: differing members are 400 checksum_mismatch before the body is read', async () => {
+      const { http, server } = context;
+      const lease = await http.acquire(freshKey());
+      const content = 'digested twice';
+      const right = `sha-256=:${sha256Base64(content)}:`;
+      const wrong = `sha-256=:${sha256Base64('something else')}:`;
+      const bytesBefore = server.blobs.bytesPut;
+      for (const digest of [`${right}, ${wrong}`, `${wrong}, ${right}`, `sha-512=:AAAA:, ${right}, ${wrong}`]) {
+        await expectError(await http.uploadRaw(lease, 'twice.txt', content, {}, { 'Content-Digest': digest }), 'checksum_mismatch');
+      }
+      // Two header lines are one list (RFC 9110 §5.3).
+      const twoLines = new Headers(leaseHeaders(lease));
+      twoLines.append('Content-Digest', right);
+      twoLines.append('Content-Digest', wrong);
+      const split = await fetch(http.url('/attachments', { key: lease.key, name: 'twice.txt' }), { method: 'POST', headers: twoLines, body: content });
+      await expectError(split, 'checksum_mismatch');
+      expect(server.blobs.bytesPut - bytesBefore).toBe(0);
+      expect(await http.namesUnderLease(lease)).toEqual([]);
+
+      const same = await http.uploadRaw(lease, 'twice.txt', content, {}, { 'Content-Digest': `${right}, ${right}` });
+      expect(same.status).toBe(200);
+      expect(await http.namesUnderLease(lease)).toEqual(['twice.txt']);
+    });
+
     it('answers 413 attachment_too_large past max_bytes and keeps neither row nor blob', async () => {
       const { http, server } = context;
       const lease = await http.acquire(freshKey());
