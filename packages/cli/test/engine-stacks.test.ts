@@ -12,6 +12,8 @@ import {
   createTestDatabase,
   describeAttachmentEngine,
   describePostgres,
+  DROP_DATABASES_TIMEOUT_MS,
+  dropTestDatabases,
   startS3Server,
   type S3Server,
   type TestDatabase,
@@ -45,9 +47,7 @@ describeAttachmentEngine('sqlite + fs', {
 
 describePostgres('PostgreSQL stack', (serverUrl) => {
   const databases: TestDatabase[] = [];
-  afterAll(async () => {
-    for (const database of databases.splice(0)) await database.drop();
-  });
+  afterAll(() => dropTestDatabases(databases), DROP_DATABASES_TIMEOUT_MS);
 
   let database: TestDatabase;
   let blobRoot = '';
@@ -76,9 +76,9 @@ describePostgres('PostgreSQL + S3 stack', (serverUrl) => {
     s3 = await startS3Server('s3rver');
   });
   afterAll(async () => {
-    for (const database of databases.splice(0)) await database.drop();
+    await dropTestDatabases(databases);
     await s3?.stop();
-  });
+  }, DROP_DATABASES_TIMEOUT_MS);
 
   let database: TestDatabase;
   let prefix = '';

@@ -4,7 +4,14 @@
 // instances have separate pools, so they stand for separate processes.
 import { createServer } from 'node:net';
 import { isAttacheError, type MetadataStore } from '@attache/core';
-import { createTestDatabase, describeMetadataStore, describePostgres, type TestDatabase } from '@attache/testing';
+import {
+  createTestDatabase,
+  describeMetadataStore,
+  describePostgres,
+  DROP_DATABASES_TIMEOUT_MS,
+  dropTestDatabases,
+  type TestDatabase,
+} from '@attache/testing';
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { postgresDialectInfo, postgresMetadata } from '../src/index.js';
@@ -16,9 +23,7 @@ describePostgres('PostgreSQL', (serverUrl) => {
     databases.push(database);
     return database;
   };
-  afterAll(async () => {
-    for (const database of databases.splice(0)) await database.drop();
-  });
+  afterAll(() => dropTestDatabases(databases), DROP_DATABASES_TIMEOUT_MS);
 
   describeMetadataStore('postgres', async () => postgresMetadata({ connectionString: (await newDatabase()).url }));
 
