@@ -50,7 +50,13 @@ export function findPostgresBinaries(root = '/usr/lib/postgresql'): string | und
  * listening on 127.0.0.1 at a free port. initdb refuses to run as root, so
  * when we are root the server binaries run as the `postgres` OS user.
  */
-export async function startPostgres(bin = findPostgresBinaries()): Promise<RunningPostgres> {
+export async function startPostgres(
+  bin = findPostgresBinaries(),
+  options: {
+    /** Keep PostgreSQL's fsync and synchronous commit (benchmarks); tests turn them off for speed. */
+    durable?: boolean;
+  } = {},
+): Promise<RunningPostgres> {
   if (bin === undefined) throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin');
   const asRoot = process.getuid?.() === 0;
   const directory = mkdtempSync(join(tmpdir(), 'attache-pg-'));
@@ -74,8 +80,8 @@ export async function startPostgres(bin = findPostgresBinaries()): Promise<Runni
     ]);
     const port = await freePort();
     const settings = [
-      'listen_addresses=127.0.0.1', `port=${port}`, `unix_socket_directories=${directory}`,
-      'fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=300',
+      'listen_addresses=127.0.0.1', `port=${port}`, `unix_socket_directories=${directory}`, 'max_connections=300',
+      ...(options.durable ? [] : ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off']),
     ];
     await server('pg_ctl', [
       '-D', dataDir, '-l', logFile, '-w', '-t', '60',

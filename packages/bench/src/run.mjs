@@ -1,0 +1,147 @@
+// `pnpm bench`: attache against a bare Node ceiling and its peers (multer,
+// @tus/server), every system a server process on 127.0.0.1 driven by one
+// client. Systems are interleaved (A B C A B C) and each figure is the median
+// of the repetitions with its min–max, because this machine is shared.
+//
+//   pnpm bench --quick    (about 2 min on an idle machine: 4 KiB and 64 MiB, 0.5 s per cell; CI runs it)
+//   pnpm bench            (4 KiB, 64 KiB, 1 MiB, 64 MiB, 1 GiB; 2 s per cell)
+//   pnpm bench --write    (full run, then rewrites docs/benchmarks.md's measured section and docs/benchmarks.svg)
+//   --only=bare,attache   (a subset of systems; bare is always kept, ratios need it)
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findPostgresBinaries, startPostgres } from '@attache/testing';
+import { bytesOf, createClient } from './http-client.mjs';
+import { closedLoop, MiB, spread, withPeakRss } from './measure.mjs';
+import { renderReport, writeDocs } from './report.mjs';
+import { defineSystems } from './systems.mjs';
+
+const args = new Set(process.argv.slice(2));
+const quick = args.has('--quick');
+const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
+const KiB = 1024;
+
+const plan = quick
+  ? { reps: 3, cellMs: 500, smallSizes: [4 * KiB], largeSizes: [64 * MiB], downloadSizes: [4 * KiB] }
+  : { reps: 3, cellMs: 2000, smallSizes: [4 * KiB, 64 * KiB, MiB], largeSizes: [64 * MiB, 1024 * MiB], downloadSizes: [4 * KiB, MiB] };
+
+const work = mkdtempSync(join(tmpdir(), 'attache-bench-'));
+const started = Date.now();
+let postgres;
+const running = new Map();
+
+async function main() {
+  const bin = findPostgresBinaries();
+  if (bin) postgres = await startPostgres(bin, { durable: true });
+  else console.error('bench: PostgreSQL server binaries not found, skipping attache on PostgreSQL');
+  const systems = defineSystems({ work, postgresUrl: postgres?.url }).filter((s) => !only || s.name === 'bare' || only.includes(s.name));
+  for (const system of systems) {
+    const server = await system.start();
+    running.set(system.name, { server, client: createClient(server.url, { connections: 64 }) });
+    console.error(`bench: ${system.label} at ${server.url}`);
+  }
+  const results = [];
+  const record = (workload, system, value) => results.push({ workload, system: system.name, ...value });
+  const each = async (filter, fn) => {
+    for (const system of systems.filter(filter)) await fn(system, running.get(system.name));
+  };
+
+  // Warm-up: JIT, SQLite pages, keep-alive connections.
+  await each(() => true, (system, { client }) => closedLoop({ concurrency: 4, durationMs: 300, op: () => system.upload(client, bytesOf(KiB)) }));
+
+  const downloadIds = new Map();
+  for (const size of plan.downloadSizes) {
+    await each((s) => s.download, async (system, { client }) => {
+      const body = bytesOf(size);
+      const ids = [];
+      for (let i = 0; i < 32; i++) ids.push(await system.upload(client, body));
+      downloadIds.set(`${system.name}/${size}`, ids);
+    });
+  }
+
+  for (let rep = 0; rep < plan.reps; rep++) {
+    console.error(`bench: repetition ${rep + 1} of ${plan.reps} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    for (const size of plan.smallSizes) {
+      for (const concurrency of [1, 16]) {
+        await each(() => true, async (system, { client }) => {
+          const body = bytesOf(size);
+          record(`upload ${size} c${concurrency}`, system, await closedLoop({ concurrency, durationMs: plan.cellMs, op: () => system.upload(client, body) }));
+        });
+      }
+    }
+    for (const size of plan.downloadSizes) {
+      await each((s) => s.download, async (system, { client }) => {
+        const ids = downloadIds.get(`${system.name}/${size}`);
+        const measured = await closedLoop({
+          concurrency: 16,
+          durationMs: plan.cellMs,
+          op: async (worker, n) => {
+            const length = await system.download(client, ids[(worker + n * 16) % ids.length]);
+            if (length !== size) throw new Error(`${system.name}: downloaded ${length} of ${size} bytes`);
+          },
+        });
+        record(`download ${size} c16`, system, measured);
+      });
+    }
+    for (const concurrency of [16, 64]) {
+      await each((s) => s.leaseCycle, async (system, { client }) => {
+        const body = bytesOf(4 * KiB);
+        const releases = [];
+        const measured = await closedLoop({
+          concurrency,
+          durationMs: plan.cellMs,
+          op: async (worker, n) => {
+            releases.push((await system.leaseCycle(client, `bench/r${rep}c${concurrency}/w${worker}/k${n}`, body)).releaseMs);
+          },
+        });
+        const sorted = releases.sort((a, b) => a - b);
+        record(`lease cycle c${concurrency}`, system, { ...measured, releaseP50: sorted[Math.floor(sorted.length / 2)], releaseP99: sorted[Math.floor(sorted.length * 0.99)] });
+      });
+    }
+    await each((s) => s.leaseCycle, async (system, { client }) => {
+      const commits = [];
+      for (let i = 0; i < 5; i++) commits.push((await system.leaseCycle(client, `bench/commit${rep}-${i}`, bytesOf(KiB))).releaseMs);
+      record('commit 1 KiB', system, { ms: spread(commits).median });
+    });
+    for (const size of plan.largeSizes) {
+      await each(() => true, async (system, { server, client }) => {
+        const upload = await withPeakRss(server.pid, () => system.uploadLarge(client, size));
+        record(`large upload ${size}`, system, { mibPerSecond: size / MiB / (upload.result.uploadMs / 1000), rssGrowth: upload.rssGrowth, commitMs: upload.result.commitMs });
+        if (system.download) {
+          const download = await withPeakRss(server.pid, async () => {
+            const begun = performance.now();
+            const length = await system.download(client, upload.result.id);
+            if (length !== size) throw new Error(`${system.name}: downloaded ${length} of ${size} bytes`);
+            return performance.now() - begun;
+          });
+          record(`large download ${size}`, system, { mibPerSecond: size / MiB / (download.result / 1000), rssGrowth: download.rssGrowth });
+        }
+        await system.cleanLarge(upload.result.id);
+      });
+    }
+  }
+
+  const report = renderReport({ systems, results, plan, quick, seconds: (Date.now() - started) / 1000 });
+  process.stdout.write(report.markdown);
+  if (args.has('--write')) {
+    if (quick) throw new Error('--write records a full run; drop --quick');
+    writeDocs(report);
+    console.error('bench: wrote docs/benchmarks.md (measured section) and docs/benchmarks.svg');
+  }
+}
+
+async function shutdown() {
+  for (const { server, client } of running.values()) {
+    client.close();
+    await server.stop().catch(() => {});
+  }
+  await postgres?.stop().catch(() => {});
+  rmSync(work, { recursive: true, force: true });
+}
+
+process.once('SIGINT', () => shutdown().then(() => process.exit(130)));
+try {
+  await main();
+} finally {
+  await shutdown();
+}
