@@ -37,7 +37,8 @@ type ParseEvent =
 
 /**
  * Parses a `multipart/form-data` request into its file parts (parts with a
- * non-empty `filename`); other fields are read and discarded. Each part's
+ * non-empty `filename`); other fields are read and discarded (a form with no
+ * file part yields nothing: whoever stores the parts decides). Each part's
  * body must be consumed or cancelled before the next part is taken; a part
  * left unfinished is discarded (its stream errors) when the next is requested.
  *
@@ -164,7 +165,6 @@ export function parseMultipartUploads(
 
     let current: PartStream | undefined;
     try {
-      let uploads = 0;
       for (;;) {
         const event = await nextEvent();
         if (event.type === 'done') break;
@@ -180,13 +180,11 @@ export function parseMultipartUploads(
           throw fail(`the Content-Type of part "${filename}" is not one valid media type (RFC 9110)`, 'invalid_content_type');
         }
         current = new PartStream(nextEvent, fail);
-        uploads += 1;
         yield { name: filename, field: event.info.name, contentType, body: current.stream };
         // The consumer asks for the next part: make sure this one is over.
         await current.finish();
         current = undefined;
       }
-      if (uploads === 0) throw fail('the multipart body has no file part');
     } finally {
       current?.abandon();
       // Release rather than cancel the request body: cancelling may tear down
