@@ -10,7 +10,7 @@ import { checkKey, checkName, checkNamespace } from '../names.js';
 import type { Attachment, AttachmentStore, AttachOptions, LeaseCredentials } from '../types.js';
 import { parseMultipartUploads, reportingEnvelopeFailure, type MultipartUpload } from './multipart.js';
 import { checkContentType, hasLeaseHeaders, readLeaseHeaders, requestMediaType } from './params.js';
-import { duplicateNameError, noFileError, notAFormError, tooManyFilesError, unexpectedFieldError } from './upload-errors.js';
+import { duplicateNameError, missingBoundaryError, noFileError, notAFormError, tooManyFilesError, unexpectedFieldError } from './upload-errors.js';
 
 /** One file of a form: its name (the filename), form field, declared type and bytes. */
 export type FormFile = MultipartUpload;
@@ -79,7 +79,9 @@ export async function storeFormUpload(
 
 /** Refuses a request that is not a `multipart/form-data` form (a malformed `Content-Type` is `invalid_content_type`). */
 export function requireForm(headers: Headers): void {
-  if (requestMediaType(headers)?.essence !== 'multipart/form-data') throw notAFormError(headers.get('Content-Type'));
+  const mediaType = requestMediaType(headers);
+  if (mediaType?.essence !== 'multipart/form-data') throw notAFormError(headers.get('Content-Type'));
+  if (!mediaType.parameters.get('boundary')) throw missingBoundaryError();
 }
 
 /**

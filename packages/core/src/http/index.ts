@@ -14,7 +14,7 @@ export {
   type FormUploadOptions,
   type FormUploadResult,
 } from './in-app-upload.js';
-export { duplicateNameError, noFileError, notAFormError, tooManyFilesError, unexpectedFieldError } from './upload-errors.js';
+export { duplicateNameError, missingBoundaryError, noFileError, notAFormError, tooManyFilesError, unexpectedFieldError } from './upload-errors.js';
 export { parseMultipartUploads, reportingEnvelopeFailure, type MultipartUpload, type MultipartUploads } from './multipart.js';
 export {
   FENCING_TOKEN_HEADER,

@@ -8,6 +8,7 @@
 // without waiting for part consumers, so a slow consumer buffers unboundedly.
 import { make as makeParser, type MultipartError, type PartInfo } from 'multipasta';
 import { AttacheError } from '../errors.js';
+import { missingBoundaryError } from './upload-errors.js';
 import { formatMediaType, normalizeMediaType, parseMediaType } from '../media-type.js';
 
 /** One file part: a name (its filename), its form field, its declared type, and its bytes. */
@@ -299,7 +300,7 @@ function partContentType(info: PartInfo): string | undefined | 'invalid' {
 function describeMultipartError(error: MultipartError): string {
   switch (error._tag) {
     case 'InvalidBoundary':
-      return 'Content-Type multipart/form-data needs a boundary parameter';
+      return missingBoundaryError().message;
     case 'BadHeaders':
       return `a multipart part has malformed headers (${error.error.reason})`;
     case 'InvalidDisposition':

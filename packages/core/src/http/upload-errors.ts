@@ -10,6 +10,11 @@ export function notAFormError(contentType: string | null | undefined): AttacheEr
   return new AttacheError('invalid_body', `this upload takes a multipart/form-data form; the request has ${sent}`);
 }
 
+/** A form whose `Content-Type` has no boundary, so its parts cannot be found. */
+export function missingBoundaryError(): AttacheError {
+  return new AttacheError('invalid_body', 'Content-Type multipart/form-data needs a boundary parameter');
+}
+
 /** A form with no file part (only text fields, or nothing). */
 export function noFileError(field: string | undefined): AttacheError {
   return new AttacheError('invalid_body', field === undefined ? 'the form has no file' : `the form has no file in field "${field}"`);
