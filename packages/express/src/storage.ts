@@ -1,6 +1,8 @@
 // `attacheStorage()`: a multer StorageEngine that streams each uploaded file
 // into attache — as a committed document (no lease), or staged under the
-// lease a request carries.
+// lease a request carries. Each file goes through core's in-app upload entry
+// (`storeFormFiles`), which checks it (field, count, name, size) and words
+// every refusal; the engine only converts multer's file and undoes it.
 //
 // Multer's own clean-up only covers files whose engine finished. Here a file
 // cut short (limits.fileSize, a client abort, a broken form) errors the body
@@ -115,17 +117,8 @@ export function attacheStorage(options: AttacheStorageOptions): AttacheStorageEn
     let seen = seenByRequest.get(req);
     if (seen === undefined) seenByRequest.set(req, (seen = formFilesSeen()));
     const formFile = { name, field: file.fieldname, contentType: file.mimetype || undefined, body: fileBody(file) };
-    const { attachments, staged } = await storeFormFiles(
-      store,
-      [formFile],
-      {
-        ...(lease === undefined ? {} : { lease }),
-        ...(options.field === undefined ? {} : { field: options.field }),
-        ...(options.maxFiles === undefined ? {} : { maxFiles: options.maxFiles }),
-        ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
-      },
-      seen,
-    );
+    const { field, maxFiles, maxBytes } = options;
+    const { attachments, staged } = await storeFormFiles(store, [formFile], { lease, field, maxFiles, maxBytes }, seen);
     const attachment = attachments[0]!;
     // Taking back a staged write shows the committed version (if any) again; a document is deleted.
     const undo: Undo = staged
