@@ -5,12 +5,12 @@ import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createAttachmentStore, isAttacheError, type AttachmentStore } from '@attache/core';
-import { attache, attacheStorage, type AttacheMulterFile } from '@attache/express';
+import { createAttachmentStore, type AttachmentStore } from '@attache/core';
+import { attache, attacheErrorHandler, attacheUpload, type AttacheUploadRequest } from '@attache/express';
 import { fsBlobs } from '@attache/fs';
 import { sqliteMetadata } from '@attache/sql';
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
-import multer, { MulterError } from 'multer';
+import express, { type Express, type RequestHandler } from 'express';
+import multer from 'multer';
 
 export const HOST = '127.0.0.1';
 export const DEFAULT_PORT = 3000;
@@ -49,34 +49,18 @@ export function createApp({ store }: { store: AttachmentStore }): Express {
   // `files.errors` answers a body parser's rejection under /v1 with attache's JSON.
   app.use('/v1', files, files.errors);
 
-  const avatarUpload = multer({ storage: attacheStorage({ store }), limits: { fileSize: AVATAR_MAX_BYTES } });
-  app.post('/avatar', avatarUpload.single('file'), answerAvatar, avatarUploadErrors);
+  // multer parses the form; attacheStorage streams the file into attache
+  // through core's in-app upload entry; core words and answers every mistake.
+  const avatarUpload = attacheUpload(multer, { store, field: 'file', maxFiles: 1, maxBytes: AVATAR_MAX_BYTES });
+  app.post('/avatar', avatarUpload, answerAvatar, attacheErrorHandler);
   return app;
 }
 
 const answerAvatar: RequestHandler = (req, res) => {
-  // attacheStorage adds its fields to multer's file object (see @attache/express).
-  const file = req.file as AttacheMulterFile | undefined;
-  if (file === undefined) {
-    res.status(400).json({ error: 'invalid_body', detail: 'the form has no file in field "file"' });
-    return;
-  }
+  // attacheUpload sets req.file, with attache's fields on multer's file object.
+  const file = (req as unknown as AttacheUploadRequest).file!;
   const answer: AvatarJson = { id: file.id, ref: file.ref, size: file.size, sha256: file.sha256 };
   res.status(201).json(answer);
-};
-
-/** multer's and attache's upload errors as JSON, in attache's `{ error, detail }` shape. */
-const avatarUploadErrors: ErrorRequestHandler = (error: unknown, _req, res, next) => {
-  if (error instanceof MulterError) {
-    const tooLarge = error.code === 'LIMIT_FILE_SIZE';
-    res.status(tooLarge ? 413 : 400).json({ error: tooLarge ? 'attachment_too_large' : 'invalid_body', detail: error.message });
-    return;
-  }
-  if (isAttacheError(error)) {
-    res.status(error.status).json({ error: error.code, detail: error.message });
-    return;
-  }
-  next(error);
 };
 
 export interface StartOptions {

@@ -7,23 +7,13 @@ import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import {
-  AttacheError,
-  createAttachmentStore,
-  isAttacheError,
-  parseMultipartUploads,
-  reportingEnvelopeFailure,
-  type AttachmentStore,
-  type DocumentUpload,
-  type MultipartUploads,
-} from '@attache/core';
+import { createAttachmentStore, errorResponse, storeFormUpload, type AttachmentStore } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
 import { attacheRoutes } from '@attache/hono';
 import { sqliteMetadata } from '@attache/sql';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { logger } from 'hono/logger';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 export const HOST = '127.0.0.1';
 export const DEFAULT_PORT = 3000;
@@ -54,22 +44,6 @@ export async function openStore(dataDir: string): Promise<AttachmentStore> {
   return createAttachmentStore({ metadata, blobs: fsBlobs({ root: blobsRoot }) });
 }
 
-/** The file of field "file" (other file parts are read past and dropped), limited to AVATAR_MAX_BYTES. */
-async function* avatarParts(uploads: MultipartUploads): AsyncGenerator<DocumentUpload> {
-  for await (const part of uploads) {
-    if (part.field !== 'file') {
-      await part.body.cancel();
-      continue;
-    }
-    yield {
-      name: part.name,
-      body: part.body,
-      contentType: part.contentType ?? 'application/octet-stream',
-      maxBytes: AVATAR_MAX_BYTES,
-    };
-  }
-}
-
 export interface AppOptions {
   store: AttachmentStore;
   /** Where `logger()` writes its lines (default `console.log`). */
@@ -81,27 +55,16 @@ export function createApp({ store, log }: AppOptions): Hono {
   app.use(log === undefined ? logger() : logger(log));
   app.route('/v1', attacheRoutes({ store }));
 
-  // The form is streamed part by part into the store (core's multipart
-  // parser); nothing is held in memory, whatever the file's size.
+  // Core's in-app upload entry streams the form's file into the store (nothing
+  // is held in memory); core's error mapper answers its mistakes.
   app.post('/avatar', async (c) => {
     try {
-      const uploads = parseMultipartUploads(c.req.raw);
-      const attachments = await reportingEnvelopeFailure(uploads, () =>
-        store.createDocuments(avatarParts(uploads)),
-      );
-      const [attachment] = attachments;
-      if (attachment === undefined) throw new AttacheError('invalid_body', 'expected a file in field "file"');
-      const answer: AvatarJson = {
-        id: attachment.id,
-        ref: `attachment://${attachment.id}`,
-        size: attachment.size,
-        sha256: attachment.sha256,
-      };
+      const { attachments } = await storeFormUpload(c.req.raw, store, { field: 'file', maxFiles: 1, maxBytes: AVATAR_MAX_BYTES });
+      const attachment = attachments[0]!;
+      const answer: AvatarJson = { id: attachment.id, ref: `attachment://${attachment.id}`, size: attachment.size, sha256: attachment.sha256 };
       return c.json(answer, 201);
     } catch (error) {
-      if (!isAttacheError(error)) throw error;
-      // attache's statuses are all 4xx/5xx with a body.
-      return c.json({ error: error.code, detail: error.message }, error.status as ContentfulStatusCode);
+      return errorResponse(error, { quiet: c.req.raw.signal.aborted });
     }
   });
   return app;

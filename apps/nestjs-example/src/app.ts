@@ -114,6 +114,9 @@ export async function start(options: StartOptions): Promise<RunningExample> {
     forceCloseConnections: true,
     // A failed start rejects (Nest's default would exit the process).
     abortOnError: false,
+    // attache's routes read their own bodies; AttacheModule parses JSON and
+    // urlencoded bodies of the app's other routes, as Nest would.
+    bodyParser: false,
   });
   const server = app.getHttpServer() as Server;
   // Node's default (300 s per request) would cut off large uploads.

@@ -14,7 +14,7 @@ const { startInProcess } = describeExampleApp({
 });
 
 describe('nestjs-example body parsing', () => {
-  it("keeps Nest's JSON body parser off attache's routes: a JSON-typed upload is stored byte for byte", async () => {
+  it("keeps Nest's body parsing off attache's routes (bodyParser: false): a JSON-typed upload is stored byte for byte", async () => {
     const { url } = await startInProcess();
     const api = `${url}/v1`;
     const json = new TextEncoder().encode('{ "exact": "bytes",  "spacing": true }\n');

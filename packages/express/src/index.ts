@@ -8,3 +8,4 @@ export {
   type AttacheStorageOptions,
   type MulterIncomingFile,
 } from './storage.js';
+export { attacheErrorHandler, attacheUpload, type AttacheUploadRequest, type MulterFactory } from './upload.js';

@@ -1,7 +1,7 @@
 // `attache({ store })`: an Express router that hands every request under its
 // mount to core's `createHandler`. The request/response conversion is
 // @attache/node's; all behaviour, errors included, is core's.
-import { AttacheError, createHandler, type HandlerOptions } from '@attache/core';
+import { AttacheError, createHandler, routeTakesJsonBody, type HandlerOptions } from '@attache/core';
 import { sendWebResponse, toWebRequest } from '@attache/node';
 import { Router, type ErrorRequestHandler, type Request as ExpressRequest, type Response as ExpressResponse, type NextFunction } from 'express';
 
@@ -22,9 +22,6 @@ export type AttacheRouter = Router & {
   errors: ErrorRequestHandler;
 };
 
-/** Lease calls carry a JSON object whose value, not its bytes, matters: a parsed body can be re-serialized. */
-const JSON_ROUTES = /^\/(acquire|keepalive|release)\/?$/;
-
 export function attache(options: AttacheRouterOptions): AttacheRouter {
   const { trustProxy = false, ...handlerOptions } = options;
   const handler = createHandler(handlerOptions);
@@ -33,7 +30,8 @@ export function attache(options: AttacheRouterOptions): AttacheRouter {
     // req.originalUrl keeps the mount path; req.baseUrl is that mount path.
     const request = toWebRequest(req, res, {
       trustProxy,
-      reuseParsedJson: JSON_ROUTES.test(req.path),
+      // Lease calls carry a JSON object whose value, not its bytes, matters: a parsed body can be re-serialized.
+      reuseParsedJson: routeTakesJsonBody(req.method, req.path),
       ...(body === undefined ? {} : { body }),
     });
     // Express strips the mount path from `req.url`; core matches routes below it.

@@ -1,6 +1,8 @@
 // `attacheStorage()`: a multer StorageEngine that streams each uploaded file
 // into attache — as a committed document (no lease), or staged under the
-// lease a request carries.
+// lease a request carries. Each file goes through core's in-app upload entry
+// (`storeFormFiles`), which checks it (field, count, name, size) and words
+// every refusal; the engine only converts multer's file and undoes it.
 //
 // Multer's own clean-up only covers files whose engine finished. Here a file
 // cut short (limits.fileSize, a client abort, a broken form) errors the body
@@ -9,16 +11,17 @@
 import type { Readable } from 'node:stream';
 import {
   AttacheError,
+  formFilesSeen,
   isAttacheError,
-  readLeaseHeaders,
-  hasLeaseHeaders,
+  leaseFromRequest,
+  storeFormFiles,
   type Attachment,
   type AttachmentRef,
   type AttachmentStore,
-  type DocumentUpload,
+  type FormFilesSeen,
   type LeaseCredentials,
 } from '@attache/core';
-import { readableToWebStream } from '@attache/node';
+import { readableToWebStream, webHeaders } from '@attache/node';
 import type { Request as ExpressRequest } from 'express';
 
 /** What multer hands a storage engine for each file part. */
@@ -65,8 +68,12 @@ export interface AttacheStorageOptions {
   key?: (req: ExpressRequest, file: MulterIncomingFile) => string;
   /** Attachment name (default: the file's original name). */
   name?: (req: ExpressRequest, file: MulterIncomingFile) => string;
-  /** Per-file limit in bytes, on top of the store's own. Prefer multer's `limits.fileSize`, which names the error. */
+  /** Per-file limit in bytes, on top of the store's own. Past it: 413 `attachment_too_large`, nothing kept of the file. */
   maxBytes?: number;
+  /** The form field that holds the files; a file in another field is refused (`invalid_body`, as core words it). Default: any. */
+  field?: string;
+  /** Most files per request; one more is refused (`invalid_body`). Default: no limit. */
+  maxFiles?: number;
 }
 
 export interface AttacheStorageEngine {
@@ -81,70 +88,53 @@ type Undo = () => Promise<void>;
 /**
  * Lease credentials from the lease headers of the request (`X-Lease-ID`,
  * `X-Txn-ID`, `X-Fencing-Token`) and the key and namespace from the query
- * (`?key=…&namespace=…`), as attache's own HTTP API sends them. Undefined
- * when no lease header is present; a partial set throws the precise error.
+ * (`?key=…&namespace=…`), as attache's own HTTP API sends them (core's
+ * `leaseFromRequest`). Undefined when no lease header is present; a partial
+ * set throws the precise error.
  */
 export function leaseFromHeaders(req: ExpressRequest): LeaseCredentials | undefined {
-  const headers = new Headers();
-  for (const name of ['x-lease-id', 'x-txn-id', 'x-fencing-token']) {
-    const value = req.headers[name];
-    if (typeof value === 'string') headers.set(name, value);
-  }
-  if (!hasLeaseHeaders(headers)) return undefined;
-  const values = readLeaseHeaders(headers);
-  const key = queryString(req, 'key');
-  if (key === undefined) throw new AttacheError('missing_key', 'key is required with a lease');
-  const namespace = queryString(req, 'namespace');
-  return { ...values, key, ...(namespace === undefined ? {} : { namespace }) };
+  return leaseFromRequest(webHeaders(req), req.originalUrl ?? req.url ?? '/');
 }
 
-function queryString(req: ExpressRequest, name: string): string | undefined {
-  const value = new URL(req.originalUrl ?? req.url ?? '/', 'http://query.local').searchParams.get(name);
-  return value === null || value === '' ? undefined : value;
-}
+/** Errors this engine raised, so that `attacheUpload` tells them from multer's and busboy's form errors. */
+export const ENGINE_ERRORS = new WeakSet<object>();
+
+/** What the requests in flight have sent so far: core's `maxFiles` and unique names hold per request. */
+const seenByRequest = new WeakMap<object, FormFilesSeen>();
 
 export function attacheStorage(options: AttacheStorageOptions): AttacheStorageEngine {
   const { store } = options;
 
   async function handleFile(req: ExpressRequest, file: MulterIncomingFile): Promise<AttacheFileInfo & { [UNDO]: Undo }> {
     const credentials = options.lease?.(req);
+    const lease =
+      credentials === undefined
+        ? undefined
+        : { ...credentials, namespace: credentials.namespace ?? options.namespace, key: options.key?.(req, file) ?? credentials.key };
     const name = options.name?.(req, file) ?? file.originalname;
-    const upload = (): DocumentUpload => {
-      const document: DocumentUpload = { name, body: fileBody(file), contentType: file.mimetype || 'application/octet-stream' };
-      if (options.maxBytes !== undefined) document.maxBytes = options.maxBytes;
-      return document;
-    };
-
-    if (credentials === undefined) {
-      const [attachment] = await store.createDocuments([upload()]);
-      if (attachment === undefined) throw new Error('createDocuments returned no attachment for one upload');
-      return { ...describe(attachment, false, false), [UNDO]: () => deleteDocument(store, attachment) };
-    }
-
-    const lease = store.lease({
-      ...credentials,
-      namespace: credentials.namespace ?? options.namespace,
-      key: options.key?.(req, file) ?? credentials.key,
-    });
     // Reported to the app (`file.replaced`): the upload overwrites a visible version.
-    const replaced = await lease.get({ name }).then(
-      () => true,
-      (error: unknown) => {
-        if (isAttacheError(error, 'attachment_not_found')) return false;
-        throw error;
-      },
-    );
-    const { attachment } = await lease.attach(upload());
-    // Taking back this staged write shows the committed version (if any) again.
-    const undo: Undo = () => lease.unstage({ id: attachment.id }).then(() => undefined);
-    return { ...describe(attachment, true, replaced), [UNDO]: undo };
+    const replaced = lease === undefined ? false : await isVisible(store, lease, name);
+    let seen = seenByRequest.get(req);
+    if (seen === undefined) seenByRequest.set(req, (seen = formFilesSeen()));
+    const formFile = { name, field: file.fieldname, contentType: file.mimetype || undefined, body: fileBody(file) };
+    const { field, maxFiles, maxBytes } = options;
+    const { attachments, staged } = await storeFormFiles(store, [formFile], { lease, field, maxFiles, maxBytes }, seen);
+    const attachment = attachments[0]!;
+    // Taking back a staged write shows the committed version (if any) again; a document is deleted.
+    const undo: Undo = staged
+      ? () => store.lease(lease!).unstage({ id: attachment.id }).then(() => undefined)
+      : () => store.deleteDocument(attachment.id).then(() => undefined);
+    return { ...describe(attachment, staged, replaced), [UNDO]: undo };
   }
 
   return {
     _handleFile(req, file, callback) {
       handleFile(req, file).then(
         (info) => callback(null, info),
-        (error: unknown) => callback(error),
+        (error: unknown) => {
+          if (typeof error === 'object' && error !== null) ENGINE_ERRORS.add(error);
+          callback(error);
+        },
       );
     },
     _removeFile(_req, file, callback) {
@@ -160,6 +150,16 @@ export function attacheStorage(options: AttacheStorageOptions): AttacheStorageEn
       );
     },
   };
+}
+
+async function isVisible(store: AttachmentStore, lease: LeaseCredentials, name: string): Promise<boolean> {
+  try {
+    await store.lease(lease).get({ name });
+    return true;
+  } catch (error) {
+    if (isAttacheError(error, 'attachment_not_found')) return false;
+    throw error;
+  }
 }
 
 /**
@@ -193,9 +193,4 @@ function describe(attachment: Attachment, staged: boolean, replaced: boolean): A
     replaced,
     attachment,
   };
-}
-
-/** Documents cannot be leased by callers; the engine deletes one for us. */
-async function deleteDocument(store: AttachmentStore, attachment: Attachment): Promise<void> {
-  await store.deleteDocument(attachment.id);
 }

@@ -1,11 +1,10 @@
 // Serves one Express request with core's Web handler: Node request → Web
 // Request (@attache/node), `createHandler` → Web Response → Node response.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createHandler, type AttacheHandler } from '@attache/core';
+import { createHandler, routeTakesJsonBody, type AttacheHandler } from '@attache/core';
 import { sendWebResponse, toWebRequest } from '@attache/node';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { bypassBodyParsers } from './body-parser-bypass.js';
 import type { AttacheStoreConfig } from './options.js';
 import { ATTACHE_CONFIG } from './tokens.js';
 
@@ -16,6 +15,8 @@ export const ROUTE_PARAMETER = 'attacheRoute';
 export type ExpressRequest = IncomingMessage & {
   /** The matched Express route; its pattern tells where attache is mounted. */
   route?: { path?: unknown };
+  /** Set when a body parser read the request. */
+  body?: unknown;
 };
 
 @Injectable()
@@ -32,26 +33,33 @@ export class AttacheHttp implements OnModuleInit {
     this.handler = createHandler(config);
   }
 
-  /** Runs once the routes are registered: keeps the body parsers off them. */
+  /** An application context without HTTP (a script injecting the store) has no adapter; any other than Express is refused. */
   onModuleInit(): void {
     const adapter = this.adapterHost.httpAdapter as HttpAdapterHost['httpAdapter'] | undefined;
-    // An application context without HTTP (e.g. a script injecting the store).
     if (adapter === undefined) return;
     if (adapter.getType() !== 'express') {
       throw new Error(`AttacheModule serves its routes on @nestjs/platform-express only (this app uses ${adapter.getType()})`);
     }
-    const { routes } = bypassBodyParsers(adapter.getInstance(), ROUTE_PARAMETER);
-    if (routes === 0) {
-      this.logger.warn(
-        'attache routes not found in the Express router, so the body parsers still run on them: lease calls work ' +
-          '(JSON is rebuilt from req.body), but JSON-typed and form-encoded uploads fail. Create the app with { bodyParser: false }.',
-      );
-    }
   }
 
+  private warnedAboutParsedBody = false;
+
   async serve(req: ExpressRequest, res: ServerResponse): Promise<void> {
-    const request = toWebRequest(req, res);
-    const response = await this.handler.handle(request, { basePath: mountPathOf(req, request.url) });
+    if (req.body !== undefined && !this.warnedAboutParsedBody) {
+      this.warnedAboutParsedBody = true;
+      this.logger.warn(
+        "a body parser read a request to attache's routes before them: lease calls still work (JSON is rebuilt from req.body), " +
+          'but JSON-typed and form-encoded uploads are refused and malformed JSON gets Express\'s answer. ' +
+          'Create the app with NestFactory.create(AppModule, { bodyParser: false }); AttacheModule parses your other routes.',
+      );
+    }
+    const target = new URL((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/', 'http://request.invalid');
+    const basePath = mountPathOf(req, target.href);
+    const request = toWebRequest(req, res, {
+      // Only a lease call's body may be rebuilt from what a parser made of it; an upload's bytes must be the client's.
+      reuseParsedJson: routeTakesJsonBody(req.method ?? 'GET', target.pathname.slice(basePath.length) || '/'),
+    });
+    const response = await this.handler.handle(request, { basePath });
     // Resolves as well when the client hangs up mid-download (the body is cancelled).
     await sendWebResponse(res, response, request.signal);
   }

@@ -17,6 +17,13 @@ export interface AttacheModuleStaticOptions {
   path?: string | false;
   /** Registers the module globally, so every module can inject the store (default false). */
   global?: boolean;
+  /**
+   * Parse JSON and urlencoded bodies of the app's other routes, as Nest's
+   * default body parser would (default true). Create the app with
+   * `NestFactory.create(AppModule, { bodyParser: false })`: Nest's own parser
+   * has no per-route switch and would read attache's upload bodies first.
+   */
+  parseOtherRoutes?: boolean;
 }
 
 export interface AttacheModuleOptions extends AttacheStoreConfig, AttacheModuleStaticOptions {}

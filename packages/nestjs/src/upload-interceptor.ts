@@ -11,25 +11,10 @@
 // with `X-Lease-ID`/`X-Txn-ID`/`X-Fencing-Token` it is staged under that
 // lease (key and namespace from the query, or from `options.scope`) and
 // commits when the lease is released. A failed or aborted upload keeps nothing.
+// Checking, storing and wording the mistakes is core's `storeFormUpload`;
+// this file only converts the request and the error.
 import type { ServerResponse } from 'node:http';
-import {
-  AttacheError,
-  checkKey,
-  checkName,
-  checkNamespace,
-  errorBody,
-  hasLeaseHeaders,
-  isAttacheError,
-  parseMultipartUploads,
-  readLeaseHeaders,
-  reportingEnvelopeFailure,
-  type AttachOptions,
-  type Attachment,
-  type AttachmentStore,
-  type LeaseCredentials,
-  type MultipartUpload,
-  type MultipartUploads,
-} from '@attache/core';
+import { errorAnswer, leaseFromRequest, storeFormUpload, type Attachment, type AttachmentStore } from '@attache/core';
 import { toWebRequest } from '@attache/node';
 import {
   HttpException,
@@ -47,7 +32,7 @@ import type { ExpressRequest } from './attache-http.js';
 import { ATTACHE_STORE } from './tokens.js';
 
 export interface AttacheFileInterceptorOptions {
-  /** Form field holding the file (default `file`). Other parts are read past and dropped. */
+  /** Form field holding the file (default `file`). A file in another field, or a second file, is refused (`invalid_body`). */
   field?: string;
   /** Largest file accepted, in bytes; capped by the store's own limit. Past it: 413, nothing kept. */
   maxBytes?: number;
@@ -69,7 +54,20 @@ export function AttacheFileInterceptor(options: AttacheFileInterceptorOptions = 
     async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
       const http = context.switchToHttp();
       const req = http.getRequest<ExpressRequest>();
-      uploaded.set(req, await storeFormFile(this.store, req, http.getResponse<ServerResponse>(), options));
+      const res = http.getResponse<ServerResponse>();
+      const request = toWebRequest(req, res);
+      try {
+        const lease = leaseFromRequest(request.headers, request.url, options.scope?.(req));
+        const { attachments } = await storeFormUpload(request, this.store, {
+          field: options.field ?? 'file',
+          maxFiles: 1,
+          ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+          ...(lease === undefined ? {} : { lease }),
+        });
+        uploaded.set(req, attachments[0]!);
+      } catch (error) {
+        throw toHttpException(error, res, request.signal.aborted);
+      }
       return next.handle();
     }
   }
@@ -85,90 +83,16 @@ export const UploadedAttachment = createParamDecorator((_data: unknown, context:
   return attachment;
 });
 
-async function storeFormFile(
-  store: AttachmentStore,
-  req: ExpressRequest,
-  res: ServerResponse,
-  options: AttacheFileInterceptorOptions,
-): Promise<Attachment> {
-  const request = toWebRequest(req, res);
-  try {
-    const mediaType = (request.headers.get('Content-Type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
-    if (mediaType !== 'multipart/form-data') throw new AttacheError('invalid_body', 'expected a multipart/form-data upload');
-    const credentials = leaseCredentialsOf(req, request, options);
-    const uploads = parseMultipartUploads(request);
-    const parts = fieldFile(uploads, options.field ?? 'file', options.maxBytes, request.signal);
-    const attachments = await reportingEnvelopeFailure(uploads, async () =>
-      credentials === undefined
-        ? store.createDocuments(parts)
-        : (await store.lease(credentials).attachAll(parts)).attachments,
-    );
-    const [attachment] = attachments;
-    if (attachment === undefined) throw new Error('the store returned no attachment for one file');
-    return attachment;
-  } catch (error) {
-    throw toHttpException(error, request.signal);
-  }
-}
-
-function leaseCredentialsOf(
-  req: ExpressRequest,
-  request: Request,
-  options: AttacheFileInterceptorOptions,
-): LeaseCredentials | undefined {
-  if (!hasLeaseHeaders(request.headers)) return undefined;
-  const query = new URL(request.url).searchParams;
-  const scope = options.scope?.(req) ?? { namespace: query.get('namespace') || undefined, key: query.get('key') ?? '' };
-  if (!scope.key) throw new AttacheError('missing_key', 'a leased upload needs the key of its lease');
-  return {
-    namespace: checkNamespace(scope.namespace),
-    key: checkKey(scope.key),
-    ...readLeaseHeaders(request.headers),
-  };
-}
-
 /**
- * The upload of the first file part in `field`; every other part is
- * discarded unread. The iteration runs to the closing boundary before the
- * store commits, so a malformed envelope after the file still keeps nothing.
+ * Core's error answer as an `HttpException`, so the app's exception filters
+ * see a normal HTTP error; its headers (`Retry-After`, `Cache-Control`) are
+ * set on the response, which Nest's own answer keeps.
  */
-async function* fieldFile(
-  uploads: MultipartUploads,
-  field: string,
-  maxBytes: number | undefined,
-  signal: AbortSignal,
-): AsyncGenerator<AttachOptions> {
-  let found = false;
-  for await (const part of uploads) {
-    if (found || !isInField(part, field)) {
-      await part.body.cancel();
-      continue;
-    }
-    found = true;
-    const upload: AttachOptions = {
-      name: checkName(part.name),
-      body: part.body,
-      contentType: part.contentType ?? 'application/octet-stream',
-      signal,
-    };
-    if (maxBytes !== undefined) upload.maxBytes = maxBytes;
-    yield upload;
-  }
-  if (!found) throw new AttacheError('invalid_body', `the form has no file in field "${field}"`);
-}
-
-function isInField(part: MultipartUpload, field: string): boolean {
-  return part.field === field;
-}
-
-/** `AttacheError` → an `HttpException` with attache's error body, so the app's filters see a normal HTTP error. */
-function toHttpException(error: unknown, signal: AbortSignal): unknown {
+function toHttpException(error: unknown, res: ServerResponse, quiet: boolean): HttpException {
   if (error instanceof HttpException) return error;
-  if (isAttacheError(error)) {
-    return new HttpException(errorBody(error), error.status, { cause: error });
+  const { status, headers, body } = errorAnswer(error, { quiet });
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() !== 'content-type' && !res.headersSent) res.setHeader(name, value);
   }
-  if (signal.aborted) {
-    return new HttpException({ error: 'invalid_body', detail: 'the client closed the upload' }, 400, { cause: error });
-  }
-  return error;
+  return new HttpException(body, status, { cause: error });
 }

@@ -1,5 +1,6 @@
 // The shared HTTP contract (API.md §2–3), served by AttacheModule on a Nest
-// app with Nest's defaults (body parser on).
+// app created as the README says ({ bodyParser: false }; the module parses
+// the app's other routes).
 import { describeHttpContract, type MountFn } from '@attache/testing';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -18,7 +19,11 @@ const mountNest: MountFn = async ({ store, authorize, token }) => {
   class ContractAppModule {}
 
   // forceCloseConnections: `close()` must drop open connections, not wait for them.
-  const app = await NestFactory.create(ContractAppModule, { logger: ['error', 'warn'], forceCloseConnections: true });
+  const app = await NestFactory.create(ContractAppModule, {
+    logger: ['error', 'warn'],
+    forceCloseConnections: true,
+    bodyParser: false,
+  });
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as { port: number };
   return { baseUrl: `http://127.0.0.1:${port}/v1`, close: () => app.close() };

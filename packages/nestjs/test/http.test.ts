@@ -1,6 +1,7 @@
-// The contract routes served through a Nest app (Express platform), with
-// Nest's default body parser on: leases, uploads, downloads, and the body
-// parser kept off attache's routes only.
+// The contract routes served through a Nest app (Express platform) created
+// with { bodyParser: false }, as the README says: leases, uploads, downloads,
+// and the module's own parsers for the app's other routes. Then what happens
+// with Nest's default body parser left on.
 import { createHash } from 'node:crypto';
 import type { AttachmentStore } from '@attache/core';
 import { Body, Controller, Module, Post, type DynamicModule, type Type } from '@nestjs/common';
@@ -35,14 +36,14 @@ async function serve(options: { path?: string; globalPrefix?: string; bodyParser
   const store = memoryStore(blobs);
   stores.push(store);
   const attache = AttacheModule.forRoot({ store, ...(options.path === undefined ? {} : { path: options.path }) });
-  const app = await startApp(appModule(attache), options);
+  const app = await startApp(appModule(attache), { bodyParser: false, ...options });
   running.push(app);
   return { app, store, blobs };
 }
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
-describe('AttacheModule.forRoot over HTTP (Nest defaults: body parser on)', () => {
+describe('AttacheModule.forRoot over HTTP (app created with bodyParser: false)', () => {
   it('runs a lease lifecycle: acquire, keepalive, upload staged, commit on release, download', async () => {
     const { app } = await serve();
     const baseUrl = `${app.origin}/v1`;
@@ -80,7 +81,7 @@ describe('AttacheModule.forRoot over HTTP (Nest defaults: body parser on)', () =
     expect(byId.headers.get('content-length')).toBe(String(bytes.length));
   });
 
-  it('keeps JSON and form bodies sent to attache byte for byte (the body parser skips its routes)', async () => {
+  it('keeps JSON and form bodies sent to attache byte for byte (the parsers skip its routes)', async () => {
     const { app } = await serve();
     const baseUrl = `${app.origin}/v1`;
     const lease = await acquire(baseUrl, 'raw/json');
@@ -118,15 +119,37 @@ describe('AttacheModule.forRoot over HTTP (Nest defaults: body parser on)', () =
     expect(await response.json()).toMatchObject({ error: 'invalid_body' });
   });
 
-  it('still parses JSON for the application’s own routes', async () => {
+  it('parses JSON and urlencoded bodies of the application’s own routes, as Nest would', async () => {
     const { app } = await serve();
-    const response = await fetch(`${app.origin}/echo`, {
+    const json = await fetch(`${app.origin}/echo`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ hello: 'nest' }),
     });
-    expect(response.status).toBe(201);
-    expect(await response.json()).toEqual({ received: { hello: 'nest' } });
+    expect(json.status).toBe(201);
+    expect(await json.json()).toEqual({ received: { hello: 'nest' } });
+    const form = await fetch(`${app.origin}/echo`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'a[b]=1',
+    });
+    expect(await form.json()).toEqual({ received: { a: { b: '1' } } });
+  });
+
+  it('skips the parsers under a global prefix and a RouterModule path too (Nest resolves the controller’s path)', async () => {
+    const { app } = await serve({ path: 'files', globalPrefix: 'api' });
+    const baseUrl = `${app.origin}/api/files`;
+    const lease = await acquire(baseUrl, 'prefixed/json');
+    const body = '{ "spaced":  true }';
+    const upload = await fetch(`${baseUrl}/attachments?key=prefixed/json&name=a.json`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...leaseHeaders(lease) },
+      body,
+    });
+    expect(upload.status).toBe(200);
+    expect(await upload.json()).toMatchObject({ attachment: { size: body.length } });
+    const echo = await fetch(`${app.origin}/api/echo`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"x":1}' });
+    expect(await echo.json()).toEqual({ received: { x: 1 } });
   });
 
   it('streams an upload into the store while the request is still arriving (Nest buffers nothing)', async () => {
@@ -230,16 +253,34 @@ describe('AttacheModule.forRoot over HTTP (Nest defaults: body parser on)', () =
     expect((await release(baseUrl, lease)).status).toBe(200);
   });
 
-  it('works the same with Nest’s body parser turned off', async () => {
-    const { app } = await serve({ bodyParser: false });
+});
+
+describe('AttacheModule.forRoot with Nest’s default body parser left on', () => {
+  it('still runs lease calls (JSON rebuilt from req.body) and raw uploads', async () => {
+    const { app } = await serve({ bodyParser: true });
     const baseUrl = `${app.origin}/v1`;
-    const lease = await acquire(baseUrl, 'no-parser');
-    const upload = await fetch(`${baseUrl}/attachments?key=no-parser&name=a.json`, {
+    const lease = await acquire(baseUrl, 'parsed/1');
+    const upload = await fetch(`${baseUrl}/attachments?key=parsed/1&name=a.bin`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', ...leaseHeaders(lease) },
-      body: '{"a": 1}',
+      headers: { 'Content-Type': 'application/octet-stream', ...leaseHeaders(lease) },
+      body: new Uint8Array(10),
     });
     expect(upload.status).toBe(200);
     expect((await release(baseUrl, lease)).status).toBe(200);
+  });
+
+  it('refuses a JSON-typed upload the parser consumed with 400 invalid_body, never storing it altered', async () => {
+    const { app, store } = await serve({ bodyParser: true });
+    const baseUrl = `${app.origin}/v1`;
+    const lease = await acquire(baseUrl, 'parsed/2');
+    const upload = await fetch(`${baseUrl}/attachments?key=parsed/2&name=a.json`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...leaseHeaders(lease) },
+      body: '{"a":  1}',
+    });
+    expect(upload.status).toBe(400);
+    expect(await upload.json()).toMatchObject({ error: 'invalid_body' });
+    expect((await release(baseUrl, lease)).status).toBe(200);
+    expect(await store.listAttachments({ key: 'parsed/2' })).toEqual([]);
   });
 });

@@ -77,13 +77,11 @@ describe('AttacheFileInterceptor', () => {
       multipartBody(BOUNDARY, [
         { field: 'caption', value: 'me at the beach' },
         { field: 'file', filename: 'me.png', contentType: 'image/png', bytes: picture },
-        { field: 'file', filename: 'second.png', contentType: 'image/png', bytes: new Uint8Array(10) },
       ]),
     );
     expect(response.status).toBe(201);
     const body = (await response.json()) as { id: string; name: string; size: number };
     expect(body).toMatchObject({ name: 'me.png', size: picture.length });
-    // One file per interceptor: a second file part is read past, not stored.
     expect((await blobs.paths()).length).toBe(blobsBefore.length + 1);
 
     const stored = await store.getAttachment({ id: body.id });
@@ -177,14 +175,27 @@ describe('AttacheFileInterceptor', () => {
     expect(await noFile.json()).toMatchObject({ error: 'invalid_body' });
   });
 
-  it('stores only the part of its field; other file parts are read past and dropped', async () => {
-    const response = await postForm(
+  it('refuses a file in another field, and a second file, keeping nothing (core words both)', async () => {
+    const blobsBefore = await blobs.paths();
+    const otherField = await postForm(
       multipartBody(BOUNDARY, [
-        { field: 'thumbnail', filename: 'thumb.png', contentType: 'image/png', bytes: new Uint8Array(10).fill(1) },
         { field: 'file', filename: 'full.png', contentType: 'image/png', bytes: new Uint8Array(20).fill(2) },
+        { field: 'thumbnail', filename: 'thumb.png', contentType: 'image/png', bytes: new Uint8Array(10).fill(1) },
       ]),
     );
-    expect(response.status).toBe(201);
-    expect(await response.json()).toMatchObject({ name: 'full.png', size: 20 });
+    expect(otherField.status).toBe(400);
+    expect(await otherField.json()).toEqual({
+      error: 'invalid_body',
+      detail: 'the form has a file in field "thumbnail"; this upload takes its file in field "file"',
+    });
+    const secondFile = await postForm(
+      multipartBody(BOUNDARY, [
+        { field: 'file', filename: 'one.png', contentType: 'image/png', bytes: new Uint8Array(20) },
+        { field: 'file', filename: 'two.png', contentType: 'image/png', bytes: new Uint8Array(20) },
+      ]),
+    );
+    expect(secondFile.status).toBe(400);
+    expect(await secondFile.json()).toEqual({ error: 'invalid_body', detail: 'this upload takes at most 1 file' });
+    expect(await settledBlobPaths(blobsBefore)).toEqual(blobsBefore);
   });
 });

@@ -7,7 +7,7 @@
 // stream — never closes it — so the engine sees a failed upload, not a short
 // one, and keeps nothing.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AttacheError, emptyStream } from '@attache/core';
+import { AttacheError, emptyStream, parseMediaType } from '@attache/core';
 import { readableToWebStream } from './stream.js';
 
 export interface ToWebRequestOptions {
@@ -112,7 +112,8 @@ function firstValue(value: string | undefined): string | undefined {
   return first === undefined || first === '' ? undefined : first;
 }
 
-function webHeaders(req: IncomingMessage): Headers {
+/** The request's headers as Web `Headers` (HTTP/2 pseudo-headers and values Fetch rejects left out). */
+export function webHeaders(req: IncomingMessage): Headers {
   const headers = new Headers();
   const raw = req.rawHeaders;
   for (let index = 0; index + 1 < raw.length; index += 2) {
@@ -194,7 +195,8 @@ function discardUnreadBody(req: IncomingMessage, res: ServerResponse): AbortSign
 /** An upstream middleware read the stream already: rebuild JSON from `req.body`, else fail loudly. */
 function consumedBody(req: IncomingMessage, reuseParsedJson: boolean): ReadableStream<Uint8Array> {
   const parsed = (req as IncomingMessage & FrameworkFields).body;
-  const mediaType = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  // Core's parser, so "is this JSON" means here what it means to the handler.
+  const mediaType = parseMediaType(req.headers['content-type'] ?? '')?.essence;
   if (reuseParsedJson && mediaType === 'application/json' && parsed !== undefined) {
     const bytes = new TextEncoder().encode(JSON.stringify(parsed));
     return new ReadableStream<Uint8Array>({
@@ -208,7 +210,7 @@ function consumedBody(req: IncomingMessage, reuseParsedJson: boolean): ReadableS
   // Handing on an empty stream would store an empty attachment in place of the real one.
   const error = new AttacheError(
     'invalid_body',
-    `the request body (${mediaType || 'no Content-Type'}) was already read by an earlier middleware; mount attache before body parsers for this content type`,
+    `the request body (${mediaType ?? 'no valid Content-Type'}) was already read by an earlier middleware; mount attache before body parsers for this content type`,
   );
   return new ReadableStream<Uint8Array>({ start: (controller) => controller.error(error) });
 }

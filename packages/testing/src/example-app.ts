@@ -1,13 +1,23 @@
 // The example apps' shared specification: the README's curl session over
-// real HTTP (lease lifecycle, /avatar, its size limit) against the app started
-// in-process, and the built `dist/main.js` as a child process.
+// real HTTP (lease lifecycle, /avatar, its mistakes) against the app started
+// in-process, and the built `dist/main.js` as a child process. POST /avatar
+// answers each mistake exactly as every in-app upload does
+// (contract/in-app-uploads.ts holds the literal answers).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import {
+  abortFormMidFile,
+  eventually,
+  inAppMistakeAnswers,
+  IN_APP_MISTAKES,
+  mistakeAnswerOf,
+  sendInAppMistake,
+} from './contract/in-app-uploads.js';
 
 export async function createTempDir(): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), 'attache-example-'));
@@ -128,6 +138,15 @@ export interface RunningExampleApp {
   close(): Promise<void>;
 }
 
+/** The files under `dir`, recursively, relative to it (sorted). */
+export async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1))
+    .sort();
+}
+
 export interface ExampleAppSpec {
   /** e.g. `express-example`: the name in its listening line. */
   name: string;
@@ -142,17 +161,17 @@ export interface ExampleAppSpec {
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** The behaviour every example app shares; each app adds its own tests beside it. */
-export function describeExampleApp(spec: ExampleAppSpec): { startInProcess(): Promise<RunningExampleApp> } {
+export function describeExampleApp(spec: ExampleAppSpec): { startInProcess(): Promise<RunningExampleApp & { dataDir: string }> } {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
-  async function startInProcess(): Promise<RunningExampleApp> {
+  async function startInProcess(): Promise<RunningExampleApp & { dataDir: string }> {
     const dataDir = await createTempDir();
     cleanups.push(dataDir.remove);
     const running = await spec.start(dataDir.path);
     cleanups.push(() => running.close());
-    return running;
+    return { url: running.url, close: () => running.close(), dataDir: dataDir.path };
   }
 
   describe(`${spec.name}, in process`, () => {
@@ -192,11 +211,23 @@ export function describeExampleApp(spec: ExampleAppSpec): { startInProcess(): Pr
       await expectBodyBytes(download, bytes);
     });
 
-    it('refuses an avatar over its limit with 413 JSON', async () => {
-      const { url } = await startInProcess();
-      const response = await uploadAvatar(url, new Uint8Array(spec.avatarMaxBytes + 1));
-      expect(response.status).toBe(413);
-      expect(await response.json()).toMatchObject({ error: 'attachment_too_large' });
+    it('answers every /avatar mistake as core words it, keeping no blob: over limit, wrong field, no form, second file, no file', async () => {
+      const { url, dataDir } = await startInProcess();
+      const blobs = join(dataDir, 'blobs');
+      const expected = inAppMistakeAnswers(spec.avatarMaxBytes);
+      for (const mistake of IN_APP_MISTAKES) {
+        const answer = await mistakeAnswerOf(await sendInAppMistake(`${url}/avatar`, mistake, spec.avatarMaxBytes));
+        expect({ mistake, ...answer }).toEqual({ mistake, ...expected[mistake] });
+      }
+      await eventually(() => filesUnder(blobs), []);
+    });
+
+    it('keeps no blob of an avatar whose client disconnects mid-file', async () => {
+      const { url, dataDir } = await startInProcess();
+      await abortFormMidFile(`${url}/avatar`, 1024 * 1024);
+      await eventually(() => filesUnder(join(dataDir, 'blobs')), []);
+      // The app still serves after the abort.
+      expect((await uploadAvatar(url, new Uint8Array(10))).status).toBe(201);
     });
   });
 

@@ -7,3 +7,18 @@ export type { MountFn, MountOptions, MountedAttache } from './contract/harness.j
 export * from './s3-server.js';
 export * from './example-app.js';
 export * from './watched-blobs.js';
+export {
+  abortFormMidFile,
+  describeInAppUploads,
+  eventually,
+  inAppMistakeAnswers,
+  IN_APP_FIELD,
+  IN_APP_MISTAKES,
+  mistakeAnswerOf,
+  sendInAppMistake,
+  type InAppMistake,
+  type InAppMountFn,
+  type InAppMountOptions,
+  type MistakeAnswer,
+  type MountedInAppUpload,
+} from './contract/in-app-uploads.js';

@@ -36,21 +36,44 @@ function retryAfterOf(error: AttacheError): number | undefined {
   return Math.max(1, Math.ceil(error.retryAfterSeconds));
 }
 
-export function errorResponse(error: unknown, options: ErrorResponseOptions = {}): Response {
-  const headers = new Headers(JSON_HEADERS);
-  for (const [name, value] of Object.entries(options.headers ?? {})) headers.set(name, value);
+/**
+ * The one error mapper: an `AttacheError` (or anything else, as a generic
+ * 500) → status, headers and JSON body. Adapters whose framework writes the
+ * answer itself (multer's error middleware, a Nest exception) use this;
+ * everything that answers with a Web `Response` uses `errorResponse`.
+ */
+export interface ErrorAnswer {
+  status: number;
+  /** `Content-Type`, `Cache-Control`, and `Retry-After`/`WWW-Authenticate`/the caller's extra headers where they apply. */
+  headers: Record<string, string>;
+  body: ErrorBody;
+  /** `body` as sent: JSON text ending in a newline. */
+  text: string;
+}
 
+export function errorAnswer(error: unknown, options: ErrorResponseOptions = {}): ErrorAnswer {
+  const headers: Record<string, string> = { ...JSON_HEADERS, ...options.headers };
   if (!(error instanceof AttacheError)) {
     if (!options.quiet) console.error('attache: unexpected error while serving a request', error);
     const body: ErrorBody = { error: 'internal', detail: 'internal server error' };
-    return new Response(jsonText(body), { status: 500, headers });
+    return { status: 500, headers, body, text: jsonText(body) };
   }
 
   if (error.status === 503 && error.cause !== undefined && !options.quiet) logOutage(error);
   const body = errorBody(error);
-  if (body.retry_after_seconds !== undefined) headers.set('Retry-After', String(body.retry_after_seconds));
-  if (error.code === 'unauthorized' && !headers.has('WWW-Authenticate')) headers.set('WWW-Authenticate', 'Bearer');
-  return new Response(jsonText(body), { status: error.status, headers });
+  if (body.retry_after_seconds !== undefined) headers['Retry-After'] = String(body.retry_after_seconds);
+  if (error.code === 'unauthorized' && !hasHeader(headers, 'WWW-Authenticate')) headers['WWW-Authenticate'] = 'Bearer';
+  return { status: error.status, headers, body, text: jsonText(body) };
+}
+
+export function errorResponse(error: unknown, options: ErrorResponseOptions = {}): Response {
+  const { status, headers, text } = errorAnswer(error, options);
+  return new Response(text, { status, headers });
+}
+
+function hasHeader(headers: Record<string, string>, name: string): boolean {
+  const lower = name.toLowerCase();
+  return Object.keys(headers).some((header) => header.toLowerCase() === lower);
 }
 
 /** One line per kind of outage per interval: a full disk fails every request, and the log must stay readable. */

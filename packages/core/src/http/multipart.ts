@@ -8,6 +8,7 @@
 // without waiting for part consumers, so a slow consumer buffers unboundedly.
 import { make as makeParser, type MultipartError, type PartInfo } from 'multipasta';
 import { AttacheError } from '../errors.js';
+import { missingBoundaryError } from './upload-errors.js';
 import { formatMediaType, normalizeMediaType, parseMediaType } from '../media-type.js';
 
 /** One file part: a name (its filename), its form field, its declared type, and its bytes. */
@@ -37,7 +38,8 @@ type ParseEvent =
 
 /**
  * Parses a `multipart/form-data` request into its file parts (parts with a
- * non-empty `filename`); other fields are read and discarded. Each part's
+ * non-empty `filename`); other fields are read and discarded (a form with no
+ * file part yields nothing: whoever stores the parts decides). Each part's
  * body must be consumed or cancelled before the next part is taken; a part
  * left unfinished is discarded (its stream errors) when the next is requested.
  *
@@ -164,7 +166,6 @@ export function parseMultipartUploads(
 
     let current: PartStream | undefined;
     try {
-      let uploads = 0;
       for (;;) {
         const event = await nextEvent();
         if (event.type === 'done') break;
@@ -180,13 +181,11 @@ export function parseMultipartUploads(
           throw fail(`the Content-Type of part "${filename}" is not one valid media type (RFC 9110)`, 'invalid_content_type');
         }
         current = new PartStream(nextEvent, fail);
-        uploads += 1;
         yield { name: filename, field: event.info.name, contentType, body: current.stream };
         // The consumer asks for the next part: make sure this one is over.
         await current.finish();
         current = undefined;
       }
-      if (uploads === 0) throw fail('the multipart body has no file part');
     } finally {
       current?.abandon();
       // Release rather than cancel the request body: cancelling may tear down
@@ -301,7 +300,7 @@ function partContentType(info: PartInfo): string | undefined | 'invalid' {
 function describeMultipartError(error: MultipartError): string {
   switch (error._tag) {
     case 'InvalidBoundary':
-      return 'Content-Type multipart/form-data needs a boundary parameter';
+      return missingBoundaryError().message;
     case 'BadHeaders':
       return `a multipart part has malformed headers (${error.error.reason})`;
     case 'InvalidDisposition':

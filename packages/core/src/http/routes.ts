@@ -2,13 +2,12 @@
 // parses and checks everything it can before touching the store or the body,
 // asks the authorize hook, makes one engine call and shapes its answer.
 import { AttacheError } from '../errors.js';
-import { checkName } from '../names.js';
 import { requestBodyOf } from '../streams.js';
-import type { AttachmentStore, AttachOptions, DocumentUpload, Lease } from '../types.js';
+import type { AttachmentStore, DocumentUpload, Lease } from '../types.js';
 import { serveDownload, type AttachmentSource } from './download.js';
 import { errorResponse } from './errors.js';
 import { attachmentToJson, jsonResponse, leaseToJson, readJsonObject, unixSeconds } from './json.js';
-import { parseMultipartUploads, reportingEnvelopeFailure, type MultipartUploads } from './multipart.js';
+import { storeFormUpload, type FormUploadOptions } from './in-app-upload.js';
 import { buildOpenApiDocument } from './openapi.js';
 import type { UploadSlots } from './handler.js';
 import {
@@ -44,9 +43,12 @@ export interface Route {
   run: RouteFunction;
   /** The query parameters this route reads; any other one (or one given twice) is refused before it runs. */
   query: readonly string[];
+  /** Its body is a JSON object whose value, not its bytes, matters: a host may hand over a body a parser already read. */
+  jsonBody?: boolean;
 }
 
 const route = (run: RouteFunction, query: readonly string[] = []): Route => ({ run, query });
+const jsonRoute = (run: RouteFunction): Route => ({ run, query: [], jsonBody: true });
 
 const SCOPE_QUERY = ['namespace', 'key'] as const;
 const UPLOAD_QUERY = [...SCOPE_QUERY, 'name', 'content_type', 'max_bytes', 'prevent_overwrite'];
@@ -55,9 +57,9 @@ const SELECTOR_QUERY = [...SCOPE_QUERY, 'name', 'id'];
 /** Path (relative to the base path) → method → route. */
 export const ROUTES: Readonly<Record<string, Partial<Record<Method, Route>>>> = {
   // Lease calls carry everything in their JSON body.
-  '/acquire': { POST: route(acquire) },
-  '/keepalive': { POST: route(keepalive) },
-  '/release': { POST: route(release) },
+  '/acquire': { POST: jsonRoute(acquire) },
+  '/keepalive': { POST: jsonRoute(keepalive) },
+  '/release': { POST: jsonRoute(release) },
   '/attachments': {
     POST: route(upload, UPLOAD_QUERY),
     GET: route(listAttachments, [...SCOPE_QUERY, 'public']),
@@ -72,6 +74,17 @@ export const ROUTES: Readonly<Record<string, Partial<Record<Method, Route>>>> = 
   '/healthz': { GET: route(healthz), HEAD: route(headOf(healthz)) },
   '/openapi.json': { GET: route(openapi), HEAD: route(headOf(openapi)) },
 };
+
+/**
+ * Whether `method` on `routePath` (below the base path, e.g. `/acquire/`)
+ * takes a JSON object body: hosts whose body parsers may have read it already
+ * (Express behind `express.json()`) can then hand over the parsed value.
+ */
+export function routeTakesJsonBody(method: string, routePath: string): boolean {
+  const path = routePath.length > 1 && routePath.endsWith('/') ? routePath.slice(0, -1) : routePath;
+  const methods = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
+  return methods?.[method.toUpperCase() as Method]?.jsonBody === true;
+}
 
 /**
  * Refuses a query parameter the route does not read, and one given twice: a
@@ -182,10 +195,7 @@ async function storeUpload(
     // the `namespace` asked for (else the store's document namespace).
     const documents = params.documentNamespace === undefined ? {} : { namespace: params.documentNamespace };
     if (params.multipart) {
-      const uploads = parseMultipartUploads(request, body);
-      const attachments = await reportingEnvelopeFailure(uploads, () =>
-        store.createDocuments(multipartAttachOptions(uploads, params, request.signal), documents),
-      );
+      const { attachments } = await storeFormUpload(request, store, formOptions(params), body);
       return jsonResponse({ attachments: attachments.map(attachmentToJson) }, { headers: singleIdHeader(attachments) });
     }
     const [attachment] = await store.createDocuments([rawDocumentUpload(request, params, body)], documents);
@@ -196,10 +206,7 @@ async function storeUpload(
   const lease = store.lease(params.credentials);
   const fencingHeader = { [FENCING_TOKEN_HEADER]: String(params.credentials.fencingToken) };
   if (params.multipart) {
-    const uploads = parseMultipartUploads(request, body);
-    const result = await reportingEnvelopeFailure(uploads, () =>
-      lease.attachAll(multipartAttachOptions(uploads, params, request.signal)),
-    );
+    const result = await storeFormUpload(request, store, formOptions(params), body);
     return jsonResponse(
       { attachments: result.attachments.map(attachmentToJson), noop: result.noop },
       { headers: { ...fencingHeader, ...singleIdHeader(result.attachments) } },
@@ -230,37 +237,18 @@ function rawDocumentUpload(request: Request, params: UploadParams, body: Readabl
 }
 
 /**
- * File parts as uploads. The query's `name` names the first file part only
- * (names must stay unique); the query's `content_type` applies to every part.
- * A name repeated within the request is refused as soon as the repeat's part
- * headers are read, before its bytes are: under a key the last copy would
- * silently replace the others, and "all parts are kept or none" would not
- * describe what is stored. The engine then deletes the parts already streamed.
+ * A form: every file part is one upload. The query's `name` names the first
+ * file part only (names must stay unique); its `content_type` applies to
+ * every part, its `max_bytes` to each.
  */
-async function* multipartAttachOptions(
-  uploads: MultipartUploads,
-  params: UploadParams,
-  signal: AbortSignal,
-): AsyncGenerator<AttachOptions> {
-  let first = true;
-  const names = new Set<string>();
-  for await (const part of uploads) {
-    const name = first && params.name !== undefined ? params.name : checkName(part.name);
-    first = false;
-    if (names.has(name)) {
-      throw new AttacheError('invalid_name', `two parts of this upload are named ${JSON.stringify(name)}; names must be unique`);
-    }
-    names.add(name);
-    const options: AttachOptions = {
-      name,
-      body: part.body,
-      contentType: params.contentType ?? part.contentType ?? 'application/octet-stream',
-      preventOverwrite: params.preventOverwrite,
-      signal,
-    };
-    if (params.maxBytes !== undefined) options.maxBytes = params.maxBytes;
-    yield options;
-  }
+function formOptions(params: UploadParams): FormUploadOptions {
+  const options: FormUploadOptions = { preventOverwrite: params.preventOverwrite };
+  if (params.credentials !== undefined) options.lease = params.credentials;
+  if (params.documentNamespace !== undefined) options.documentNamespace = params.documentNamespace;
+  if (params.name !== undefined) options.name = params.name;
+  if (params.contentType !== undefined) options.contentType = params.contentType;
+  if (params.maxBytes !== undefined) options.maxBytes = params.maxBytes;
+  return options;
 }
 
 function singleIdHeader(attachments: readonly { id: string }[]): Record<string, string> {
