@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createAttachmentStore, isAttacheError, type AttachmentStore } from '@attache/core';
 import { attache, attacheStorage, type AttacheMulterFile } from '@attache/express';
 import { fsBlobs } from '@attache/fs';
-import { sqliteMetadata } from '@attache/sql';
+import { sqliteMetadata } from '@attache/sql/sqlite';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import multer, { MulterError } from 'multer';
 
