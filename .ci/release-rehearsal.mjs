@@ -128,7 +128,7 @@ function directoriesNamed(root, name) {
 
 /**
  * An empty database on $ATTACHE_TEST_DATABASE_URL's server, or on a
- * throwaway server started by packages/testing's harness (built by step 0).
+ * throwaway server started by packages/testing's harness (built above).
  */
 async function throwawayPostgresDatabase() {
   const harness = await import(pathToFileURL(join(repo, 'packages/testing/dist/postgres.js')).href);
