@@ -10,7 +10,8 @@
 //   4. install the core + sql + fs tarballs with npm, plus better-sqlite3
 //      from the registry, into a scratch project outside the repository and
 //      type-check and run the examples of packages/core/README.md and the
-//      SQLite example of packages/sql/README.md against them;
+//      SQLite example of packages/sql/README.md against them (and check
+//      that pg was not installed and `@attache/sql/postgres` says so);
 //   5. the same tarballs with pg but without better-sqlite3 (a
 //      PostgreSQL-only app) in a second scratch project: check that
 //      better-sqlite3 was not installed, that `@attache/sql/sqlite` then
@@ -118,12 +119,31 @@ function typecheckAndRun(dir, files, { types = [], env } = {}) {
     .join('');
 }
 
-/** Every directory called `name` under `root` (nested node_modules included). */
-function directoriesNamed(root, name) {
+/** Every installed copy of the (unscoped) package `name` under the node_modules directory `root`, nested ones included. */
+function installedCopies(root, name) {
   if (!existsSync(root)) return [];
   return readdirSync(root, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && entry.name === name)
+    .filter((entry) => entry.name === name && basename(entry.parentPath) === 'node_modules')
     .map((entry) => join(entry.parentPath, entry.name));
+}
+
+/**
+ * Fails unless `driver` is absent from the project in `dir` (nested
+ * node_modules included) and importing `entryPoint` there fails with an
+ * error that contains `message`.
+ */
+function expectDriverAbsent(dir, driver, entryPoint, message) {
+  const installed = installedCopies(join(dir, 'node_modules'), driver);
+  if (installed.length > 0) {
+    fail(`${driver} was installed without being asked for: ${installed.map((path) => relative(dir, path)).join(', ')}`);
+  }
+  const attempt = spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(entryPoint)});`], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
+  if (attempt.status === 0 || !attempt.stderr.includes(message)) {
+    fail(`importing ${entryPoint} without ${driver} should fail with ${JSON.stringify(message)}; exit ${attempt.status}:\n${attempt.stderr}`);
+  }
 }
 
 /**
@@ -276,21 +296,13 @@ try {
   for (const expected of ['%PDF-1.7', "hash: '3610a686'", 'ello', "name: 'scan.pdf'"]) {
     if (!output.includes(expected)) fail(`the README examples printed no ${JSON.stringify(expected)}:\n${output}`);
   }
+  // The other way round: a SQLite app has no pg, and the PostgreSQL entry says so.
+  expectDriverAbsent(scratch, 'pg', '@attache/sql/postgres', "Cannot find package 'pg'");
 
   // ── 5. a PostgreSQL-only app: no better-sqlite3 ────────────────────
   log(`npm install ${SCRATCH_PACKAGES.join(' ')} from their tarballs with ${POSTGRES_APP_EXTRAS.join(', ')}, without better-sqlite3`);
   const postgresApp = scratchProject(join(work, 'postgres-only'), [...scratchPackages, ...POSTGRES_APP_EXTRAS.map(registrySpec)]);
-  const installedSqlite = directoriesNamed(join(postgresApp, 'node_modules'), 'better-sqlite3');
-  if (installedSqlite.length > 0) {
-    fail(`a PostgreSQL-only install brought better-sqlite3 along: ${installedSqlite.map((dir) => relative(postgresApp, dir)).join(', ')}`);
-  }
-  const sqliteImport = spawnSync(process.execPath, ['--input-type=module', '-e', "await import('@attache/sql/sqlite');"], {
-    cwd: postgresApp,
-    encoding: 'utf8',
-  });
-  if (sqliteImport.status === 0 || !sqliteImport.stderr.includes('npm install better-sqlite3')) {
-    fail(`importing @attache/sql/sqlite without better-sqlite3 should fail naming it; exit ${sqliteImport.status}:\n${sqliteImport.stderr}`);
-  }
+  expectDriverAbsent(postgresApp, 'better-sqlite3', '@attache/sql/sqlite', 'npm install better-sqlite3');
   const [postgresExample, ...morePostgres] = readmeExamples(join(repo, 'packages/sql/README.md'), /^PostgreSQL/u);
   if (postgresExample === undefined || morePostgres.length > 0) fail('expected one example under "## PostgreSQL" in packages/sql/README.md');
   const database = await throwawayPostgresDatabase();
