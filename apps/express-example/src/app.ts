@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createAttachmentStore, type AttachmentStore } from '@attache/core';
 import { attache, attacheErrorHandler, attacheUpload, type AttacheUploadRequest } from '@attache/express';
 import { fsBlobs } from '@attache/fs';
-import { sqliteMetadata } from '@attache/sql';
+import { sqliteMetadata } from '@attache/sql/sqlite';
 import express, { type Express, type RequestHandler } from 'express';
 import multer from 'multer';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createAttachmentStore, errorResponse, storeFormUpload, type AttachmentStore } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
 import { attacheRoutes } from '@attache/hono';
-import { sqliteMetadata } from '@attache/sql';
+import { sqliteMetadata } from '@attache/sql/sqlite';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { logger } from 'hono/logger';

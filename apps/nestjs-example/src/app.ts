@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createAttachmentStore, type Attachment, type AttachmentStore } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
 import { AttacheFileInterceptor, AttacheModule, UploadedAttachment } from '@attache/nestjs';
-import { sqliteMetadata } from '@attache/sql';
+import { sqliteMetadata } from '@attache/sql/sqlite';
 import { Controller, Module, Post, UseInterceptors, type DynamicModule, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fsBlobs } from '@attache/fs';
 import { s3Blobs } from '@attache/s3';
-import { postgresMetadata, sqliteMetadata } from '@attache/sql';
+import { postgresMetadata } from '@attache/sql/postgres';
+import { sqliteMetadata } from '@attache/sql/sqlite';
 import {
   createTestDatabase,
   describeAttachmentEngine,

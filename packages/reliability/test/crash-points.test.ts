@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it, type ExpectStatic } from 'vitest';
 import { createAttachmentStore } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
-import { postgresMetadata, sqliteMetadata } from '@attache/sql';
+import { postgresMetadata } from '@attache/sql/postgres';
+import { sqliteMetadata } from '@attache/sql/sqlite';
 import { describePostgres } from '@attache/testing';
 import {
   acquire,

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { memoryBlobs, memoryMetadata } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
-import { sqliteMetadata } from '@attache/sql';
+import { sqliteMetadata } from '@attache/sql/sqlite';
 import { step } from './fuzz-arbitraries.js';
 import { createWorld, runStep, verifyWorld, type WorldPorts } from './fuzz-runner.js';
 import { StatusTally } from './http-contract.js';

@@ -20,7 +20,7 @@ import {
 } from '@attache/core';
 import { resolveServeConfig, serve, type RunningServer } from '@attache/cli';
 import { fsBlobs } from '@attache/fs';
-import { sqliteMetadata } from '@attache/sql';
+import { sqliteMetadata } from '@attache/sql/sqlite';
 import { contractViolations, observe } from './http-contract.js';
 
 const BASE = 'http://security.test/v1';

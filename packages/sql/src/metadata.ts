@@ -57,16 +57,6 @@ export interface ReleaseNotifications {
   close(): Promise<void>;
 }
 
-// better-sqlite3 puts SQLite's extended result code on `error.code`.
-const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|PROTOCOL|NOLFS)/;
-
-export const sqliteDialectInfo: SqlDialectInfo = {
-  name: 'sqlite',
-  nameCollation: null,
-  lockKeyForUpdate: false,
-  isUnavailable: (error) => SQLITE_UNAVAILABLE.test(String((error as { code?: unknown } | null)?.code ?? '')),
-};
-
 /** A driver error that means "retry later" (see `isUnavailable`) as 503 `unavailable`, naming a full disk as such. */
 function unavailable(error: unknown): AttacheError {
   const code = String((error as { code?: unknown } | null)?.code ?? '');

@@ -5,27 +5,22 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { MetadataStore } from '@attache/core';
-import Database from 'better-sqlite3';
-import {
-  CompiledQuery,
-  Kysely,
-  SqliteAdapter,
-  SqliteDialect,
-  SqliteDriver,
-  type DatabaseConnection,
-  type Driver,
-  type DialectAdapter,
-  type SqliteDatabase,
-  type SqliteDialectConfig,
-} from 'kysely';
-import { createSqlMetadata, sqliteDialectInfo } from './metadata.js';
+import type BetterSqlite3 from 'better-sqlite3';
+import { Kysely, type SqliteDatabase } from 'kysely';
+import { createSqlMetadata } from './metadata.js';
+import { requireDriver } from './require-driver.js';
 import type { AttacheDatabase } from './schema.js';
+import { ImmediateSqliteDialect, sqliteDialectInfo } from './sqlite-dialect.js';
+
+// better-sqlite3 is an optional peer dependency: a PostgreSQL-only app does
+// not install (compile) it, and only this entry point loads it.
+const Database = requireDriver<typeof BetterSqlite3>('better-sqlite3', '@attache/sql/sqlite');
 
 export type SqliteMetadataOptions =
   /** Opens (creating it and its directory when missing) this file; `close()` closes it. */
   | { filename: string; busyTimeoutMs?: number }
   /** Uses a database you opened; `close()` leaves it open for you to close. */
-  | { database: Database.Database; busyTimeoutMs?: number };
+  | { database: BetterSqlite3.Database; busyTimeoutMs?: number };
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 
@@ -43,84 +38,23 @@ export function sqliteMetadata(options: SqliteMetadataOptions): MetadataStore {
   database.pragma('foreign_keys = ON');
 
   const kysely = new Kysely<AttacheDatabase>({
-    dialect: new ImmediateSqliteDialect({ database: owned ? database : borrowed(database) }, database),
+    dialect: new ImmediateSqliteDialect({ database: owned ? database : borrowed(database) }, () => database.inTransaction),
   });
   return createSqlMetadata(kysely, sqliteDialectInfo);
 }
 
-function openFile(filename: string): Database.Database {
+function openFile(filename: string): BetterSqlite3.Database {
   const inMemory = filename === '' || filename === ':memory:' || filename.startsWith('file::memory:');
   if (!inMemory) mkdirSync(dirname(filename), { recursive: true });
   return new Database(filename);
 }
 
 /** Hands Kysely a database whose `close()` does nothing, so the caller keeps ownership. */
-function borrowed(database: Database.Database): SqliteDatabase {
+function borrowed(database: BetterSqlite3.Database): SqliteDatabase {
   return {
     prepare: (text) => database.prepare(text),
     close() {
       // The caller opened it, the caller closes it.
     },
   };
-}
-
-/**
- * Kysely's SQLite dialect, with three changes:
- * - transactions start with `begin immediate`. A plain (deferred) `begin`
- *   takes the write lock only at the first write; if another process wrote
- *   in between, SQLite fails the upgrade at once (SQLITE_BUSY) without
- *   waiting for `busy_timeout`. Taking it up front makes writers queue.
- * - migrations run in one transaction (SQLite has transactional DDL; Kysely's
- *   adapter just does not claim it), so two processes starting together
- *   cannot both apply the same migration.
- * - rollback is skipped when SQLite has already rolled the transaction back
- *   itself (it does after SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM): a
- *   `rollback` then fails with "no transaction is active", an error that
- *   would hide the disk-full one that matters.
- *
- * Within one process, Kysely's SQLite driver already serializes
- * transactions: it has a single connection behind a mutex held from
- * `begin` to `commit`/`rollback`.
- */
-class ImmediateSqliteDialect extends SqliteDialect {
-  readonly #config: SqliteDialectConfig;
-  readonly #database: Database.Database;
-
-  constructor(config: SqliteDialectConfig, database: Database.Database) {
-    super(config);
-    this.#config = config;
-    this.#database = database;
-  }
-
-  override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#config, this.#database);
-  }
-
-  override createAdapter(): DialectAdapter {
-    return new TransactionalDdlSqliteAdapter();
-  }
-}
-
-class ImmediateSqliteDriver extends SqliteDriver {
-  readonly #database: Database.Database;
-
-  constructor(config: SqliteDialectConfig, database: Database.Database) {
-    super(config);
-    this.#database = database;
-  }
-
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-  }
-
-  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    if (!this.#database.inTransaction) return;
-    await connection.executeQuery(CompiledQuery.raw('rollback'));
-  }
-}
-
-class TransactionalDdlSqliteAdapter extends SqliteAdapter {
-  override get supportsTransactionalDdl(): boolean {
-    return true;
-  }
 }

@@ -14,7 +14,8 @@ import {
 } from '@attache/testing';
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { postgresDialectInfo, postgresMetadata } from '../src/index.js';
+import { postgresDialectInfo } from '../src/index.js';
+import { postgresMetadata } from '../src/postgres.js';
 
 describePostgres('PostgreSQL', (serverUrl) => {
   const databases: TestDatabase[] = [];

@@ -5,7 +5,7 @@ import type { MetadataStore } from '@attache/core';
 import { describeMetadataStore } from '@attache/testing';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sqliteMetadata } from '../src/index.js';
+import { sqliteMetadata } from '../src/sqlite.js';
 
 const directories: string[] = [];
 
