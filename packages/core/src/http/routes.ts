@@ -10,7 +10,6 @@ import { errorResponse } from './errors.js';
 import { attachmentToJson, jsonResponse, leaseToJson, readJsonObject, unixSeconds } from './json.js';
 import { parseMultipartUploads, reportingEnvelopeFailure, type MultipartUploads } from './multipart.js';
 import { buildOpenApiDocument } from './openapi.js';
-import type { UploadSlots } from './handler.js';
 import {
   FENCING_TOKEN_HEADER,
   parseAcquireBody,
@@ -23,6 +22,7 @@ import {
   type Scope,
   type UploadParams,
 } from './params.js';
+import type { UploadSlots } from './upload-slots.js';
 
 export type HandlerAction = 'acquire' | 'keepalive' | 'release' | 'upload' | 'list' | 'download' | 'delete';
 

@@ -3,7 +3,7 @@
 import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { expectError, freshKey, type LeaseJson } from './harness.js';
-import type { ContractContext } from './suite.js';
+import type { ContractContext } from './context.js';
 
 export function leaseScenarios(context: ContractContext): void {
   describe('leases', () => {
