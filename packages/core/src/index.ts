@@ -1,8 +1,10 @@
-export * from './seed.js';
+export * from './seed-interface.js';
 export * from './errors.js';
 export * from './ports.js';
 export * from './types.js';
-export { checkKey, checkName, checkNamespace, checkOwner, extensionOf, DEFAULT_NAMESPACE, MAX_OWNER_LENGTH } from './names.js';
+export { checkKey, checkName, checkNamespace, extensionOf, DEFAULT_NAMESPACE } from './names.js';
+export { checkOwner, MAX_OWNER_LENGTH, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from './lease-rules.js';
+export { CRASH_POINTS, isCrashPoint, type CrashPoint, type CrashPointHook } from './crash-points.js';
 export { createAttachmentStore } from './store.js';
 export { isAttachmentRef, parseAttachmentRef } from './refs.js';
 export { createDigest, digestImplementation, type Digests } from './hash.js';
