@@ -9,9 +9,11 @@ export { createAttachmentStore } from './store.js';
 export { isAttachmentRef, parseAttachmentRef } from './refs.js';
 export { createDigest, digestImplementation, type Digests } from './hash.js';
 export { committedBlobPath, stagedBlobPath, stagedTxnOf } from './paths.js';
-export { memoryMetadata } from './memory/metadata.js';
-export { memoryBlobs } from './memory/blobs.js';
 export { checkBlobPath } from './paths.js';
-export * from './http/index.js';
 export { emptyStream } from './streams.js';
 export { formatMediaType, normalizeMediaType, parseMediaType, MAX_MEDIA_TYPE_LENGTH, type MediaType } from './media-type.js';
+// The subpath entries, re-exported so `@attache/core` alone still offers
+// everything (API.md §0); `@attache/core/http` and `@attache/core/memory`
+// load only what they name.
+export * from './http/index.js';
+export * from './memory/index.js';

@@ -8,3 +8,5 @@ export type { MountFn, MountOptions, MountedAttache } from './contract/harness.j
 export * from './s3-server.js';
 export * from './example-app.js';
 export * from './watched-blobs.js';
+export * from './portability.js';
+export * from './module-graph.js';
