@@ -10,7 +10,7 @@
 // "validity" (key and name syntax) comes after the presence checks, so a
 // request missing several things is told about the first missing one.
 import { AttacheError } from '../errors.js';
-import { blockSecondsProblem, MAX_OWNER_LENGTH, ownerProblem, ttlProblem, txnIdProblem } from '../lease-rules.js';
+import { blockSecondsProblem, ownerProblem, ttlProblem, txnIdProblem } from '../lease-rules.js';
 import { checkKey, checkName, checkNamespace } from '../names.js';
 import { formatMediaType, normalizeMediaType, parseMediaType, type MediaType } from '../media-type.js';
 import type { AttachmentSelector, LeaseCredentials } from '../types.js';
