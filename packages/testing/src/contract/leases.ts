@@ -31,6 +31,16 @@ export function leaseScenarios(context: ContractContext): void {
       expect(body.detail).toMatch(/owner/);
     });
 
+    it('refuses a blank owner and a path-unsafe txn_id with 400 invalid_body, naming the body field', async () => {
+      const { http } = context;
+      const blank = await expectError(await http.postJson('/acquire', { key: freshKey('owner'), owner: '   ', ttl_seconds: 30 }), 'invalid_body');
+      expect(blank.detail).toMatch(/^owner /);
+      const unsafe = await http.postJson('/acquire', { key: freshKey('txn'), owner: 'o', ttl_seconds: 30, txn_id: '../x' });
+      expect((await expectError(unsafe, 'invalid_body')).detail).toMatch(/^txn_id /);
+      const ttl = await expectError(await http.postJson('/acquire', { key: freshKey('ttl'), owner: 'o', ttl_seconds: 0 }), 'invalid_body');
+      expect(ttl.detail).toMatch(/^ttl_seconds /);
+    });
+
     it('takes ttl_seconds from 1 ms to 7 days (604800 s) and refuses anything else with 400 invalid_body', async () => {
       const { http } = context;
       for (const ttl of [1e-300, 0.0009, 604_800.001, 1e9, -1]) {
