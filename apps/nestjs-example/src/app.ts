@@ -47,7 +47,8 @@ export async function openStore(dataDir: string): Promise<AttachmentStore> {
     await metadata.close();
     throw error;
   }
-  return createAttachmentStore({ metadata, blobs: fsBlobs({ root: blobsRoot }) });
+  // A long-running server asks for the sweeper's timer (core starts none by itself).
+  return createAttachmentStore({ metadata, blobs: fsBlobs({ root: blobsRoot }), sweepIntervalSeconds: 30 });
 }
 
 @Controller()

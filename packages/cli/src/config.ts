@@ -3,12 +3,15 @@
 // a `ConfigError` into its message, the usage text and exit code 2.
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { CRASH_POINTS, isCrashPoint, type CrashPoint } from '@attache/core';
 
 export const DEFAULT_PORT = 3000;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_DATA_DIR = './.attache';
 /** A connection silent for this long is closed; an upload that stalls is then cut off and kept nowhere. */
 export const DEFAULT_IDLE_TIMEOUT_SECONDS = 60;
+/** The server sweeps this often unless ATTACHE_SWEEP_INTERVAL_SECONDS says otherwise. */
+export const DEFAULT_SWEEP_INTERVAL_SECONDS = 30;
 /** Uploads streamed at once before new ones get 503 `unavailable` (each holds a file and a socket). */
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 256;
 /** Request line + headers (Node's own default): long query strings count here too. */
@@ -62,8 +65,8 @@ export interface ServeConfig {
   token: string | undefined;
   /** Largest attachment accepted, in bytes (0 = unlimited); undefined keeps the store's default. */
   maxBytes: number | undefined;
-  /** Seconds between background sweeps; undefined keeps the store's default (30). */
-  sweepIntervalSeconds: number | undefined;
+  /** Seconds between background sweeps (the server asks core for the timer; core starts none itself). */
+  sweepIntervalSeconds: number;
   /** A connection that sends and receives nothing for this long is closed (slow or stalled clients). */
   idleTimeoutSeconds: number;
   /** Uploads streamed at once; more are refused with 503 + Retry-After. */
@@ -71,6 +74,11 @@ export interface ServeConfig {
   /** Largest request line + headers in bytes (query strings included); more gets 431. */
   maxHeaderBytes: number;
   shutdownTimeoutMs: number;
+  /**
+   * Crash-safety tests only (ATTACHE_CRASH_AT): the commit-protocol step at
+   * which the server kills itself with SIGKILL (core's `CRASH_POINTS`).
+   */
+  crashAt?: CrashPoint | undefined;
 }
 
 export type CliCommand =
@@ -232,7 +240,16 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
 
   const sweepText = nonEmpty(env.ATTACHE_SWEEP_INTERVAL_SECONDS);
   const sweepIntervalSeconds =
-    sweepText === undefined ? undefined : parsePositiveInteger(sweepText, 'ATTACHE_SWEEP_INTERVAL_SECONDS', problems);
+    sweepText === undefined
+      ? DEFAULT_SWEEP_INTERVAL_SECONDS
+      : parsePositiveInteger(sweepText, 'ATTACHE_SWEEP_INTERVAL_SECONDS', problems);
+
+  const crashText = nonEmpty(env.ATTACHE_CRASH_AT);
+  let crashAt: CrashPoint | undefined;
+  if (crashText !== undefined) {
+    if (isCrashPoint(crashText)) crashAt = crashText;
+    else problems.push(`ATTACHE_CRASH_AT must name a crash point: ${CRASH_POINTS.join(', ')}`);
+  }
 
   const idleText = nonEmpty(env.ATTACHE_IDLE_TIMEOUT_SECONDS);
   const idleTimeoutSeconds =
@@ -267,6 +284,7 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
     maxConcurrentUploads,
     maxHeaderBytes,
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    crashAt,
   };
 }
 

@@ -4,6 +4,7 @@ export {
   DEFAULT_HOST,
   DEFAULT_PORT,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  DEFAULT_SWEEP_INTERVAL_SECONDS,
   describeStorage,
   parseCommandLine,
   resolveServeConfig,

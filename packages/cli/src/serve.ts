@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createAttachmentStore, createHandler } from '@attache/core';
-import type { AttachmentStore, BlobStore, MetadataStore } from '@attache/core';
+import type { AttachmentStore, BlobStore, CrashPoint, CrashPointHook, MetadataStore } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
 import { toNodeListener } from '@attache/node';
 import { s3Blobs } from '@attache/s3';
@@ -72,7 +72,8 @@ export async function serve(config: ServeConfig): Promise<RunningServer> {
     metadata,
     blobs,
     ...(config.maxBytes === undefined ? {} : { maxBytes: config.maxBytes }),
-    ...(config.sweepIntervalSeconds === undefined ? {} : { sweepIntervalSeconds: config.sweepIntervalSeconds }),
+    sweepIntervalSeconds: config.sweepIntervalSeconds,
+    ...(config.crashAt === undefined ? {} : { onCrashPoint: killSelfAt(config.crashAt) }),
   });
   const handler = createHandler({
     store,
@@ -109,6 +110,16 @@ export async function serve(config: ServeConfig): Promise<RunningServer> {
       closing ??= shutdown(server, store, options.timeoutMs ?? config.shutdownTimeoutMs).finally(() => lock?.release());
       return closing;
     },
+  };
+}
+
+/**
+ * The crash-safety tests' power cut: the process dies on the spot (SIGKILL,
+ * no cleanup, nothing flushed) when the engine reaches `crashAt`.
+ */
+function killSelfAt(crashAt: CrashPoint): CrashPointHook {
+  return (point) => {
+    if (point === crashAt) process.kill(process.pid, 'SIGKILL');
   };
 }
 

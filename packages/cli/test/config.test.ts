@@ -5,6 +5,7 @@ import {
   DEFAULT_MAX_CONCURRENT_UPLOADS,
   DEFAULT_MAX_HEADER_BYTES,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  DEFAULT_SWEEP_INTERVAL_SECONDS,
   MAIN_USAGE,
   S3_VARIABLES,
   SERVE_USAGE,
@@ -41,12 +42,15 @@ describe('attache serve configuration', () => {
       blobs: { kind: 'fs', root: '/srv/app/.attache/blobs' },
       token: undefined,
       maxBytes: undefined,
-      sweepIntervalSeconds: undefined,
+      sweepIntervalSeconds: DEFAULT_SWEEP_INTERVAL_SECONDS,
       idleTimeoutSeconds: DEFAULT_IDLE_TIMEOUT_SECONDS,
       maxConcurrentUploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
       maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
       shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
+      crashAt: undefined,
     });
+    // The server asks core for the sweeper's timer; core starts none by itself.
+    expect(DEFAULT_SWEEP_INTERVAL_SECONDS).toBe(30);
   });
 
   it('reads ATTACHE_MAX_HEADER_BYTES', () => {
@@ -63,6 +67,13 @@ describe('attache serve configuration', () => {
 
   it('reads ATTACHE_SWEEP_INTERVAL_SECONDS', () => {
     expect(serveConfig([], { ATTACHE_SWEEP_INTERVAL_SECONDS: '1' }).sweepIntervalSeconds).toBe(1);
+  });
+
+  it('reads ATTACHE_CRASH_AT as one of core\'s crash points, and refuses a name core does not have', () => {
+    expect(serveConfig([], { ATTACHE_CRASH_AT: 'commit.after-metadata' }).crashAt).toBe('commit.after-metadata');
+    expect(configError(['serve'], { ATTACHE_CRASH_AT: 'commit.after-metdata' }).message).toContain(
+      'ATTACHE_CRASH_AT must name a crash point: upload.after-blob,',
+    );
   });
 
   it('reads PORT, ATTACHE_DATA_DIR, ATTACHE_TOKEN and ATTACHE_MAX_BYTES', () => {

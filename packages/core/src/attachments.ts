@@ -2,12 +2,12 @@
 // lease sees (committed + its own staged writes and deletes), public reads,
 // and staged deletes.
 import { collectGarbage } from './commit.js';
-import { crashPoint } from './crash.js';
-import type { Engine } from './engine.js';
+import type { EngineContext } from './engine-context.js';
 import { AttacheError } from './errors.js';
 import { newId } from './ids.js';
 import { normalizeMediaType } from './media-type.js';
 import { withLease } from './lease.js';
+import type { CheckedCredentials } from './lease-rules.js';
 import { checkName, extensionOf } from './names.js';
 import { stagedBlobPath } from './paths.js';
 import type { AttachmentRow, AttachmentScope, MetadataTx } from './ports.js';
@@ -17,7 +17,6 @@ import type {
   Attachment,
   AttachOptions,
   AttachmentSelector,
-  LeaseCredentials,
   OpenedAttachment,
   OpenOptions,
 } from './types.js';
@@ -54,9 +53,9 @@ interface PreparedUpload {
 
 type PartOutcome = { noop: AttachmentRow } | { prepared: PreparedUpload };
 
-function effectiveMaxBytes(engine: Engine, requested: number | undefined): number {
+function effectiveMaxBytes(engine: EngineContext, requested: number | undefined): number {
   if (requested !== undefined && (!Number.isInteger(requested) || requested < 0)) {
-    throw new AttacheError('invalid_max_bytes', 'max_bytes must be a non-negative integer');
+    throw new AttacheError('invalid_max_bytes', 'maxBytes must be a non-negative integer');
   }
   if (!requested) return engine.maxBytes;
   return engine.maxBytes === 0 ? requested : Math.min(requested, engine.maxBytes);
@@ -79,15 +78,15 @@ function normalizeContentType(contentType: string | undefined): string {
  * the blobs written so far, so all parts are staged or none is.
  */
 export async function stageAll(
-  engine: Engine,
-  credentials: LeaseCredentials,
+  engine: EngineContext,
+  credentials: CheckedCredentials,
   parts: AsyncIterable<StageOptions> | Iterable<StageOptions>,
 ): Promise<AttachAllResult> {
   const outcomes: PartOutcome[] = [];
   try {
     for await (const part of parts) outcomes.push(await preparePart(engine, credentials, part));
-    if (outcomes.length === 0) throw new AttacheError('invalid_body', 'no attachment in the request');
-    crashPoint('upload.after-blob');
+    if (outcomes.length === 0) throw new AttacheError('invalid_argument', 'parts is empty: nothing to attach');
+    engine.crashPoint('upload.after-blob');
     const { rows, garbage } = await withLease(engine, credentials, async (tx, lease, now) => {
       const written: AttachmentRow[] = [];
       const replaced: string[] = [];
@@ -102,7 +101,7 @@ export async function stageAll(
       await tx.enqueueGarbage(replaced, now);
       return { rows: written, garbage: replaced };
     });
-    crashPoint('upload.after-row');
+    engine.crashPoint('upload.after-row');
     await collectGarbage(engine, garbage).catch(() => {});
     return {
       attachments: rows.map(toAttachment),
@@ -117,7 +116,7 @@ export async function stageAll(
 }
 
 /** Streams one part to its staged blob, or finds it is a no-op (`preventOverwrite`) without reading it. */
-async function preparePart(engine: Engine, credentials: LeaseCredentials, part: StageOptions): Promise<PartOutcome> {
+async function preparePart(engine: EngineContext, credentials: CheckedCredentials, part: StageOptions): Promise<PartOutcome> {
   const name = checkName(part.name);
   const maxBytes = effectiveMaxBytes(engine, part.maxBytes);
   type Plan = { noop: AttachmentRow } | { scope: AttachmentScope; txnId: string; attachmentId: string | undefined };
@@ -220,7 +219,7 @@ async function cancelBody(body: StageOptions['body']): Promise<void> {
   }
 }
 
-/** The row a reader sees: with a txn, its staged writes and deletes overlay the committed rows. */
+/** The row a reader sees: with a txn, its staged writes and deletes overlay the committed rows. `selector` arrives checked. */
 export async function findVisible(
   tx: MetadataTx,
   scope: AttachmentScope,
@@ -229,7 +228,7 @@ export async function findVisible(
 ): Promise<AttachmentRow | undefined> {
   const row =
     selector.name !== undefined
-      ? await tx.findByName(scope, checkName(selector.name), txnId)
+      ? await tx.findByName(scope, selector.name, txnId)
       : await tx.findById(scope, selector.id, txnId);
   return row && row.state !== 'tombstone' ? row : undefined;
 }
@@ -265,8 +264,8 @@ async function stageDelete(tx: MetadataTx, row: AttachmentRow, txnId: string, no
 }
 
 export async function deleteStaged(
-  engine: Engine,
-  credentials: LeaseCredentials,
+  engine: EngineContext,
+  credentials: CheckedCredentials,
   selector: AttachmentSelector | 'all',
 ): Promise<number> {
   const { count, garbage } = await withLease(engine, credentials, async (tx, lease, now) => {
@@ -280,22 +279,22 @@ export async function deleteStaged(
     await tx.enqueueGarbage(dropped, now);
     return { count: rows.length, garbage: dropped };
   });
-  crashPoint('delete.after-metadata');
+  engine.crashPoint('delete.after-metadata');
   await collectGarbage(engine, garbage).catch(() => {});
   return count;
 }
 
-/** Drops this transaction's staged row (write or delete) of one attachment, if any. */
+/** Drops this transaction's staged row (write or delete) of one attachment, if any. `selector` arrives checked. */
 export async function unstage(
-  engine: Engine,
-  credentials: LeaseCredentials,
+  engine: EngineContext,
+  credentials: CheckedCredentials,
   selector: AttachmentSelector,
 ): Promise<boolean> {
   const garbage = await withLease(engine, credentials, async (tx, lease, now) => {
     const scope = { namespace: lease.namespace, key: lease.key };
     const row =
       selector.name !== undefined
-        ? await tx.findByName(scope, checkName(selector.name), lease.txnId)
+        ? await tx.findByName(scope, selector.name, lease.txnId)
         : await tx.findById(scope, selector.id, lease.txnId);
     if (!row || row.txnId !== lease.txnId) return undefined;
     await tx.deleteAttachment(row.versionId);
@@ -327,7 +326,7 @@ export function resolveRange(
  * the version), the row is read again once.
  */
 export async function openRow(
-  engine: Engine,
+  engine: EngineContext,
   find: () => Promise<AttachmentRow | undefined>,
   options: OpenOptions = {},
 ): Promise<OpenedAttachment> {

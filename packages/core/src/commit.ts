@@ -19,8 +19,7 @@
 // Rows always point at a blob that exists: a blob is deleted only after no
 // row points at it (garbage is queued in the same transaction that drops the
 // row), and promotion repoints the row before deleting the staged copy.
-import { crashPoint } from './crash.js';
-import type { Engine } from './engine.js';
+import type { EngineContext } from './engine-context.js';
 import type { AttachmentRow, LeaseRow, LeaseState, MetadataTx } from './ports.js';
 import { committedBlobPath, isStagedPath } from './paths.js';
 
@@ -58,9 +57,13 @@ export async function lockTxnKeys(tx: MetadataTx, txnId: string): Promise<LeaseR
   return keys.length === 0 ? leases : tx.listActiveLeasesOfTxn(txnId);
 }
 
-/** Step 3. Runs inside the caller's metadata transaction; the caller has checked the lease. */
-export async function commitTxn(tx: MetadataTx, txnId: string, now: number): Promise<TxnOutcome> {
-  const leases = await lockTxnKeys(tx, txnId);
+/**
+ * Step 3. Runs inside the caller's metadata transaction; the caller has
+ * checked the lease. `locked`: what the caller's own `lockTxnKeys(tx, txnId)`
+ * returned in this transaction, so the keys are not locked and read again.
+ */
+export async function commitTxn(tx: MetadataTx, txnId: string, now: number, locked?: LeaseRow[]): Promise<TxnOutcome> {
+  const leases = locked ?? (await lockTxnKeys(tx, txnId));
   if ((await tx.getTxn(txnId))?.state !== 'active') return NOTHING_DONE;
   const staged = await tx.listStagedOfTxn(txnId);
   const garbage: string[] = [];
@@ -89,14 +92,15 @@ export async function commitTxn(tx: MetadataTx, txnId: string, now: number): Pro
   return { releasedKeys, toPromote, garbage };
 }
 
-/** Rollback: drops the transaction's staged rows and ends its leases. Runs inside the caller's transaction. */
+/** Rollback: drops the transaction's staged rows and ends its leases. Runs inside the caller's transaction; `locked` as for commitTxn. */
 export async function rollbackTxn(
   tx: MetadataTx,
   txnId: string,
   now: number,
   leaseState: Exclude<LeaseState, 'active'>,
+  locked?: LeaseRow[],
 ): Promise<TxnOutcome> {
-  const leases = await lockTxnKeys(tx, txnId);
+  const leases = locked ?? (await lockTxnKeys(tx, txnId));
   if ((await tx.getTxn(txnId))?.state !== 'active') return NOTHING_DONE;
   const staged = await tx.listStagedOfTxn(txnId);
   const garbage: string[] = [];
@@ -118,7 +122,7 @@ export async function rollbackTxn(
 export async function expireTxn(tx: MetadataTx, txnId: string, now: number): Promise<TxnOutcome | undefined> {
   const leases = await lockTxnKeys(tx, txnId);
   if (!leases.some((lease) => lease.expiresAt <= now)) return undefined;
-  return rollbackTxn(tx, txnId, now, 'expired');
+  return rollbackTxn(tx, txnId, now, 'expired', leases);
 }
 
 /** Ends leases whose keys the caller has locked. */
@@ -137,9 +141,9 @@ async function endLeases(
 }
 
 /** Steps 4–7, after the metadata transaction committed. Failures are left for the sweeper. */
-export async function finishTxn(engine: Engine, outcome: TxnOutcome, committed: boolean): Promise<void> {
-  if (committed) crashPoint('commit.after-metadata');
-  else crashPoint('rollback.after-metadata');
+export async function finishTxn(engine: EngineContext, outcome: TxnOutcome, committed: boolean): Promise<void> {
+  if (committed) engine.crashPoint('commit.after-metadata');
+  else engine.crashPoint('rollback.after-metadata');
   for (const { namespace, key } of outcome.releasedKeys) engine.waiters.notify(namespace, key);
   try {
     for (const row of outcome.toPromote) await promote(engine, row);
@@ -151,12 +155,12 @@ export async function finishTxn(engine: Engine, outcome: TxnOutcome, committed: 
 }
 
 /** Steps 4–6 for one row. Idempotent: the sweeper calls it again after a crash. */
-export async function promote(engine: Engine, row: AttachmentRow): Promise<void> {
+export async function promote(engine: EngineContext, row: AttachmentRow): Promise<void> {
   if (!isStagedPath(row.blobPath)) return;
   const stagedPath = row.blobPath;
   const target = committedBlobPath(row.namespace, row.key, row.versionId);
   await engine.blobs.copy(stagedPath, target);
-  crashPoint('promote.after-copy');
+  engine.crashPoint('promote.after-copy');
   const repointed = await engine.metadata.transaction(async (tx) => {
     await tx.lockKey(row.namespace, row.key);
     const current = await tx.findById({ namespace: row.namespace, key: row.key }, row.attachmentId, null);
@@ -170,14 +174,14 @@ export async function promote(engine: Engine, row: AttachmentRow): Promise<void>
     await engine.blobs.delete(target);
     return;
   }
-  crashPoint('promote.after-row');
+  engine.crashPoint('promote.after-row');
   await engine.blobs.delete(stagedPath);
 }
 
 /** Step 7. */
-export async function collectGarbage(engine: Engine, paths: readonly string[]): Promise<void> {
+export async function collectGarbage(engine: EngineContext, paths: readonly string[]): Promise<void> {
   if (paths.length === 0) return;
   for (const path of paths) await engine.blobs.delete(path);
-  crashPoint('gc.after-delete');
+  engine.crashPoint('gc.after-delete');
   await engine.metadata.transaction((tx) => tx.dequeueGarbage(paths));
 }

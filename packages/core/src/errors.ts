@@ -18,6 +18,8 @@ export const ERROR_STATUS = {
   invalid_ref: 400,
   invalid_query: 400,
   invalid_content_type: 400,
+  /** A TypeScript API argument out of range (`ttlSeconds`, `owner`, …). HTTP reports its own fields as `invalid_body`. */
+  invalid_argument: 400,
   unauthorized: 401,
   lease_required: 403,
   lease_expired: 403,

@@ -6,29 +6,17 @@
 // pure-JS libraries: `crc-32` (SheetJS) and `@noble/hashes`.
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import CRC32 from 'crc-32';
+import { nodeBuiltin } from './node-builtins.js';
 
 interface NodeBuiltins {
   zlib?: { crc32?: (data: Uint8Array, value?: number) => number };
   crypto?: { createHash(algorithm: 'sha256'): { update(data: Uint8Array): unknown; digest(): Uint8Array } };
 }
 
-function loadNodeBuiltins(): NodeBuiltins {
-  // `process.getBuiltinModule` loads a built-in synchronously without a
-  // static `node:` import, so this module still bundles for Workers.
-  const getBuiltinModule = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
-    ?.getBuiltinModule;
-  if (typeof getBuiltinModule !== 'function') return {};
-  try {
-    return {
-      zlib: getBuiltinModule('node:zlib') as NodeBuiltins['zlib'],
-      crypto: getBuiltinModule('node:crypto') as NodeBuiltins['crypto'],
-    };
-  } catch {
-    return {};
-  }
-}
-
-const builtins = loadNodeBuiltins();
+const builtins: NodeBuiltins = {
+  zlib: nodeBuiltin<NodeBuiltins['zlib']>('node:zlib'),
+  crypto: nodeBuiltin<NodeBuiltins['crypto']>('node:crypto'),
+};
 const nativeCrc32 = typeof builtins.zlib?.crc32 === 'function' ? builtins.zlib.crc32 : undefined;
 
 export interface Digests {

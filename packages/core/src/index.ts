@@ -1,15 +1,19 @@
-export * from './seed.js';
+export * from './seed-interface.js';
 export * from './errors.js';
 export * from './ports.js';
 export * from './types.js';
-export { checkKey, checkName, checkNamespace, checkOwner, extensionOf, DEFAULT_NAMESPACE, MAX_OWNER_LENGTH } from './names.js';
+export { checkKey, checkName, checkNamespace, extensionOf, DEFAULT_NAMESPACE } from './names.js';
+export { checkOwner, MAX_OWNER_LENGTH, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from './lease-rules.js';
+export { CRASH_POINTS, isCrashPoint, type CrashPoint, type CrashPointHook } from './crash-points.js';
 export { createAttachmentStore } from './store.js';
 export { isAttachmentRef, parseAttachmentRef } from './refs.js';
 export { createDigest, digestImplementation, type Digests } from './hash.js';
 export { committedBlobPath, stagedBlobPath, stagedTxnOf } from './paths.js';
-export { memoryMetadata } from './memory/metadata.js';
-export { memoryBlobs } from './memory/blobs.js';
 export { checkBlobPath } from './paths.js';
-export * from './http/index.js';
 export { emptyStream } from './streams.js';
 export { formatMediaType, normalizeMediaType, parseMediaType, MAX_MEDIA_TYPE_LENGTH, type MediaType } from './media-type.js';
+// The subpath entries, re-exported so `@attache/core` alone still offers
+// everything (API.md §0); `@attache/core/http` and `@attache/core/memory`
+// load only what they name.
+export * from './http/index.js';
+export * from './memory/index.js';

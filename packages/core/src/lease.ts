@@ -2,26 +2,14 @@
 // runs, keepalive and release. Lease, key and transaction state live in the
 // metadata store only, so any number of server processes agree on them.
 import { commitTxn, expireTxn, finishTxn, lockTxnKeys, rollbackTxn, type TxnOutcome } from './commit.js';
-import type { Engine } from './engine.js';
+import type { EngineContext } from './engine-context.js';
 import { AttacheError } from './errors.js';
-import { checkTxnId, looksLikeId, newId } from './ids.js';
-import { checkKey, checkNamespace, checkOwner } from './names.js';
+import { looksLikeId, newId } from './ids.js';
+import type { CheckedAcquire, CheckedCredentials } from './lease-rules.js';
 import type { KeyRow, LeaseRow, MetadataTx } from './ports.js';
-import type { AcquireOptions, LeaseCredentials } from './types.js';
 
 /** Longest pause between two attempts of a blocking acquire (other processes are not notified). */
 const MAX_POLL_MS = 1_000;
-/** Longest lease (7 days): the one limit the TS API, HTTP and the OpenAPI document state. */
-export const MAX_TTL_SECONDS = 7 * 24 * 3600;
-/** Shortest lease (1 ms): expiries are whole milliseconds, so anything shorter would expire as it is granted. */
-export const MIN_TTL_SECONDS = 0.001;
-
-export function checkTtl(ttlSeconds: unknown): number {
-  if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds * 1000 < 1 || ttlSeconds > MAX_TTL_SECONDS) {
-    throw new AttacheError('invalid_body', `ttl_seconds must be a number from ${MIN_TTL_SECONDS} (1 ms) to ${MAX_TTL_SECONDS} (7 days)`);
-  }
-  return ttlSeconds;
-}
 
 type AcquireAttempt =
   | { acquired: true; lease: LeaseRow }
@@ -34,19 +22,11 @@ type AcquireAttempt =
  * lease a document's key; every other acquire of one is refused.
  */
 export async function acquireLease(
-  engine: Engine,
-  options: AcquireOptions,
+  engine: EngineContext,
+  options: CheckedAcquire,
   { allowDocument = false }: { allowDocument?: boolean } = {},
 ): Promise<LeaseRow> {
-  const namespace = checkNamespace(options.namespace);
-  const key = checkKey(options.key);
-  const ttlMs = checkTtl(options.ttlSeconds) * 1000;
-  const owner = checkOwner(options.owner);
-  const blockSeconds = options.blockSeconds ?? -1;
-  if (!Number.isInteger(blockSeconds) || blockSeconds < -1) {
-    throw new AttacheError('invalid_body', 'block_seconds must be an integer ≥ -1');
-  }
-  const txnId = options.txnId === undefined ? undefined : checkTxnId(options.txnId);
+  const { namespace, key, ttlMs, owner, blockSeconds, txnId } = options;
   const deadline = blockSeconds > 0 ? engine.now() + blockSeconds * 1000 : blockSeconds === 0 ? Infinity : -Infinity;
 
   for (let attempt = 0; ; attempt++) {
@@ -152,9 +132,8 @@ interface LockedLease {
  * lease's transaction first (see lockTxnKeys), then the key. A lease's
  * transaction id never changes, so the unlocked first read finds it.
  */
-async function lockLease(tx: MetadataTx, credentials: LeaseCredentials): Promise<LockedLease> {
-  const namespace = checkNamespace(credentials.namespace);
-  const key = checkKey(credentials.key);
+async function lockLease(tx: MetadataTx, credentials: CheckedCredentials): Promise<LockedLease> {
+  const { namespace, key } = credentials;
   const known = await tx.getLease(credentials.leaseId);
   if (known) await tx.lockTxn(known.txnId);
   // The key's lock next: the lease is then read as its last change left it.
@@ -170,14 +149,14 @@ async function lockLease(tx: MetadataTx, credentials: LeaseCredentials): Promise
  * An expired lease found here is rolled back in the same transaction; the
  * caller commits that and then reports the error.
  */
-export async function checkLease(tx: MetadataTx, credentials: LeaseCredentials, now: number): Promise<LeaseCheck> {
+export async function checkLease(tx: MetadataTx, credentials: CheckedCredentials, now: number): Promise<LeaseCheck> {
   return verifyLease(tx, await lockLease(tx, credentials), credentials, now);
 }
 
 async function verifyLease(
   tx: MetadataTx,
   { key, keyRow, lease }: LockedLease,
-  credentials: LeaseCredentials,
+  credentials: CheckedCredentials,
   now: number,
 ): Promise<LeaseCheck> {
   if (!lease) {
@@ -202,7 +181,7 @@ async function verifyLease(
 }
 
 /** Fencing token, then transaction id: checked on live leases and on replayed releases alike. */
-function credentialsMismatch(credentials: LeaseCredentials, lease: LeaseRow): AttacheError | undefined {
+function credentialsMismatch(credentials: CheckedCredentials, lease: LeaseRow): AttacheError | undefined {
   if (credentials.fencingToken !== undefined && credentials.fencingToken !== lease.fencingToken) {
     return new AttacheError('fencing_mismatch', `fencing token ${credentials.fencingToken} is not current`);
   }
@@ -218,8 +197,8 @@ function credentialsMismatch(credentials: LeaseCredentials, lease: LeaseRow): At
  * rollback before the error is thrown.
  */
 export async function withLease<T>(
-  engine: Engine,
-  credentials: LeaseCredentials,
+  engine: EngineContext,
+  credentials: CheckedCredentials,
   fn: (tx: MetadataTx, lease: LeaseRow, now: number) => Promise<T>,
 ): Promise<T> {
   const result = await engine.metadata.transaction(async (tx) => {
@@ -236,11 +215,10 @@ export async function withLease<T>(
 }
 
 export async function keepaliveLease(
-  engine: Engine,
-  credentials: LeaseCredentials,
-  ttlSeconds: number,
+  engine: EngineContext,
+  credentials: CheckedCredentials,
+  ttlMs: number,
 ): Promise<LeaseRow> {
-  const ttlMs = checkTtl(ttlSeconds) * 1000;
   return withLease(engine, credentials, async (tx, lease, now) => {
     const expiresAt = now + ttlMs;
     await tx.updateLease(lease.leaseId, { expiresAt });
@@ -258,15 +236,15 @@ export async function keepaliveLease(
  * is never reported.
  */
 export async function releaseLease(
-  engine: Engine,
-  credentials: LeaseCredentials,
+  engine: EngineContext,
+  credentials: CheckedCredentials,
   rollback: boolean,
 ): Promise<{ released: true }> {
   type Release = { done: true; outcome?: TxnOutcome; committed?: true } | { done: false; error: AttacheError; outcome?: TxnOutcome };
   const result = await engine.metadata.transaction(async (tx): Promise<Release> => {
     const now = engine.now();
-    const locked = await lockLease(tx, credentials);
-    const { lease } = locked;
+    const held = await lockLease(tx, credentials);
+    const { lease } = held;
     const live = lease?.state === 'active' && lease.expiresAt > now;
     if (lease && !live && (rollback || lease.state === 'released')) {
       // A replay (or the rollback of an expired lease): answered from the
@@ -287,18 +265,20 @@ export async function releaseLease(
       }
       return { done: true };
     }
-    const check = await verifyLease(tx, locked, credentials, now);
+    const check = await verifyLease(tx, held, credentials, now);
     if (!check.ok) return check.outcome ? { done: false, error: check.error, outcome: check.outcome } : { done: false, error: check.error };
     if (rollback) return { done: true, outcome: await rollbackTxn(tx, check.lease.txnId, now, 'released') };
-    const expiredPartner = (await lockTxnKeys(tx, check.lease.txnId)).find((other) => other.expiresAt <= now);
+    // The transaction's keys are locked once, here; commit and rollback reuse what this read.
+    const locked = await lockTxnKeys(tx, check.lease.txnId);
+    const expiredPartner = locked.find((other) => other.expiresAt <= now);
     if (expiredPartner) {
       return {
         done: false,
         error: new AttacheError('lease_expired', `lease on key "${expiredPartner.key}" of this transaction expired; rolled back`),
-        outcome: await rollbackTxn(tx, check.lease.txnId, now, 'expired'),
+        outcome: await rollbackTxn(tx, check.lease.txnId, now, 'expired', locked),
       };
     }
-    return { done: true, outcome: await commitTxn(tx, check.lease.txnId, now), committed: true };
+    return { done: true, outcome: await commitTxn(tx, check.lease.txnId, now, locked), committed: true };
   });
   if (result.outcome) await finishTxn(engine, result.outcome, result.done && result.committed === true);
   if (!result.done) throw result.error;

@@ -1,5 +1,6 @@
 // Validation of namespaces, keys and attachment names (API.md §2 "Names").
 import { AttacheError } from './errors.js';
+import type { AttachmentSelector } from './types.js';
 
 export const DEFAULT_NAMESPACE = 'default';
 const NAMESPACE = /^[a-z0-9._-]{1,128}$/;
@@ -8,8 +9,6 @@ const KEY_SEGMENT = /^[a-z0-9._-]+$/;
 const RESERVED_KEY_SEGMENTS = new Set(['.', '..', '.staging']);
 const MAX_KEY_LENGTH = 128;
 const MAX_NAME_LENGTH = 255;
-/** Longest lease `owner`, in characters (code points): it is stored with, and echoed on, every lease. */
-export const MAX_OWNER_LENGTH = 256;
 // C0 controls, DEL and C1 controls.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -50,11 +49,7 @@ export function extensionOf(fileName: string): string | null {
   return fileName.slice(dot + 1).toLowerCase();
 }
 
-/** A lease owner: non-empty (not only blanks), at most MAX_OWNER_LENGTH characters. */
-export function checkOwner(owner: unknown): string {
-  if (typeof owner !== 'string' || owner.trim() === '') throw new AttacheError('invalid_body', 'owner must be a non-empty string');
-  if ([...owner].length > MAX_OWNER_LENGTH) {
-    throw new AttacheError('invalid_body', `owner is longer than ${MAX_OWNER_LENGTH} characters`);
-  }
-  return owner;
+/** A selector from a caller: the name is checked; an id is looked up as given (an unknown one is not found). */
+export function checkSelector(selector: AttachmentSelector): AttachmentSelector {
+  return selector.name !== undefined ? { name: checkName(selector.name) } : selector;
 }

@@ -2,7 +2,7 @@
 // Documents store refs as plain strings; these helpers turn such a string
 // back into a typed `AttachmentRef` without a cast.
 import { AttacheError } from './errors.js';
-import type { AttachmentRef } from './seed.js';
+import type { AttachmentRef } from './seed-interface.js';
 
 const REF_PREFIX = 'attachment://';
 // An id is one path-free token: no `/`, query, fragment or whitespace.

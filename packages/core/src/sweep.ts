@@ -9,8 +9,7 @@
 // Every step re-checks state in its own transaction, so several sweepers
 // (one per server process) may run at once.
 import { expireTxn, finishTxn, promote } from './commit.js';
-import { crashPoint } from './crash.js';
-import type { Engine } from './engine.js';
+import type { EngineContext } from './engine-context.js';
 import { STATE_PREFIX, stagedTxnOf } from './paths.js';
 import type { BlobInfo } from './ports.js';
 import type { SweepReport } from './types.js';
@@ -21,7 +20,7 @@ const TEMPORARY_GRACE_MS = 15 * 60 * 1000;
 /** Ended leases and transactions are remembered this long, so late callers get precise error codes. */
 const HISTORY_MS = 24 * 3600 * 1000;
 
-export async function sweep(engine: Engine): Promise<SweepReport> {
+export async function sweep(engine: EngineContext): Promise<SweepReport> {
   const report: SweepReport = { expiredLeases: 0, rolledBackTxns: 0, promoted: 0, garbageDeleted: 0, orphansDeleted: 0 };
   await expireLeases(engine, report);
   await finishPromotions(engine, report);
@@ -38,14 +37,14 @@ export async function sweep(engine: Engine): Promise<SweepReport> {
   return report;
 }
 
-async function expireLeases(engine: Engine, report: SweepReport): Promise<void> {
+async function expireLeases(engine: EngineContext, report: SweepReport): Promise<void> {
   for (let round = 0; round < 1000; round++) {
     const expired = await engine.metadata.transaction((tx) => tx.listExpiredLeases(engine.now(), BATCH));
     if (expired.length === 0) return;
     for (const txnId of new Set(expired.map((lease) => lease.txnId))) {
       const outcome = await engine.metadata.transaction((tx) => expireTxn(tx, txnId, engine.now()));
       if (!outcome) continue;
-      crashPoint('sweep.after-expire');
+      engine.crashPoint('sweep.after-expire');
       report.rolledBackTxns += 1;
       report.expiredLeases += outcome.releasedKeys.length;
       await finishTxn(engine, outcome, false);
@@ -54,7 +53,7 @@ async function expireLeases(engine: Engine, report: SweepReport): Promise<void> 
   }
 }
 
-async function finishPromotions(engine: Engine, report: SweepReport): Promise<void> {
+async function finishPromotions(engine: EngineContext, report: SweepReport): Promise<void> {
   const rows = await engine.metadata.transaction((tx) => tx.listUnpromoted(BATCH));
   for (const row of rows) {
     await promote(engine, row);
@@ -62,7 +61,7 @@ async function finishPromotions(engine: Engine, report: SweepReport): Promise<vo
   }
 }
 
-async function deleteGarbage(engine: Engine, report: SweepReport): Promise<void> {
+async function deleteGarbage(engine: EngineContext, report: SweepReport): Promise<void> {
   for (let round = 0; round < 1000; round++) {
     const paths = await engine.metadata.transaction((tx) => tx.listGarbage(BATCH));
     if (paths.length === 0) return;
@@ -71,14 +70,14 @@ async function deleteGarbage(engine: Engine, report: SweepReport): Promise<void>
     const referenced = await engine.metadata.transaction((tx) => tx.referencedBlobPaths(paths));
     const deletable = paths.filter((path) => !referenced.has(path));
     for (const path of deletable) await engine.blobs.delete(path);
-    crashPoint('sweep.after-garbage-delete');
+    engine.crashPoint('sweep.after-garbage-delete');
     await engine.metadata.transaction((tx) => tx.dequeueGarbage(paths));
     report.garbageDeleted += deletable.length;
     if (paths.length < BATCH) return;
   }
 }
 
-async function deleteOrphans(engine: Engine, report: SweepReport): Promise<void> {
+async function deleteOrphans(engine: EngineContext, report: SweepReport): Promise<void> {
   let batch: BlobInfo[] = [];
   const flush = async () => {
     const candidates = batch;

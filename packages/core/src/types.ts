@@ -1,6 +1,7 @@
 // Public shapes of the keyed, leased face of the store (API.md §0).
+import type { CrashPointHook } from './crash-points.js';
 import type { BlobStore, MetadataStore } from './ports.js';
-import type { AttachmentRef, GetAttachmentParams, IAttachmentStore } from './seed.js';
+import type { AttachmentRef, GetAttachmentParams, IAttachmentStore } from './seed-interface.js';
 
 export interface Attachment {
   id: string;
@@ -140,12 +141,22 @@ export interface AttachmentStoreOptions {
   documentNamespace?: string;
   /** Lease TTL used while a `create()` upload streams (default 300 s, renewed while bytes flow). */
   documentLeaseSeconds?: number;
-  /** Run `sweep()` this often; 0 disables the timer (default 30 s). */
+  /**
+   * Run `sweep()` on a timer this often, in seconds. Default 0: no timer —
+   * core starts none by itself; a long-running server asks for one (`attache
+   * serve` uses 30 s), a Worker calls `sweep()` from a scheduled event.
+   */
   sweepIntervalSeconds?: number;
   /** A staged blob younger than this is never treated as an orphan (default 60 s). */
   orphanGraceSeconds?: number;
   /** Clock, for tests. */
   now?: () => number;
+  /**
+   * Called at each named step of the commit protocol (`CRASH_POINTS`), for
+   * crash-safety tests: the host may kill its process there. Core itself has
+   * no process-level side effects.
+   */
+  onCrashPoint?: CrashPointHook;
 }
 
 export interface CreateDocumentsOptions {

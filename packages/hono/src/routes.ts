@@ -1,7 +1,7 @@
 // `attacheRoutes()`: core's Web handler as a Hono sub-app. Only `hono` and
 // `@attache/core` are imported (no `node:` modules), so the same code runs
 // on Node (@hono/node-server), Bun and Cloudflare Workers.
-import { createHandler, type HandlerOptions } from '@attache/core';
+import { createHandler, type HandlerOptions } from '@attache/core/http';
 import { Hono } from 'hono';
 import { mountPrefixOf } from './mount-prefix.js';
 

@@ -6,10 +6,9 @@
 // absent (bytes, size, SHA-256, CRC-32), nothing of the dead transaction
 // visible, zero orphan blobs, no row without its blob, an empty garbage
 // queue, no temp files, and the key free to acquire again.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it, type ExpectStatic } from 'vitest';
-import { createAttachmentStore } from '@attache/core';
+import { CRASH_POINTS, createAttachmentStore, type CrashPoint } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
 import { postgresMetadata } from '@attache/sql/postgres';
 import { sqliteMetadata } from '@attache/sql/sqlite';
@@ -40,20 +39,8 @@ import {
 
 const KEY = 'orders/42';
 
-/**
- * The points core names (the `CrashPoint` union of core's crash.ts, which
- * core does not export): read from the source, so a point added there
- * without a case here fails the coverage test below.
- */
-const NAMED_POINTS: readonly string[] = [
-  ...readFileSync(new URL('../../core/src/crash.ts', import.meta.url), 'utf8')
-    .split('export type CrashPoint =')[1]!
-    .split(';')[0]!
-    .matchAll(/'([a-z.-]+)'/g),
-].map((match) => match[1]!);
-
-/** A point's name; checked against NAMED_POINTS when the tests run (core does not export its union type). */
-type CrashPoint = string;
+/** The points core names: a point added there without a case here fails the coverage test below. */
+const NAMED_POINTS: readonly CrashPoint[] = CRASH_POINTS;
 
 /** Committed before the crash run (by an in-process store on the same storage). */
 const BASELINE = new Map<string, Uint8Array<ArrayBuffer>>([

@@ -428,19 +428,36 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         await expectCode(store.acquire({ namespace: 'Bad', key: 'k', ttlSeconds: 30, owner: 'o' }), 'invalid_namespace');
         await expectCode(store.acquire({ namespace: '.', key: 'k', ttlSeconds: 30, owner: 'o' }), 'invalid_namespace');
         await expectCode(store.acquire({ namespace: '..', key: 'k', ttlSeconds: 30, owner: 'o' }), 'invalid_namespace');
-        await expectCode(store.acquire({ key: 'k', ttlSeconds: 0, owner: 'o' }), 'invalid_body');
-        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: '' }), 'invalid_body');
-        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o', txnId: '../x' }), 'invalid_body');
+        await expectCode(store.acquire({ key: 'k', ttlSeconds: 0, owner: 'o' }), 'invalid_argument');
+        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: '' }), 'invalid_argument');
+        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: '  ' }), 'invalid_argument');
+        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o', blockSeconds: -2 }), 'invalid_argument');
+        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o', txnId: '../x' }), 'invalid_argument');
       });
 
-      it('caps owner at 256 characters (code points) with invalid_body', async () => {
+      it('names the TypeScript fields in its argument errors (ttlSeconds, blockSeconds, txnId), not the HTTP ones', async () => {
+        const messageOf = (promise: Promise<unknown>) => promise.then(() => '', (error: unknown) => (error as Error).message);
+        expect(await messageOf(store.acquire({ key: 'k', ttlSeconds: 604_801, owner: 'o' }))).toBe(
+          'ttlSeconds must be a number from 0.001 (1 ms) to 604800 (7 days)',
+        );
+        expect(await messageOf(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o', blockSeconds: 0.5 }))).toMatch(/^blockSeconds must be/);
+        expect(await messageOf(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o', txnId: 'a b' }))).toMatch(/^txnId must be/);
+        const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await expectCode(lease.keepalive({ ttlSeconds: -1 }), 'invalid_argument');
+        expect(await messageOf(lease.keepalive({ ttlSeconds: Number.NaN }))).toMatch(/^ttlSeconds must be/);
+        await expectCode(lease.attachAll([]), 'invalid_argument');
+        await expectCode(store.createDocuments([]), 'invalid_argument');
+        await lease.release();
+      });
+
+      it('caps owner at 256 characters (code points) with invalid_argument', async () => {
         const longest = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o'.repeat(256) });
         expect(longest.owner).toHaveLength(256);
         await longest.release();
         const astral = await store.acquire({ key: 'k', ttlSeconds: 30, owner: '\u{1F600}'.repeat(256) });
         await astral.release();
-        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o'.repeat(257) }), 'invalid_body');
-        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o'.repeat(60_000) }), 'invalid_body');
+        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o'.repeat(257) }), 'invalid_argument');
+        await expectCode(store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o'.repeat(60_000) }), 'invalid_argument');
       });
     });
 

@@ -2,7 +2,8 @@ export * from './blob-suite.js';
 export * from './metadata-suite.js';
 export * from './engine-suite.js';
 export * from './postgres.js';
-export { describeHttpContract, type ContractContext } from './contract/suite.js';
+export { describeHttpContract } from './contract/suite.js';
+export type { ContractContext } from './contract/context.js';
 export type { MountFn, MountOptions, MountedAttache } from './contract/harness.js';
 export * from './s3-server.js';
 export * from './example-app.js';
@@ -22,3 +23,5 @@ export {
   type MistakeAnswer,
   type MountedInAppUpload,
 } from './contract/in-app-uploads.js';
+export * from './portability.js';
+export * from './module-graph.js';

@@ -5,6 +5,7 @@ import { AttacheError } from '../errors.js';
 import type { AttachmentStore } from '../types.js';
 import { errorResponse } from './errors.js';
 import { checkQuery, ROUTES, type HandlerAction, type Method, type RouteContext } from './routes.js';
+import { UploadSlots } from './upload-slots.js';
 
 export type { HandlerAction };
 
@@ -102,30 +103,6 @@ export function createHandler(options: HandlerOptions): AttacheHandler {
   }
   const handler = (request: Request) => handle(request);
   return Object.assign(handler, { handle });
-}
-
-/** Counts uploads in flight against the handler's limit. */
-export class UploadSlots {
-  #inFlight = 0;
-  constructor(readonly limit: number) {
-    if (!(limit > 0)) throw new TypeError('maxConcurrentUploads must be a positive number');
-  }
-
-  /** Takes a slot, or refuses with 503 `unavailable`; call the returned function when the upload ends. */
-  take(): () => void {
-    if (this.#inFlight >= this.limit) {
-      throw new AttacheError('unavailable', `the server is taking ${this.limit} uploads already; retry shortly`, {
-        retryAfterSeconds: 1,
-      });
-    }
-    this.#inFlight += 1;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#inFlight -= 1;
-    };
-  }
 }
 
 async function runAuthorize(hook: AuthorizeHook | undefined, context: AuthorizeContext): Promise<Response | undefined> {

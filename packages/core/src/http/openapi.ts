@@ -2,7 +2,7 @@
 // Built from plain data so tests can check it against the route table and
 // the error table.
 import { ERROR_STATUS, type ErrorCode } from '../errors.js';
-import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../lease.js';
+import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../lease-rules.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -257,8 +257,9 @@ const UPLOAD_ERRORS: readonly ErrorCode[] = [
   'attachment_too_large',
 ];
 // Codes no route answers: `not_found` is for paths outside the route table,
-// `invalid_ref` belongs to the TypeScript API (refs).
-const NOT_FROM_ROUTES: readonly ErrorCode[] = ['not_found', 'invalid_ref'];
+// `invalid_ref` and `invalid_argument` belong to the TypeScript API (refs,
+// arguments; HTTP reports its own fields as `invalid_body`).
+const NOT_FROM_ROUTES: readonly ErrorCode[] = ['not_found', 'invalid_ref', 'invalid_argument'];
 const PLACED = new Set<ErrorCode>([
   ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, ...SELECTOR_ERRORS, ...UPLOAD_ERRORS, ...JSON_BODY_ERRORS,
   'waiting', 'range_not_satisfiable', ...NOT_FROM_ROUTES,

@@ -10,11 +10,10 @@
 // "validity" (key and name syntax) comes after the presence checks, so a
 // request missing several things is told about the first missing one.
 import { AttacheError } from '../errors.js';
-import { checkTtl } from '../lease.js';
+import { blockSecondsProblem, ownerProblem, ttlProblem, txnIdProblem } from '../lease-rules.js';
 import { checkKey, checkName, checkNamespace } from '../names.js';
 import { formatMediaType, normalizeMediaType, parseMediaType, type MediaType } from '../media-type.js';
 import type { AttachmentSelector, LeaseCredentials } from '../types.js';
-import { MAX_OWNER_LENGTH } from '../names.js';
 
 export const LEASE_ID_HEADER = 'X-Lease-ID';
 export const TXN_ID_HEADER = 'X-Txn-ID';
@@ -305,25 +304,21 @@ export interface AcquireParams {
 
 export function parseAcquireBody(body: Record<string, unknown>): AcquireParams {
   const { namespace, key } = bodyScope(body);
-  if (typeof body.owner !== 'string' || body.owner === '') {
-    throw new AttacheError('invalid_body', 'owner must be a non-empty string');
-  }
-  if ([...body.owner].length > MAX_OWNER_LENGTH) {
-    throw new AttacheError('invalid_body', `owner is longer than ${MAX_OWNER_LENGTH} characters`);
-  }
+  // The engine's rules (lease-rules.ts), under the body's field names.
+  bodyField('owner', body.owner, ownerProblem);
+  const owner = body.owner as string;
   const ttlSeconds = bodyTtl(body);
   let blockSeconds = -1;
   if (body.block_seconds !== undefined && body.block_seconds !== null) {
-    if (!Number.isSafeInteger(body.block_seconds) || (body.block_seconds as number) < -1) {
-      throw new AttacheError('invalid_body', 'block_seconds must be an integer ≥ -1 (-1 no wait, 0 forever)');
-    }
+    bodyField('block_seconds', body.block_seconds, blockSecondsProblem);
     blockSeconds = body.block_seconds as number;
   }
-  const params: AcquireParams = { namespace, key, owner: body.owner, ttlSeconds, blockSeconds };
+  const params: AcquireParams = { namespace, key, owner, ttlSeconds, blockSeconds };
   if (body.txn_id !== undefined && body.txn_id !== null) {
     if (typeof body.txn_id !== 'string' || body.txn_id === '') {
       throw new AttacheError('invalid_body', 'txn_id must be a non-empty string');
     }
+    bodyField('txn_id', body.txn_id, txnIdProblem);
     params.txnId = body.txn_id;
   }
   return params;
@@ -365,9 +360,15 @@ function bodyScope(body: Record<string, unknown>): Scope {
   return { namespace: checkedNamespace, key: checkKey(key) };
 }
 
-/** The engine's own rule (lease.ts), checked here too so it is reported in the documented order. */
+/** The engine's own rule (lease-rules.ts), checked here so it is reported in the documented order, as `invalid_body`. */
 function bodyTtl(body: Record<string, unknown>): number {
-  return checkTtl(body.ttl_seconds);
+  bodyField('ttl_seconds', body.ttl_seconds, ttlProblem);
+  return body.ttl_seconds as number;
+}
+
+function bodyField(field: string, value: unknown, problemOf: (value: unknown) => string | undefined): void {
+  const problem = problemOf(value);
+  if (problem !== undefined) throw new AttacheError('invalid_body', `${field} ${problem}`);
 }
 
 function bodyCredentials(body: Record<string, unknown>, headers: Headers): KeepaliveParams['credentials'] {

@@ -9,7 +9,6 @@ import { errorResponse } from './errors.js';
 import { attachmentToJson, jsonResponse, leaseToJson, readJsonObject, unixSeconds } from './json.js';
 import { storeFormUpload, type FormUploadOptions } from './in-app-upload.js';
 import { buildOpenApiDocument } from './openapi.js';
-import type { UploadSlots } from './handler.js';
 import {
   FENCING_TOKEN_HEADER,
   parseAcquireBody,
@@ -22,6 +21,7 @@ import {
   type Scope,
   type UploadParams,
 } from './params.js';
+import type { UploadSlots } from './upload-slots.js';
 
 export type HandlerAction = 'acquire' | 'keepalive' | 'release' | 'upload' | 'list' | 'download' | 'delete';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ERROR_STATUS } from '../../src/errors.js';
-import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../../src/lease.js';
+import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '../../src/lease-rules.js';
 import { buildOpenApiDocument } from '../../src/http/openapi.js';
 import { ROUTES } from '../../src/http/routes.js';
 
@@ -76,8 +76,8 @@ describe('OpenAPI document', () => {
         }
       }
     }
-    // not_found is for unknown paths (no operation); invalid_ref has no HTTP route.
+    // not_found is for unknown paths (no operation); invalid_ref and invalid_argument have no HTTP route.
     const unlisted = Object.keys(ERROR_STATUS).filter((code) => !listed.has(code));
-    expect(unlisted.sort()).toEqual(['invalid_ref', 'not_found']);
+    expect(unlisted.sort()).toEqual(['invalid_argument', 'invalid_ref', 'not_found']);
   });
 });

@@ -139,6 +139,20 @@ describe('parseListParams', () => {
 describe('lease call bodies', () => {
   const headers = new Headers({ 'X-Fencing-Token': '4' });
 
+  it('names the body fields in its messages (ttl_seconds, block_seconds, txn_id), not the TypeScript ones', () => {
+    const messageOf = (body: Record<string, unknown>) => {
+      try {
+        parseAcquireBody(body);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return '';
+    };
+    expect(messageOf({ key: 'a', owner: 'o', ttl_seconds: 0 })).toBe('ttl_seconds must be a number from 0.001 (1 ms) to 604800 (7 days)');
+    expect(messageOf({ key: 'a', owner: 'o', ttl_seconds: 1, block_seconds: -2 })).toMatch(/^block_seconds must be/);
+    expect(messageOf({ key: 'a', owner: 'o', ttl_seconds: 1, txn_id: 'a b' })).toMatch(/^txn_id must be/);
+  });
+
   it('validates acquire fields: key, namespace, owner, ttl, block, txn', () => {
     const valid = { key: 'a', owner: 'me', ttl_seconds: 1.5 };
     expect(parseAcquireBody(valid)).toEqual({ namespace: 'default', key: 'a', owner: 'me', ttlSeconds: 1.5, blockSeconds: -1 });
@@ -155,6 +169,11 @@ describe('lease call bodies', () => {
       [{ ...valid, block_seconds: -2 }, 'invalid_body'],
       [{ ...valid, block_seconds: 1.5 }, 'invalid_body'],
       [{ ...valid, txn_id: 5 }, 'invalid_body'],
+      // The engine's rules, checked here so HTTP answers invalid_body, never the TS API's invalid_argument.
+      [{ ...valid, owner: '   ' }, 'invalid_body'],
+      [{ ...valid, owner: 'o'.repeat(257) }, 'invalid_body'],
+      [{ ...valid, txn_id: '../x' }, 'invalid_body'],
+      [{ ...valid, txn_id: 't'.repeat(65) }, 'invalid_body'],
     ];
     for (const [body, code] of cases) expect(codeOf(() => parseAcquireBody(body)), JSON.stringify(body)).toBe(code);
     expect(parseAcquireBody({ ...valid, block_seconds: 0, txn_id: 't1' })).toMatchObject({ blockSeconds: 0, txnId: 't1' });

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { BOUNDARY, MULTIPART, concat, multipartBody, partHead, patternBytes, streamingUpload } from './bodies.js';
 import { freshKey, leaseHeaders, waitFor, type ContractServer, type LeaseJson } from './harness.js';
-import type { ContractContext } from './suite.js';
+import type { ContractContext } from './context.js';
 
 const HALF = 256 * 1024;
 

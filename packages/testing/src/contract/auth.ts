@@ -2,7 +2,7 @@
 import type { AuthorizeContext } from '@attache/core';
 import { describe, expect, it } from 'vitest';
 import { expectError, leaseHeaders, type LeaseJson } from './harness.js';
-import type { ContractContext } from './suite.js';
+import type { ContractContext } from './context.js';
 
 export function authScenarios(context: ContractContext): void {
   describe('bearer token', () => {

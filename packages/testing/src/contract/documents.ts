@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { MULTIPART, multipartBody } from './bodies.js';
 import { expectError, type AttachmentJson } from './harness.js';
-import type { ContractContext } from './suite.js';
+import type { ContractContext } from './context.js';
 
 export function documentScenarios(context: ContractContext): void {
   describe('document uploads (no key, no lease)', () => {

@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from './bodies.js';
 import { expectError, freshKey, type AttachmentJson } from './harness.js';
-import type { ContractContext } from './suite.js';
+import type { ContractContext } from './context.js';
 
 export function downloadScenarios(context: ContractContext): void {
   describe('downloads', () => {

@@ -9,7 +9,7 @@ import type { ErrorCode } from '@attache/core';
 import { describe, expect, it } from 'vitest';
 import { MULTIPART, multipartBody } from './bodies.js';
 import { expectError, freshKey, leaseHeaders } from './harness.js';
-import type { ContractContext } from './suite.js';
+import type { ContractContext } from './context.js';
 
 const UNKNOWN_ID = '0190a0a0-0000-7000-8000-000000000000';
 

@@ -3,7 +3,7 @@
 import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { expectError, freshKey, type LeaseJson } from './harness.js';
-import type { ContractContext } from './suite.js';
+import type { ContractContext } from './context.js';
 
 export function leaseScenarios(context: ContractContext): void {
   describe('leases', () => {
@@ -29,6 +29,16 @@ export function leaseScenarios(context: ContractContext): void {
       const tooLong = await http.postJson('/acquire', { key: freshKey('owner'), owner: 'o'.repeat(257), ttl_seconds: 30 });
       const body = await expectError(tooLong, 'invalid_body');
       expect(body.detail).toMatch(/owner/);
+    });
+
+    it('refuses a blank owner and a path-unsafe txn_id with 400 invalid_body, naming the body field', async () => {
+      const { http } = context;
+      const blank = await expectError(await http.postJson('/acquire', { key: freshKey('owner'), owner: '   ', ttl_seconds: 30 }), 'invalid_body');
+      expect(blank.detail).toMatch(/^owner /);
+      const unsafe = await http.postJson('/acquire', { key: freshKey('txn'), owner: 'o', ttl_seconds: 30, txn_id: '../x' });
+      expect((await expectError(unsafe, 'invalid_body')).detail).toMatch(/^txn_id /);
+      const ttl = await expectError(await http.postJson('/acquire', { key: freshKey('ttl'), owner: 'o', ttl_seconds: 0 }), 'invalid_body');
+      expect(ttl.detail).toMatch(/^ttl_seconds /);
     });
 
     it('takes ttl_seconds from 1 ms to 7 days (604800 s) and refuses anything else with 400 invalid_body', async () => {

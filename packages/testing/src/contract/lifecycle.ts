@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { bytes, sha256Hex } from './bodies.js';
 import { expectError, freshKey, leaseHeaders, type AttachmentJson } from './harness.js';
-import type { ContractContext } from './suite.js';
+import type { ContractContext } from './context.js';
 
 export function lifecycleScenarios(context: ContractContext): void {
   describe('lifecycle', () => {

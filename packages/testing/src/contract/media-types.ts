@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { MULTIPART, multipartBody } from './bodies.js';
 import { expectError, freshKey, leaseHeaders, type AttachmentJson } from './harness.js';
-import type { ContractContext } from './suite.js';
+import type { ContractContext } from './context.js';
 
 const TRICKS = ['image/png;,text/html', 'image/png,text/html', 'text/plain; charset=utf-8, text/html'];
 

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { MULTIPART, multipartBody } from './bodies.js';
 import { expectError, freshKey, leaseHeaders, type AttachmentJson, type LeaseJson } from './harness.js';
-import type { ContractContext } from './suite.js';
+import type { ContractContext } from './context.js';
 
 export function multipartScenarios(context: ContractContext): void {
   const postForm = (lease: LeaseJson, body: Uint8Array<ArrayBuffer>, query: Record<string, string> = {}) =>

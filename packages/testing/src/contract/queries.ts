@@ -3,7 +3,7 @@
 // a typo (`kye=orders/1`) can never silently change what a request does.
 import { describe, expect, it } from 'vitest';
 import { expectError, freshKey, leaseHeaders, type LeaseJson } from './harness.js';
-import type { ContractContext } from './suite.js';
+import type { ContractContext } from './context.js';
 
 export function queryScenarios(context: ContractContext): void {
   describe('query parameters', () => {

@@ -2,7 +2,7 @@
 // and the shape of every JSON answer.
 import { describe, expect, it } from 'vitest';
 import { expectError, freshKey, leaseHeaders } from './harness.js';
-import type { ContractContext } from './suite.js';
+import type { ContractContext } from './context.js';
 
 export function routingScenarios(context: ContractContext): void {
   describe('routing and docs', () => {

@@ -7,7 +7,8 @@ import { authScenarios } from './auth.js';
 import { documentScenarios } from './documents.js';
 import { downloadScenarios } from './downloads.js';
 import { errorScenarios } from './errors.js';
-import { startContractServer, type AttacheHttp, type ContractServer, type MountFn, type ServerOptions } from './harness.js';
+import type { ContractContext } from './context.js';
+import { startContractServer, type ContractServer, type MountFn } from './harness.js';
 import { leaseScenarios } from './leases.js';
 import { lifecycleScenarios } from './lifecycle.js';
 import { mediaTypeScenarios } from './media-types.js';
@@ -15,14 +16,6 @@ import { multipartScenarios } from './multipart.js';
 import { queryScenarios } from './queries.js';
 import { routingScenarios } from './routing.js';
 import { uploadScenarios } from './uploads.js';
-
-export interface ContractContext {
-  /** The server most scenarios share (no auth, default limits); each scenario uses its own keys. */
-  readonly server: ContractServer;
-  readonly http: AttacheHttp;
-  /** Mounts a second, separately configured store for the length of `run`. */
-  withServer<T>(options: ServerOptions, run: (server: ContractServer) => Promise<T>): Promise<T>;
-}
 
 export function describeHttpContract(name: string, mount: MountFn): void {
   describe(`HTTP contract: ${name}`, () => {

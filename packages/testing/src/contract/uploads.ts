@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { bytes, patternBytes, sha256Base64, sha256Hex } from './bodies.js';
 import { expectError, freshKey, leaseHeaders, type AttachmentJson } from './harness.js';
-import type { ContractContext } from './suite.js';
+import type { ContractContext } from './context.js';
 
 export function uploadScenarios(context: ContractContext): void {
   describe('raw uploads', () => {

@@ -1,15 +1,4 @@
-// What every engine module shares: the two ports, the clock and settings.
-import type { BlobStore, MetadataStore } from './ports.js';
-
-export interface Engine {
-  metadata: MetadataStore;
-  blobs: BlobStore;
-  now(): number;
-  /** Store-wide limit in bytes; 0 = unlimited. */
-  maxBytes: number;
-  orphanGraceMs: number;
-  waiters: KeyWaiters;
-}
+// In-process wake-ups for blocking acquires.
 
 /**
  * Wakes blocking acquires in this process as soon as a key is released.

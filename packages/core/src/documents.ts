@@ -1,0 +1,104 @@
+// The document face over the engine: each upload becomes a new committed
+// attachment that is its own key (`key = id`), so concurrent creates never
+// contend. The uploads of one call share one transaction and commit together.
+// Documents are immutable: their keys are leased only by the engine itself,
+// here (`allowDocument`).
+import { deleteStaged, stageAll, type StageOptions } from './attachments.js';
+import type { EngineContext } from './engine-context.js';
+import { AttacheError } from './errors.js';
+import { newId } from './ids.js';
+import { acquireLease, keepaliveLease, releaseLease } from './lease.js';
+import type { CheckedAcquire, CheckedCredentials } from './lease-rules.js';
+import type { LeaseRow } from './ports.js';
+import type { Attachment, DocumentUpload } from './types.js';
+
+const DOCUMENT_OWNER = 'attache:create';
+
+/** Store-wide settings of the document face, checked when the store is made. */
+export interface DocumentSettings {
+  /** Where documents go unless a call names a namespace (checked). */
+  namespace: string;
+  /** Lease TTL while an upload streams, renewed while bytes flow. */
+  leaseMs: number;
+}
+
+function credentialsOf(row: LeaseRow): CheckedCredentials {
+  return { namespace: row.namespace, key: row.key, leaseId: row.leaseId, txnId: row.txnId, fencingToken: row.fencingToken };
+}
+
+function documentLease(settings: DocumentSettings, namespace: string, key: string, extra: Partial<CheckedAcquire>): CheckedAcquire {
+  return {
+    namespace,
+    key,
+    ttlMs: settings.leaseMs,
+    owner: DOCUMENT_OWNER,
+    blockSeconds: -1,
+    txnId: undefined,
+    signal: undefined,
+    ...extra,
+  };
+}
+
+/** `namespace` arrives checked. Parts are checked as they are taken (stageAll). */
+export async function createDocuments(
+  engine: EngineContext,
+  settings: DocumentSettings,
+  parts: AsyncIterable<DocumentUpload> | Iterable<DocumentUpload>,
+  namespace: string,
+): Promise<Attachment[]> {
+  // One transaction spanning one key per document: they commit together.
+  const txnId = newId();
+  const held: CheckedCredentials[] = [];
+  const created: Attachment[] = [];
+  try {
+    for await (const part of parts) {
+      const attachmentId = (part as StageOptions).attachmentId ?? newId();
+      const row = await acquireLease(engine, documentLease(settings, namespace, attachmentId, { txnId }), { allowDocument: true });
+      const credentials = credentialsOf(row);
+      held.push(credentials);
+      const renewEveryMs = settings.leaseMs / 3;
+      let renewedAt = engine.now();
+      const stage: StageOptions = {
+        ...part,
+        attachmentId,
+        // Long uploads renew their lease while bytes keep flowing.
+        onProgress: async () => {
+          if (engine.now() - renewedAt < renewEveryMs) return;
+          renewedAt = engine.now();
+          await keepaliveLease(engine, credentials, settings.leaseMs);
+        },
+      };
+      const { attachments } = await stageAll(engine, credentials, [stage]);
+      created.push(attachments[0]!);
+    }
+    if (held.length === 0) throw new AttacheError('invalid_argument', 'parts is empty: nothing to create');
+    await releaseLease(engine, held[0]!, false);
+    return created;
+  } catch (error) {
+    if (held[0]) await releaseLease(engine, held[0], true).catch(() => {});
+    throw error;
+  }
+}
+
+/** Deletes a document (an attachment that is its own key); `deleted: false` for an unknown id or a keyed attachment. */
+export async function deleteDocument(
+  engine: EngineContext,
+  settings: DocumentSettings,
+  attachmentId: string,
+): Promise<{ deleted: boolean }> {
+  const row = await engine.metadata.transaction((tx) => tx.getCommittedById(attachmentId));
+  // Only a document (its own key) is deleted here; keyed attachments go through their lease.
+  if (!row || row.key !== row.attachmentId) return { deleted: false };
+  const lease = await acquireLease(engine, documentLease(settings, row.namespace, row.key, { blockSeconds: 10 }), {
+    allowDocument: true,
+  });
+  const credentials = credentialsOf(lease);
+  try {
+    const deleted = await deleteStaged(engine, credentials, { id: attachmentId });
+    await releaseLease(engine, credentials, false);
+    return { deleted: deleted > 0 };
+  } catch (error) {
+    await releaseLease(engine, credentials, true).catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,18 @@
+// What every engine module is handed: the two ports, the clock, the
+// store-wide settings, this process's key waiters and the host's crash-point
+// hook. Built once by createAttachmentStore (store.ts); read-only after that.
+import type { CrashPoint } from './crash-points.js';
+import type { KeyWaiters } from './key-waiters.js';
+import type { BlobStore, MetadataStore } from './ports.js';
+
+export interface EngineContext {
+  readonly metadata: MetadataStore;
+  readonly blobs: BlobStore;
+  now(): number;
+  /** Store-wide limit in bytes; 0 = unlimited. */
+  readonly maxBytes: number;
+  readonly orphanGraceMs: number;
+  readonly waiters: KeyWaiters;
+  /** Marks a named step of the commit protocol (a no-op unless the host passed `onCrashPoint`). */
+  crashPoint(point: CrashPoint): void;
+}
