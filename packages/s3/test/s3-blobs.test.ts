@@ -7,6 +7,7 @@ import type { BlobStore } from '@attache/core';
 import {
   bytesStream,
   describeBlobStore,
+  describeRadosgw,
   patternStream,
   readBytes,
   startS3Server,
@@ -78,11 +79,12 @@ async function closedPort(): Promise<number> {
   return address.port;
 }
 
-for (const kind of ['s3rver', 'fauxqs'] satisfies S3ServerKind[]) {
+/** The store's own tests and the shared port suite, on the server `start` gives. */
+function describeS3Blobs(kind: string, start: () => Promise<S3Server>): void {
   describe(`s3Blobs on ${kind}`, () => {
     let server: S3Server;
     beforeAll(async () => {
-      server = await startS3Server(kind);
+      server = await start();
     });
     afterAll(async () => {
       await server.stop();
@@ -318,6 +320,17 @@ for (const kind of ['s3rver', 'fauxqs'] satisfies S3ServerKind[]) {
     });
   });
 }
+
+// Ceph's RADOS Gateway: a real S3 implementation (the run's shared cluster).
+describeRadosgw('s3Blobs on radosgw', (connection) => {
+  describeS3Blobs('radosgw', async () => ({
+    name: 'radosgw',
+    ...connection,
+    supports: { listMultipartUploads: true, uploadPartCopy: true, listPagination: true },
+    stop: async () => {},
+  }));
+});
+for (const kind of ['s3rver', 'fauxqs'] satisfies S3ServerKind[]) describeS3Blobs(kind, () => startS3Server(kind));
 
 describe('s3Blobs options', () => {
   it('refuses a part size below S3 minimum of 5 MiB', () => {

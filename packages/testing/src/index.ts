@@ -7,3 +7,4 @@ export type { MountFn, MountOptions, MountedAttache } from './contract/harness.j
 export * from './s3-server.js';
 export * from './example-app.js';
 export * from './watched-blobs.js';
+export * from './radosgw.js';

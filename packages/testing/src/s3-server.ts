@@ -17,8 +17,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 
 export interface S3Server {
-  /** Which server this is ("s3rver" or "fauxqs"). */
-  name: S3ServerKind;
+  /** Which server this is ("s3rver", "fauxqs", or "radosgw" from `describeRadosgw`). */
+  name: S3ServerKind | 'radosgw';
   endpoint: string;
   bucket: string;
   region: string;
