@@ -4,7 +4,6 @@ export * from './engine-suite.js';
 export * from './postgres.js';
 export { describeHttpContract, type ContractContext } from './contract/suite.js';
 export type { MountFn, MountOptions, MountedAttache } from './contract/harness.js';
-export * from './s3-server.js';
 export * from './example-app.js';
 export * from './watched-blobs.js';
 export * from './radosgw.js';
