@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Agent } from 'node:http';
 import { createServer } from 'node:net';
-import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { BlobStore } from '@attache/core';
 import {
@@ -277,6 +277,66 @@ describeRadosgw('s3Blobs on radosgw', (server) => {
         client.destroy();
       },
     );
+
+    it('stores, lists and copies (both ways) paths with characters URLs treat specially', async () => {
+      const store = s3Blobs({
+        bucket: server.bucket,
+        prefix: freshPrefix(),
+        ...connection(),
+        multipartCopyThreshold: 6 * MiB,
+        copyPartSize: 5 * MiB,
+      });
+      const names = ['a b', 'a+b', 'a?b', 'a#b', 'ünï/ç😀', 'a\'b"c', 'a&b=c;d', 'a%20b', 'x%2Fy'];
+      for (const name of names) {
+        await store.put(`small/${name}`, bytesStream(name));
+        await store.copy(`small/${name}`, `small/${name}.copy`);
+        expect(new TextDecoder().decode(await readBytes((await store.get(`small/${name}.copy`))!))).toBe(name);
+        // radosgw 16.2 URL-decodes x-amz-copy-source twice in UploadPartCopy
+        // (once in CopyObject), so a key with "%" cannot be copied in parts
+        // there; AWS decodes once. See the README.
+        if (name.includes('%')) continue;
+        await store.put(`big/${name}`, patternStream(6 * MiB + 1));
+        await store.copy(`big/${name}`, `big/${name}.copy`);
+        expect((await store.stat(`big/${name}.copy`))?.size).toBe(6 * MiB + 1);
+      }
+      const listed: string[] = [];
+      for await (const info of store.list('small/')) listed.push(info.path);
+      expect(listed.sort()).toEqual(names.flatMap((name) => [`small/${name}`, `small/${name}.copy`]).sort());
+    });
+
+    it('fails a multipart copy whose source is replaced mid-copy, leaving no target and no upload', async () => {
+      // radosgw 16.2 ignores x-amz-copy-source-if-match on UploadPartCopy (AWS
+      // answers 412), so the pin alone would let the copy mix two versions.
+      const client = newClient();
+      const writer = newClient();
+      const prefix = freshPrefix();
+      const store = s3Blobs({ bucket: server.bucket, prefix, client, multipartCopyThreshold: 6 * MiB, copyPartSize: 5 * MiB, queueSize: 1 });
+      const size = 12 * MiB;
+      await store.put('source', patternStream(size));
+      let replaced = false;
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const result = await next(args);
+          if (context.commandName === 'UploadPartCopyCommand' && !replaced) {
+            replaced = true;
+            await writer.send(
+              new PutObjectCommand({ Bucket: server.bucket, Key: `${prefix}source`, Body: new Uint8Array(size).fill(7) }),
+            );
+          }
+          return result;
+        },
+        { step: 'initialize', name: 'attacheTestReplaceSourceAfterFirstPart' },
+      );
+
+      await expect(store.copy('source', 'target')).rejects.toThrow();
+
+      expect(replaced).toBe(true);
+      expect(await store.stat('target')).toBeUndefined();
+      const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: prefix }));
+      expect(uploads.Uploads ?? []).toEqual([]);
+      client.destroy();
+      writer.destroy();
+    });
 
     it('copies objects up to the threshold with one CopyObject', async () => {
       const client = newClient();
