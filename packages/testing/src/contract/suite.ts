@@ -7,7 +7,14 @@ import { authScenarios } from './auth.js';
 import { documentScenarios } from './documents.js';
 import { downloadScenarios } from './downloads.js';
 import { errorScenarios } from './errors.js';
-import { startContractServer, type AttacheHttp, type ContractServer, type MountFn, type ServerOptions } from './harness.js';
+import {
+  startContractServer,
+  type AttacheHttp,
+  type ContractPorts,
+  type ContractServer,
+  type MountFn,
+  type ServerOptions,
+} from './harness.js';
 import { leaseScenarios } from './leases.js';
 import { lifecycleScenarios } from './lifecycle.js';
 import { mediaTypeScenarios } from './media-types.js';
@@ -24,11 +31,12 @@ export interface ContractContext {
   withServer<T>(options: ServerOptions, run: (server: ContractServer) => Promise<T>): Promise<T>;
 }
 
-export function describeHttpContract(name: string, mount: MountFn): void {
+/** `ports`: the storage under every server the suite starts (default: memory). */
+export function describeHttpContract(name: string, mount: MountFn, ports?: ContractPorts): void {
   describe(`HTTP contract: ${name}`, () => {
     let shared: ContractServer | undefined;
     beforeAll(async () => {
-      shared = await startContractServer(mount);
+      shared = await startContractServer(mount, {}, ports);
     });
     afterAll(async () => {
       await shared?.close();
@@ -43,7 +51,7 @@ export function describeHttpContract(name: string, mount: MountFn): void {
         return context.server.http;
       },
       async withServer(options, run) {
-        const server = await startContractServer(mount, options);
+        const server = await startContractServer(mount, options, ports);
         try {
           return await run(server);
         } finally {
