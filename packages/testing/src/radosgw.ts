@@ -69,7 +69,7 @@ export interface RadosgwOptions {
 /** The programs the cluster needs, in Debian's packages ceph-mon, ceph-osd, radosgw and ceph-common. */
 const PROGRAMS = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph', 'monmaptool'] as const;
 
-/** The directory holding the Ceph programs, or undefined with the names of those missing. */
+/** The directory holding the Ceph programs, or the names of those missing from it. */
 export function findCephBinaries(directory = '/usr/bin'): { bin: string } | { missing: string[] } {
   const missing = PROGRAMS.filter((program) => !existsSync(join(directory, program)));
   return missing.length === 0 ? { bin: directory } : { missing };
@@ -146,7 +146,12 @@ export async function startRadosgw(options: RadosgwOptions = {}): Promise<Runnin
         'user', 'create', '--uid=attache', '--display-name=attache tests',
         `--access-key=${credentials.accessKeyId}`, `--secret=${credentials.secretAccessKey}`,
       ], 'osd.0.log'),
-      waitUntil(stepTimeoutMs, daemons, async () => (await fetch(endpoint).catch(() => undefined))?.ok === true, 'radosgw to answer HTTP'),
+      waitUntil(
+        stepTimeoutMs,
+        daemons,
+        async () => (await fetch(endpoint, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined))?.ok === true,
+        'radosgw to answer HTTP',
+      ),
     ]);
     await createBucket(await sdk, { endpoint, region: 'us-east-1', bucket, credentials }, stepTimeoutMs, daemons);
 
