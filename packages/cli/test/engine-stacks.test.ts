@@ -44,9 +44,11 @@ describeAttachmentEngine('sqlite + fs', {
 
 describePostgres('PostgreSQL stack', (serverUrl) => {
   const databases: TestDatabase[] = [];
+  // One database per scenario (about 60): dropping them all outlasts the
+  // default 30 s hook bound on a loaded 2-core box.
   afterAll(async () => {
     for (const database of databases.splice(0)) await database.drop();
-  });
+  }, 120_000);
 
   let database: TestDatabase;
   let blobRoot = '';
@@ -74,7 +76,7 @@ describePostgres('PostgreSQL + S3 stack', (serverUrl) => {
     const databases: TestDatabase[] = [];
     afterAll(async () => {
       for (const database of databases.splice(0)) await database.drop();
-    });
+    }, 120_000);
 
     let database: TestDatabase;
     let prefix = '';
