@@ -16,11 +16,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, inject, it } from 'vitest';
 import { freePort } from './free-port.js';
-
-const run = promisify(execFile);
 
 /** How to reach an S3 bucket (a plain object, so vitest can hand it to test files). */
 export interface S3Connection {
@@ -89,9 +86,13 @@ export async function startRadosgw(options: RadosgwOptions = {}): Promise<Runnin
   const pidFile = join(directory, 'daemons.pid');
   writeFileSync(pidFile, '');
   const daemons: Daemon[] = [];
+  // Commands still running when startup fails (radosgw-admin waits for the
+  // cluster for as long as it is allowed to) are stopped with the daemons.
+  const commands = new Set<ChildProcess>();
   const watchdog = stopWhenGone(options.ownerPid ?? process.pid, directory);
   const stopAll = async () => {
     watchdog.kill();
+    for (const command of commands) command.kill('SIGKILL');
     // radosgw first: it hangs on exit once the monitor or the OSD are gone.
     // SIGKILL throughout: the data is thrown away, a graceful stop costs
     // seconds, and the memstore OSD writes its whole RAM to disk on SIGTERM.
@@ -106,7 +107,10 @@ export async function startRadosgw(options: RadosgwOptions = {}): Promise<Runnin
     const keyring = join(directory, 'keyring');
     writeFileSync(conf, cephConf({ directory, fsid, monPort, rgwPort, memoryBytes: options.memoryBytes ?? 2 * 1024 ** 3 }));
     const command = (program: string, args: string[], log?: string) =>
-      runBounded(join(bin, program), ['-c', conf, ...args], stepTimeoutMs, log === undefined ? [] : [join(directory, log)]);
+      runBounded(join(bin, program), ['-c', conf, ...args], stepTimeoutMs, log === undefined ? [] : [join(directory, log)], {
+        commands,
+        pidFile,
+      });
 
     // One keyring for every daemon and client, written here rather than by
     // four runs of ceph-authtool (a second). Entries given to `ceph-mon --mkfs`
@@ -282,19 +286,28 @@ async function waitUntil(timeoutMs: number, daemons: Daemon[], ready: () => Prom
   }
 }
 
-/** Runs a command with a time limit; a failure carries its output and the tails of `logs`. */
-async function runBounded(program: string, args: string[], timeoutMs: number, logs: string[]): Promise<string> {
-  try {
-    const { stdout } = await run(program, args, { timeout: timeoutMs, killSignal: 'SIGKILL' });
-    return stdout;
-  } catch (error) {
-    const { stdout = '', stderr = '', killed } = error as { stdout?: string; stderr?: string; killed?: boolean };
-    const why = killed ? `did not finish within ${timeoutMs} ms` : 'failed';
-    throw new Error(
-      `${[program, ...args].join(' ')} ${why}\n${stdout}${stderr}${logs.map(tail).join('\n')}`,
-      { cause: error },
-    );
-  }
+/**
+ * Runs a command with a time limit; a failure carries its output and the
+ * tails of `logs`. While it runs it is in `commands` (so a failed startup can
+ * stop it) and in the pid file (so the watchdog can).
+ */
+function runBounded(
+  program: string,
+  args: string[],
+  timeoutMs: number,
+  logs: string[],
+  tracking: { commands: Set<ChildProcess>; pidFile: string },
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(program, args, { timeout: timeoutMs, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
+      tracking.commands.delete(child);
+      if (error === null) return resolve(stdout);
+      const why = error.killed ? `did not finish within ${timeoutMs} ms (or was stopped)` : 'failed';
+      reject(new Error(`${[program, ...args].join(' ')} ${why}\n${stdout}${stderr}${logs.map(tail).join('\n')}`, { cause: error }));
+    });
+    tracking.commands.add(child);
+    if (child.pid !== undefined) appendFileSync(tracking.pidFile, `${child.pid}\n`);
+  });
 }
 
 /** CreateBucket, signed with SigV4 by the AWS SDK. */

@@ -2,7 +2,7 @@
 // shared one), so stopping and failing can be observed.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
@@ -21,6 +21,18 @@ const alive = (pid: number) => {
     return false;
   }
 };
+
+/** Processes whose command line names `directory` (the cluster's daemons and commands all do, through -c). */
+const processesOf = (directory: string) =>
+  readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${directory}/`);
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
 
 const clientFor = (cluster: RunningRadosgw) =>
   new S3Client({
@@ -65,6 +77,7 @@ describe.skipIf(!installed && !process.env.CI)('startRadosgw', () => {
       await cluster.stop();
     }
     expect(cluster.pids.filter(alive)).toEqual([]);
+    expect(processesOf(cluster.directory)).toEqual([]);
     expect(existsSync(cluster.directory)).toBe(false);
   });
 
@@ -87,6 +100,8 @@ describe.skipIf(!installed && !process.env.CI)('startRadosgw', () => {
       const directory = /\/attache-rgw-[^/\s]+/.exec(failure!.message)?.[0];
       expect(directory).toBeDefined();
       expect(existsSync(join(tmpdir(), directory!))).toBe(false);
+      // Nothing it started is left running (radosgw-admin was still waiting for the cluster).
+      expect(processesOf(join(tmpdir(), directory!))).toEqual([]);
     } finally {
       squatter.close();
     }
