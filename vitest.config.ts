@@ -12,8 +12,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    // One throwaway PostgreSQL server per run (when installed) for the PostgreSQL tests.
-    globalSetup: ['packages/testing/src/postgres-global-setup.ts'],
+    // One throwaway PostgreSQL server and one Ceph cluster serving S3
+    // (radosgw) per run, each when installed, for the tests that need them.
+    globalSetup: ['packages/testing/src/postgres-global-setup.ts', 'packages/testing/src/radosgw-global-setup.ts'],
     env: {
       // The AWS SDK prints a NodeVersionSupportWarning once per process on
       // Node < 22 (SDK releases after early January 2027 need Node 22). It is

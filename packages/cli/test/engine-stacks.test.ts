@@ -1,6 +1,6 @@
 // The engine specification on the stacks `attache serve` runs: the embedded
 // default (SQLite + local files), PostgreSQL + local files and PostgreSQL +
-// S3 (one s3rver for the file), each with a real restart (new port instances
+// S3 (Ceph's RADOS Gateway), each with a real restart (new port instances
 // over the same database and blobs).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,11 +15,10 @@ import {
   describePostgres,
   DROP_DATABASES_TIMEOUT_MS,
   dropTestDatabases,
-  startS3Server,
-  type S3Server,
+  describeRadosgw,
   type TestDatabase,
 } from '@attache/testing';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll } from 'vitest';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -71,40 +70,36 @@ describePostgres('PostgreSQL stack', (serverUrl) => {
 });
 
 describePostgres('PostgreSQL + S3 stack', (serverUrl) => {
-  const databases: TestDatabase[] = [];
-  let s3: S3Server;
-  beforeAll(async () => {
-    s3 = await startS3Server('s3rver');
-  });
-  afterAll(async () => {
-    await dropTestDatabases(databases);
-    await s3?.stop();
-  }, DROP_DATABASES_TIMEOUT_MS);
+  // S3 is Ceph's RADOS Gateway, the run's shared cluster.
+  describeRadosgw('on radosgw', (s3) => {
+    const databases: TestDatabase[] = [];
+    afterAll(() => dropTestDatabases(databases), DROP_DATABASES_TIMEOUT_MS);
 
-  let database: TestDatabase;
-  let prefix = '';
-  let prefixCounter = 0;
-  const postgresS3Ports = () => ({
-    metadata: postgresMetadata({ connectionString: database.url }),
-    blobs: s3Blobs({
-      bucket: s3.bucket,
-      // Each scenario gets its own prefix in the shared bucket, as it gets its own database.
-      prefix,
-      endpoint: s3.endpoint,
-      region: s3.region,
-      credentials: s3.credentials,
-      forcePathStyle: true,
-    }),
-  });
+    let database: TestDatabase;
+    let prefix = '';
+    let prefixCounter = 0;
+    const postgresS3Ports = () => ({
+      metadata: postgresMetadata({ connectionString: database.url }),
+      blobs: s3Blobs({
+        bucket: s3.bucket,
+        // Each scenario gets its own prefix in the shared bucket, as it gets its own database.
+        prefix,
+        endpoint: s3.endpoint,
+        region: s3.region,
+        credentials: s3.credentials,
+        forcePathStyle: true,
+      }),
+    });
 
-  describeAttachmentEngine('postgres + s3', {
-    create: async () => {
-      database = await createTestDatabase(serverUrl);
-      databases.push(database);
-      prefix = `engine-${++prefixCounter}/`;
-      return postgresS3Ports();
-    },
-    reopen: async () => postgresS3Ports(),
-    concurrentInstances: true,
+    describeAttachmentEngine('postgres + s3', {
+      create: async () => {
+        database = await createTestDatabase(serverUrl);
+        databases.push(database);
+        prefix = `engine-stacks-${++prefixCounter}/`;
+        return postgresS3Ports();
+      },
+      reopen: async () => postgresS3Ports(),
+      concurrentInstances: true,
+    });
   });
 });

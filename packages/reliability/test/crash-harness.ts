@@ -11,9 +11,13 @@ import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
+import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { createTestDatabase } from '@attache/testing';
+import type { BlobStore } from '@attache/core';
+import { fsBlobs } from '@attache/fs';
+import { s3Blobs } from '@attache/s3';
+import { createTestDatabase, type S3Connection } from '@attache/testing';
 
 export const BIN_PATH = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url));
 
@@ -148,13 +152,79 @@ export interface MetadataInspector {
   activeTxns(): Promise<string[]>;
 }
 
+/** Where the blobs live, seen directly (not through attache). */
+export interface BlobInspector {
+  kind: 'fs' | 's3';
+  /** Stored blobs under `state/`, as blob paths (what `blob_path` holds). */
+  stored(): Promise<string[]>;
+  /**
+   * Writes that never finished, which live outside `state/`: temp files of
+   * the fs store, incomplete multipart uploads in S3 (their keys).
+   */
+  unfinished(): Promise<string[]>;
+  /** A store on the same blobs, for setting up state in-process. */
+  open(): BlobStore;
+}
+
 export interface Backend {
   kind: 'sqlite' | 'postgres';
   dataDir: string;
   /** Environment that points `attache serve` at this backend (besides `--data-dir`). */
   env: Record<string, string>;
   metadata: MetadataInspector;
+  blobs: BlobInspector;
   dispose(): Promise<void>;
+}
+
+function fsInspector(dataDir: string): BlobInspector {
+  return {
+    kind: 'fs',
+    stored: () => blobFiles(dataDir),
+    unfinished: () => tempFiles(dataDir),
+    open: () => fsBlobs({ root: join(dataDir, 'blobs') }),
+  };
+}
+
+let bucketPrefixes = 0;
+
+/** A key prefix of its own in the run's S3 bucket; the environment `attache serve` needs for it. */
+function s3Inspector(s3: S3Connection): { inspector: BlobInspector; env: Record<string, string>; dispose(): void } {
+  const prefix = `crash-${process.pid}-${++bucketPrefixes}/`;
+  const connection = { endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials, forcePathStyle: true };
+  const client = new S3Client(connection);
+  const withoutPrefix = (key: string | undefined) => (key ?? '').slice(prefix.length);
+  return {
+    inspector: {
+      kind: 's3',
+      async stored() {
+        const paths: string[] = [];
+        let continuationToken: string | undefined;
+        do {
+          const page = await client.send(
+            new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${prefix}state/`, ContinuationToken: continuationToken }),
+          );
+          paths.push(...(page.Contents ?? []).map((object) => withoutPrefix(object.Key)));
+          continuationToken = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+        } while (continuationToken !== undefined);
+        return paths;
+      },
+      async unfinished() {
+        const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: prefix }));
+        return (uploads.Uploads ?? []).map((upload) => withoutPrefix(upload.Key));
+      },
+      open: () => s3Blobs({ bucket: s3.bucket, prefix, ...connection }),
+    },
+    env: {
+      ATTACHE_S3_BUCKET: s3.bucket,
+      ATTACHE_S3_ENDPOINT: s3.endpoint,
+      ATTACHE_S3_REGION: s3.region,
+      ATTACHE_S3_PREFIX: prefix,
+      ATTACHE_S3_FORCE_PATH_STYLE: 'true',
+      ATTACHE_S3_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+      ATTACHE_S3_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+    },
+    dispose: () => client.destroy(),
+  };
 }
 
 interface RawRow {
@@ -205,6 +275,7 @@ export async function sqliteBackend(): Promise<Backend> {
     kind: 'sqlite',
     dataDir,
     env: {},
+    blobs: fsInspector(dataDir),
     metadata: {
       attachmentRows: async () => query<RawRow>(ROWS_SQL).map(toSnapshot),
       garbage: async () => query<{ blob_path: string }>(GARBAGE_SQL).map((row) => row.blob_path),
@@ -214,8 +285,10 @@ export async function sqliteBackend(): Promise<Backend> {
   };
 }
 
-export async function postgresBackend(serverUrl: string): Promise<Backend> {
+/** PostgreSQL metadata; blobs in the data directory, or under a prefix of their own in `s3`'s bucket. */
+export async function postgresBackend(serverUrl: string, s3?: S3Connection): Promise<Backend> {
   const dataDir = await newDataDir();
+  const bucket = s3 === undefined ? undefined : s3Inspector(s3);
   const database = await createTestDatabase(serverUrl);
   const query = async <T extends pg.QueryResultRow>(sqlText: string): Promise<T[]> => {
     const client = new pg.Client({ connectionString: database.url });
@@ -229,13 +302,15 @@ export async function postgresBackend(serverUrl: string): Promise<Backend> {
   return {
     kind: 'postgres',
     dataDir,
-    env: { ATTACHE_DATABASE_URL: database.url },
+    env: { ATTACHE_DATABASE_URL: database.url, ...bucket?.env },
+    blobs: bucket?.inspector ?? fsInspector(dataDir),
     metadata: {
       attachmentRows: async () => (await query<RawRow>(ROWS_SQL)).map(toSnapshot),
       garbage: async () => (await query<{ blob_path: string }>(GARBAGE_SQL)).map((row) => row.blob_path),
       activeTxns: async () => (await query<{ txn_id: string }>(ACTIVE_TXNS_SQL)).map((row) => row.txn_id),
     },
     dispose: async () => {
+      bucket?.dispose();
       await database.drop();
       await rm(dataDir, { recursive: true, force: true });
     },
@@ -280,7 +355,7 @@ export function tempFiles(dataDir: string): Promise<string[]> {
  * referenced by a row (zero orphans), every row's blob exists, no staged
  * row or tombstone and no active transaction is left of the dead
  * transaction, the garbage queue is drained, and at most `maxTempFiles`
- * temp files remain. `allowActiveTxns` is for checks made while a live
+ * unfinished writes (temp files; in S3, incomplete multipart uploads) remain. `allowActiveTxns` is for checks made while a live
  * lease still holds its (empty) transaction. Returns the violations (empty
  * when all hold).
  */
@@ -290,7 +365,7 @@ export async function storageProblems(
 ): Promise<string[]> {
   const problems: string[] = [];
   const rows = await backend.metadata.attachmentRows();
-  const files = new Set(await blobFiles(backend.dataDir));
+  const files = new Set(await backend.blobs.stored());
   const referenced = new Set(rows.filter((row) => row.blobPath !== '').map((row) => row.blobPath));
   for (const file of files) if (!referenced.has(file)) problems.push(`orphan blob ${file}`);
   for (const row of rows) {
@@ -302,8 +377,8 @@ export async function storageProblems(
   if (!options.allowActiveTxns) {
     for (const txn of await backend.metadata.activeTxns()) problems.push(`transaction ${txn} still active`);
   }
-  const temps = await tempFiles(backend.dataDir);
-  if (temps.length > options.maxTempFiles) problems.push(`temp files left: ${temps.join(', ')}`);
+  const temps = await backend.blobs.unfinished();
+  if (temps.length > options.maxTempFiles) problems.push(`unfinished writes left: ${temps.join(', ')}`);
   return problems;
 }
 

@@ -1,12 +1,14 @@
 // Server-side copy of objects too large for one CopyObject (S3 caps it at
 // 5 GiB): a multipart upload whose parts are UploadPartCopy ranges of the
 // source. No byte passes through this process. Every part is pinned to the
-// source's ETag, so a source replaced mid-copy fails the copy instead of
-// mixing two versions; a failed copy aborts the upload so no parts linger.
+// source's ETag, and the ETag is checked again before the upload completes,
+// so a source replaced mid-copy fails the copy instead of mixing two
+// versions; a failed copy aborts the upload so no parts linger.
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  HeadObjectCommand,
   type S3Client,
   UploadPartCopyCommand,
   type CompletedPart,
@@ -83,6 +85,16 @@ export async function multipartCopy(input: MultipartCopyInput): Promise<void> {
     const outcomes = await Promise.allSettled(workers);
     const failure = outcomes.find((outcome) => outcome.status === 'rejected');
     if (failure !== undefined) throw failure.reason;
+    // AWS S3 fails a part whose source no longer matches CopySourceIfMatch
+    // (412), but Ceph's radosgw (16.2) ignores that header on UploadPartCopy.
+    // Checking once more, after the last part and before the object appears,
+    // holds the pin on both.
+    if (input.sourceETag !== undefined) {
+      const { ETag: current } = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: sourceKey }));
+      if (current !== input.sourceETag) {
+        throw new Error(`S3 object "${sourceKey}" changed during a multipart copy (ETag ${input.sourceETag} → ${current}); the copy was aborted`);
+      }
+    }
     await client.send(
       new CompleteMultipartUploadCommand({
         Bucket: bucket,

@@ -258,10 +258,11 @@ function createClient(options: S3BlobsOptions): S3Client {
     forcePathStyle: options.forcePathStyle,
     maxAttempts: options.maxAttempts,
     // Since SDK 3.729 the default (WHEN_SUPPORTED) sends streamed bodies as
-    // aws-chunked with a trailing CRC32. s3rver stores the framing as content
-    // (corrupt objects), and R2, MinIO and other S3-compatible services have
-    // rejected or mishandled it in various versions. Integrity of attachments
-    // is checked by the engine (CRC-32 + SHA-256) anyway.
+    // aws-chunked with a trailing CRC32. Ceph's radosgw 16.2 refuses that
+    // framing (411 MissingContentLength), emulators have stored it as object
+    // content, and R2, MinIO and other S3-compatible services have rejected
+    // or mishandled it in various versions. Integrity of attachments is
+    // checked by the engine (CRC-32 + SHA-256) anyway.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });

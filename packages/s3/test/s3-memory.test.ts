@@ -1,13 +1,11 @@
 // Memory stays bounded whatever the object size: a 256 MiB upload and
 // download through s3Blobs with default settings (8 MiB parts, 3 in flight).
-// s3rver runs in a child process so this process's RSS is the store's alone.
-import { type ChildProcess, spawn } from 'node:child_process';
+// S3 is the run's radosgw, in processes of its own, so this process's RSS is
+// the store's alone.
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import type { BlobStore } from '@attache/core';
-import { patternStream } from '@attache/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeRadosgw, patternStream } from '@attache/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { s3Blobs } from '../src/index.js';
 
 const MiB = 1024 * 1024;
@@ -17,32 +15,8 @@ const size = 256 * MiB;
 // 512 MiB, 50 at 1 GiB: it does not grow with the object). Half the object
 // size still fails at once if a put ever buffers the whole body.
 const limit = 128 * MiB;
-const bucket = 'attache-memory';
 
-let child: ChildProcess;
 let store: BlobStore;
-
-beforeAll(async () => {
-  child = spawn(process.execPath, [fileURLToPath(new URL('./s3rver-process.mjs', import.meta.url)), bucket], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-  const { port } = JSON.parse(line.toString()) as { port: number };
-  store = s3Blobs({
-    bucket,
-    prefix: 'memory/',
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    forcePathStyle: true,
-  });
-});
-
-afterAll(async () => {
-  await store?.close?.();
-  child.kill('SIGTERM');
-  await once(child, 'exit');
-});
 
 /** Runs `work` while sampling this process's RSS; returns the peak growth over the RSS before it started. */
 async function peakRssGrowth(work: () => Promise<void>): Promise<{ growth: number; seconds: number }> {
@@ -63,7 +37,24 @@ async function peakRssGrowth(work: () => Promise<void>): Promise<{ growth: numbe
 
 const figure = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
 
-describe('s3Blobs memory', () => {
+describeRadosgw('s3Blobs memory', (s3) => {
+  beforeAll(() => {
+    store = s3Blobs({
+      bucket: s3.bucket,
+      prefix: `memory-${Date.now().toString(36)}/`,
+      endpoint: s3.endpoint,
+      region: s3.region,
+      credentials: s3.credentials,
+      forcePathStyle: true,
+    });
+  });
+
+  afterAll(async () => {
+    // The memstore OSD holds objects in RAM: give it back.
+    await store?.delete('big');
+    await store?.close?.();
+  });
+
   it(`uploads and downloads ${size / MiB} MiB with RSS growth below ${limit / MiB} MiB`, { timeout: 240_000 }, async () => {
     // Warm up: load the SDK's code paths so they do not count as growth.
     await store.put('warm-up', patternStream(20 * MiB));

@@ -4,8 +4,7 @@ export * from './engine-suite.js';
 export * from './postgres.js';
 export { describeHttpContract } from './contract/suite.js';
 export type { ContractContext } from './contract/context.js';
-export type { MountFn, MountOptions, MountedAttache } from './contract/harness.js';
-export * from './s3-server.js';
+export type { ContractPorts, MountFn, MountOptions, MountedAttache } from './contract/harness.js';
 export * from './example-app.js';
 export * from './watched-blobs.js';
 export {
@@ -25,3 +24,4 @@ export {
 } from './contract/in-app-uploads.js';
 export * from './portability.js';
 export * from './module-graph.js';
+export * from './radosgw.js';

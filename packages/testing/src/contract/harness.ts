@@ -33,6 +33,15 @@ export interface MountedAttache {
 /** Mounts attache's routes for `store` at `/v1` on 127.0.0.1 (any free port). */
 export type MountFn = (options: MountOptions) => Promise<MountedAttache>;
 
+/**
+ * The storage under a contract server; memory ports unless the suite is given
+ * others (e.g. PostgreSQL + S3). Called once per server the suite starts; the
+ * server closes the store, and with it the ports.
+ */
+export type ContractPorts = () => Promise<{ metadata: MetadataStore; blobs: BlobStore }>;
+
+const memoryPorts: ContractPorts = async () => ({ metadata: memoryMetadata(), blobs: memoryBlobs() });
+
 export interface ServerOptions {
   authorize?: AuthorizeHook;
   token?: string;
@@ -62,12 +71,17 @@ export interface ContractServer {
   close(): Promise<void>;
 }
 
-export async function startContractServer(mount: MountFn, options: ServerOptions = {}): Promise<ContractServer> {
+export async function startContractServer(
+  mount: MountFn,
+  options: ServerOptions = {},
+  ports: ContractPorts = memoryPorts,
+): Promise<ContractServer> {
   let offsetMs = 0;
-  const blobs = watchBlobs(memoryBlobs());
+  const storage = await ports();
+  const blobs = watchBlobs(storage.blobs);
   const control = { outage: false };
   const store = createAttachmentStore({
-    metadata: failingWhen(memoryMetadata(), () => control.outage),
+    metadata: failingWhen(storage.metadata, () => control.outage),
     blobs,
     sweepIntervalSeconds: 0,
     now: () => Date.now() + offsetMs,

@@ -8,7 +8,7 @@ import { documentScenarios } from './documents.js';
 import { downloadScenarios } from './downloads.js';
 import { errorScenarios } from './errors.js';
 import type { ContractContext } from './context.js';
-import { startContractServer, type ContractServer, type MountFn } from './harness.js';
+import { startContractServer, type ContractPorts, type ContractServer, type MountFn } from './harness.js';
 import { leaseScenarios } from './leases.js';
 import { lifecycleScenarios } from './lifecycle.js';
 import { mediaTypeScenarios } from './media-types.js';
@@ -17,11 +17,12 @@ import { queryScenarios } from './queries.js';
 import { routingScenarios } from './routing.js';
 import { uploadScenarios } from './uploads.js';
 
-export function describeHttpContract(name: string, mount: MountFn): void {
+/** `ports`: the storage under every server the suite starts (default: memory). */
+export function describeHttpContract(name: string, mount: MountFn, ports?: ContractPorts): void {
   describe(`HTTP contract: ${name}`, () => {
     let shared: ContractServer | undefined;
     beforeAll(async () => {
-      shared = await startContractServer(mount);
+      shared = await startContractServer(mount, {}, ports);
     });
     afterAll(async () => {
       await shared?.close();
@@ -36,7 +37,7 @@ export function describeHttpContract(name: string, mount: MountFn): void {
         return context.server.http;
       },
       async withServer(options, run) {
-        const server = await startContractServer(mount, options);
+        const server = await startContractServer(mount, options, ports);
         try {
           return await run(server);
         } finally {
