@@ -200,6 +200,12 @@ async function listen(
       // How often Node checks headersTimeout (default 30 s, which would let
       // a stalled header block live up to a minute).
       connectionsCheckingInterval: 5_000,
+      // An idle keep-alive connection lives as long as any silent socket
+      // (below). Node's 5 s default races clients whose own keep-alive timer
+      // is about as long (undici reuses a socket the server is closing and
+      // fails with "other side closed"); announced as `Keep-Alive: timeout=`,
+      // so clients close first.
+      keepAliveTimeout: config.idleTimeoutSeconds * 1000,
       maxHeaderSize: config.maxHeaderBytes,
     },
     toNodeListener(handler),
