@@ -1,8 +1,12 @@
 // A pull-based Web stream over an open file: it reads one chunk per consumer
 // demand, and closes the file descriptor when it ends, errors or is cancelled.
+import { Buffer } from 'node:buffer';
 import type { FileHandle } from 'node:fs/promises';
 
-const CHUNK_BYTES = 64 * 1024;
+// 256 KiB reads: a quarter of the syscalls and stream hand-offs of 64 KiB,
+// still small beside the socket's buffer. Allocated unfilled: only the bytes
+// the read filled are handed on (`subarray(0, bytesRead)`).
+const CHUNK_BYTES = 256 * 1024;
 
 /** Streams bytes `[start, endExclusive)` of the file; takes ownership of `handle`. */
 export function fileStream(handle: FileHandle, start: number, endExclusive: number): ReadableStream<Uint8Array> {
@@ -16,7 +20,7 @@ export function fileStream(handle: FileHandle, start: number, endExclusive: numb
       try {
         const wanted = Math.min(CHUNK_BYTES, endExclusive - position);
         if (wanted > 0) {
-          const buffer = new Uint8Array(wanted);
+          const buffer = Buffer.allocUnsafe(wanted);
           const { bytesRead } = await handle.read(buffer, 0, wanted, position);
           if (closing !== undefined) return; // cancelled meanwhile
           position += bytesRead;

@@ -6,7 +6,13 @@
 //   @attache/sql/postgres  postgresMetadata  (pg)
 // A store on another driver (bun:sqlite, a Workers database) is
 // `createSqlMetadata(new Kysely({ dialect }), sqliteDialectInfo)`.
-export { createSqlMetadata, type ReleaseNotifications, type SqlDialectInfo } from './metadata.js';
+export {
+  createSqlMetadata,
+  type GroupCommitOptions,
+  type ReleaseNotifications,
+  type SqlDialectInfo,
+  type SqlMetadataOptions,
+} from './metadata.js';
 export { sqliteDialectInfo } from './sqlite-dialect.js';
 export { postgresDialectInfo, RELEASE_CHANNEL } from './postgres-dialect.js';
 export { attacheMigrations, attacheMigrationProvider, MIGRATION_TABLE, MIGRATION_LOCK_TABLE } from './migrations.js';

@@ -14,7 +14,7 @@ import type {
   TxnState,
 } from '@attache/core';
 import { AttacheError } from '@attache/core';
-import { Migrator, sql, type Kysely, type RawBuilder, type Selectable, type Transaction } from 'kysely';
+import { Migrator, sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, attacheMigrationProvider } from './migrations.js';
 import type { AttacheDatabase, AttachmentsTable, KeysTable, LeasesTable, TxnsTable } from './schema.js';
 
@@ -79,48 +79,88 @@ function unavailable(error: unknown): AttacheError {
 // Bound parameters per statement stay well under SQLite's oldest limit (999).
 const MAX_PARAMETERS = 500;
 
+/**
+ * Group commit, for databases that run one write transaction at a time
+ * (SQLite): the logical transactions waiting for the database run one after
+ * another inside ONE database transaction, each in a savepoint (a failing
+ * one rolls back alone), and share its commit, so one fsync acknowledges
+ * them all. None of them is answered before that commit is durable; when it
+ * fails, all of them fail.
+ */
+export interface GroupCommitOptions {
+  /** Whether the database still has a transaction open: SQLite rolls back on its own after SQLITE_FULL or SQLITE_IOERR. */
+  inTransaction(): boolean;
+  /** Most logical transactions per commit. Default 64. */
+  maxBatch?: number;
+  /**
+   * Lets the event loop run once (Node: `setImmediate`) before a batch
+   * commits, so transactions of requests whose bytes arrived meanwhile join
+   * it. Without it a batch takes only what was queued when it began.
+   */
+  yieldToEventLoop?: () => Promise<void>;
+}
+
+export interface SqlMetadataOptions {
+  /** Cross-process release notifications (PostgreSQL LISTEN/NOTIFY). */
+  notifications?: ReleaseNotifications;
+  /** Group commit; only for a database that runs one write transaction at a time (SQLite). */
+  groupCommit?: GroupCommitOptions;
+}
+
+const DEFAULT_MAX_BATCH = 64;
+
 export function createSqlMetadata(
   db: Kysely<AttacheDatabase>,
   dialect: SqlDialectInfo,
-  notifications?: ReleaseNotifications,
+  options: SqlMetadataOptions = {},
 ): MetadataStore {
+  const { notifications } = options;
   const running = new Set<Promise<unknown>>();
   let closing: Promise<void> | undefined;
+
+  /** A driver error that means "retry later" as 503 `unavailable`; anything else unchanged. */
+  const storeError = (error: unknown): unknown =>
+    !(error instanceof AttacheError) && dialect.isUnavailable(error) ? unavailable(error) : error;
+
+  const runAlone = <T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T> => {
+    // What failed inside the transaction. Kysely then rolls back, and when
+    // that fails too (SQLite has already rolled back after SQLITE_FULL or
+    // SQLITE_IOERR: "cannot rollback - no transaction is active"; a dead
+    // PostgreSQL connection), the rollback's error would replace this one.
+    let failure: { error: unknown } | undefined;
+    return db
+      .transaction()
+      .execute(async (trx) => {
+        const handle = createTx(trx, dialect);
+        try {
+          return await fn(handle.tx);
+        } catch (error) {
+          failure = { error };
+          throw error;
+        } finally {
+          handle.end();
+        }
+      })
+      .catch((thrown: unknown) => {
+        throw storeError(failure === undefined ? thrown : failure.error);
+      });
+  };
+
+  const run =
+    options.groupCommit === undefined ? runAlone : groupCommitter(db, dialect, options.groupCommit, storeError);
 
   return {
     transaction<T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T> {
       if (closing) {
         return Promise.reject(new AttacheError('unavailable', 'the metadata store is closed', { retryAfterSeconds: 1 }));
       }
-      // What failed inside the transaction. Kysely then rolls back, and when
-      // that fails too (SQLite has already rolled back after SQLITE_FULL or
-      // SQLITE_IOERR: "cannot rollback - no transaction is active"; a dead
-      // PostgreSQL connection), the rollback's error would replace this one.
-      let failure: { error: unknown } | undefined;
-      const run = db
-        .transaction()
-        .execute(async (trx) => {
-          const handle = createTx(trx, dialect);
-          try {
-            return await fn(handle.tx);
-          } catch (error) {
-            failure = { error };
-            throw error;
-          } finally {
-            handle.end();
-          }
-        })
-        .catch((thrown: unknown) => {
-          const error = failure === undefined ? thrown : failure.error;
-          if (!(error instanceof AttacheError) && dialect.isUnavailable(error)) throw unavailable(error);
-          throw error;
-        });
-      running.add(run);
+      const result = run(fn);
+      running.add(result);
       const forget = (): void => {
-        running.delete(run);
+        running.delete(result);
       };
-      run.then(forget, forget);
-      return run;
+      result.then(forget, forget);
+      return result;
     },
 
     async migrate(): Promise<void> {
@@ -149,11 +189,108 @@ export function createSqlMetadata(
   };
 }
 
-function createTx(trx: Transaction<AttacheDatabase>, dialect: SqlDialectInfo): { tx: MetadataTx; end(): void } {
+interface QueuedTransaction {
+  fn: (tx: MetadataTx) => Promise<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** Runs logical transactions in shared database transactions (see `GroupCommitOptions`). */
+function groupCommitter(
+  db: Kysely<AttacheDatabase>,
+  dialect: SqlDialectInfo,
+  options: GroupCommitOptions,
+  storeError: (error: unknown) => unknown,
+): <T>(fn: (tx: MetadataTx) => Promise<T>) => Promise<T> {
+  const maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_MAX_BATCH);
+  const queue: QueuedTransaction[] = [];
+  let draining = false;
+
+  /** Runs queued transactions until the queue is empty, one database transaction per batch. */
+  async function drain(): Promise<void> {
+    try {
+      while (queue.length > 0) {
+        // One batch per connection lease, so migrations and other users of
+        // the connection take their turn between batches.
+        await db.connection().execute((connection) => runBatch(connection));
+      }
+    } catch (error) {
+      // The connection could not be had (the store is closing): nothing queued can run.
+      for (const waiting of queue.splice(0)) waiting.reject(storeError(error));
+    } finally {
+      draining = false;
+    }
+  }
+
+  async function runBatch(connection: Kysely<AttacheDatabase>): Promise<void> {
+    try {
+      await sql`begin immediate`.execute(connection);
+    } catch (error) {
+      // The write lock was not granted within busy_timeout: everyone waiting would wait as long.
+      for (const waiting of queue.splice(0)) waiting.reject(storeError(error));
+      return;
+    }
+    const succeeded: Array<{ member: QueuedTransaction; value: unknown }> = [];
+    let yielded = false;
+    let member: QueuedTransaction | undefined;
+    try {
+      while (succeeded.length < maxBatch) {
+        member = queue.shift();
+        if (member === undefined) {
+          // Once: requests whose I/O arrived while this batch ran may join its commit.
+          if (yielded || options.yieldToEventLoop === undefined) break;
+          yielded = true;
+          await options.yieldToEventLoop();
+          continue;
+        }
+        await sql`savepoint attache_member`.execute(connection);
+        const handle = createTx(connection, dialect);
+        let outcome: { value: unknown } | { error: unknown };
+        try {
+          outcome = { value: await member.fn(handle.tx) };
+        } catch (error) {
+          outcome = { error };
+        } finally {
+          handle.end();
+        }
+        if ('value' in outcome) {
+          await sql`release attache_member`.execute(connection);
+          succeeded.push({ member, value: outcome.value });
+        } else {
+          if (!options.inTransaction()) throw outcome.error; // SQLite rolled back the whole batch.
+          await sql`rollback to attache_member`.execute(connection);
+          await sql`release attache_member`.execute(connection);
+          member.reject(storeError(outcome.error));
+        }
+        member = undefined;
+      }
+      await sql`commit`.execute(connection);
+    } catch (error) {
+      // The batch's writes are lost (SQLite aborted it, or the commit failed): no member committed.
+      if (options.inTransaction()) await sql`rollback`.execute(connection).catch(() => {});
+      const failed = storeError(error);
+      member?.reject(failed);
+      for (const done of succeeded) done.member.reject(failed);
+      return;
+    }
+    for (const done of succeeded) done.member.resolve(done.value);
+  }
+
+  return <T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (!draining) {
+        draining = true;
+        void drain();
+      }
+    });
+}
+
+function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: MetadataTx; end(): void } {
   let open = true;
   // Every query goes through `q()`, so a handle that leaks past its
   // transaction fails loudly instead of writing outside any transaction.
-  const q = (): Transaction<AttacheDatabase> => {
+  const q = (): Kysely<AttacheDatabase> => {
     if (!open) throw new Error(`${dialect.name}Metadata: transaction has already ended`);
     return trx;
   };

@@ -33,7 +33,7 @@ export function postgresMetadata(options: PostgresMetadataOptions): MetadataStor
   // already discarded it, and the next query opens a new one.
   if (owned) pool.on('error', ignoreConnectionError);
   const kysely = new Kysely<AttacheDatabase>({ dialect: new ReadCommittedPostgresDialect({ pool: guarded(pool, owned) }) });
-  return createSqlMetadata(kysely, postgresDialectInfo, releaseNotifications(pool));
+  return createSqlMetadata(kysely, postgresDialectInfo, { notifications: releaseNotifications(pool) });
 }
 
 /**

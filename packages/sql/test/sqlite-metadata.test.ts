@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MetadataStore } from '@attache/core';
@@ -123,5 +123,81 @@ describe('sqliteMetadata', () => {
     } finally {
       database.close();
     }
+  });
+
+  describe('group commit', () => {
+    const txnRow = (txnId: string) => ({ txnId, state: 'active' as const, createdAt: 1, updatedAt: 1 });
+
+    it('acknowledges transactions that queue together with one shared commit, not one commit each', async () => {
+      const store = await open();
+      // Every commit appends the pages it changed to the WAL (no checkpoint
+      // runs below 1000 pages), so the WAL's growth counts commits.
+      const walBytes = () => statSync(`${filename}-wal`).size;
+      let before = walBytes();
+      await store.transaction((tx) => tx.insertTxn(txnRow('alone')));
+      const oneCommit = walBytes() - before;
+      before = walBytes();
+      await Promise.all(Array.from({ length: 20 }, (_, i) => store.transaction((tx) => tx.insertTxn(txnRow(`t${i}`)))));
+      expect(walBytes() - before).toBeLessThanOrEqual(3 * oneCommit);
+      const reader = await open();
+      expect(await reader.transaction((tx) => tx.getTxn('t19'))).toMatchObject({ txnId: 't19' });
+    });
+
+    it('rolls back a failing transaction alone; the others of its commit keep their writes', async () => {
+      const store = await open();
+      const failure = new Error('the caller changed its mind');
+      const results = await Promise.allSettled(
+        ['a', 'b', 'c'].map((txnId) =>
+          store.transaction(async (tx) => {
+            await tx.insertTxn(txnRow(txnId));
+            if (txnId === 'b') throw failure;
+            return txnId;
+          }),
+        ),
+      );
+      expect(results).toEqual([
+        { status: 'fulfilled', value: 'a' },
+        { status: 'rejected', reason: failure },
+        { status: 'fulfilled', value: 'c' },
+      ]);
+      const reader = await open();
+      const found = await reader.transaction(async (tx) => [await tx.getTxn('a'), await tx.getTxn('b'), await tx.getTxn('c')]);
+      expect(found.map((row) => row?.txnId)).toEqual(['a', undefined, 'c']);
+    });
+
+    it('lets each transaction of a commit see the writes of those before it', async () => {
+      const store = await open();
+      const [, seen] = await Promise.all([
+        store.transaction((tx) => tx.insertTxn(txnRow('first'))),
+        store.transaction((tx) => tx.getTxn('first')),
+      ]);
+      expect(seen?.txnId).toBe('first');
+    });
+
+    it('fails every waiting transaction with unavailable when another process holds the write lock past busy_timeout', async () => {
+      const store = await open();
+      const other = new Database(filename);
+      try {
+        const blocked = sqliteMetadata({ filename, busyTimeoutMs: 50 });
+        opened.push(blocked);
+        other.exec('BEGIN IMMEDIATE');
+        const results = await Promise.allSettled(
+          ['x', 'y'].map((txnId) => blocked.transaction((tx) => tx.insertTxn(txnRow(txnId)))),
+        );
+        expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+        expect(results.map((result) => (result as PromiseRejectedResult).reason)).toMatchObject([
+          { code: 'unavailable' },
+          { code: 'unavailable' },
+        ]);
+        other.exec('ROLLBACK');
+        expect(await store.transaction(async (tx) => [await tx.getTxn('x'), await tx.getTxn('y')])).toEqual([undefined, undefined]);
+        // And the store works again once the lock is free.
+        await blocked.transaction((tx) => tx.insertTxn(txnRow('z')));
+        expect((await store.transaction((tx) => tx.getTxn('z')))?.txnId).toBe('z');
+      } finally {
+        if (other.inTransaction) other.exec('ROLLBACK');
+        other.close();
+      }
+    });
   });
 });
