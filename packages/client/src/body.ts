@@ -67,7 +67,8 @@ function counted(stream: ReadableStream<Uint8Array>, totalBytes: number | undefi
           onProgress({ sentBytes, totalBytes });
         },
       },
-      { highWaterMark: 0 },
+      // A writable side of 0 would never signal ready to pipeThrough; 1 chunk in flight, none queued after.
+      { highWaterMark: 1 },
       { highWaterMark: 0 },
     ),
   );
