@@ -33,6 +33,12 @@ export interface AttacheClient extends IAttachmentStore {
   /** `create()` with upload progress. */
   createWithProgress(options: Parameters<IAttachmentStore['create']>[0], onProgress: ProgressCallback): ReturnType<IAttachmentStore['create']>;
   acquire(options: ClientAcquireOptions): Promise<ClientLease>;
+  /**
+   * A lease acquired elsewhere (another process, the CLI's exported
+   * variables), from its credentials. `expiresAt` is unknown (an invalid
+   * Date) and `owner` empty until a `keepalive` answers.
+   */
+  resume(credentials: { leaseId: string; txnId: string; fencingToken: number; key: string; namespace?: string }): ClientLease;
   /** Committed attachments of a key. */
   listAttachments(options: { namespace?: string; key: string }): Promise<Attachment[]>;
   /** Downloads a committed attachment: by key and name, or by id alone. */
@@ -82,6 +88,14 @@ export function createClient(options: ClientOptions): AttacheClient {
         retryWaiting: acquire.blockSeconds !== undefined && acquire.blockSeconds >= 0,
       });
       return leaseOverHttp(transport, leaseInfoOf(json), streaming);
+    },
+
+    resume(credentials) {
+      return leaseOverHttp(
+        transport,
+        { ...credentials, namespace: credentials.namespace ?? 'default', owner: '', expiresAt: new Date(Number.NaN) },
+        streaming,
+      );
     },
 
     async listAttachments({ namespace, key }) {
