@@ -3,9 +3,11 @@
 // lease travels between commands as environment variables that `acquire`
 // prints as shell `export` lines (`eval "$(attache acquire --key k --ttl 30)"`).
 // Arguments are parsed with Node's built-in `util.parseArgs`, as `serve` is.
-import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { createWriteStream, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createClient, isAttacheError, type AttacheClient, type ClientLease } from '@attache/client';
 import type { Attachment, AttachmentRef, AttachmentSelector } from '@attache/core';
@@ -98,14 +100,48 @@ function selectorOf(values: { name?: string | undefined; id?: string | undefined
 }
 
 async function writeBody(body: ReadableStream<Uint8Array>, output: string | undefined, io: Io): Promise<void> {
-  const target = output === undefined || output === '-' ? io.stdout : createWriteStream(output);
-  // Streams, with backpressure: the file is never held in memory.
-  await body.pipeTo(Writable.toWeb(target as Writable) as WritableStream<Uint8Array>, { preventClose: target === io.stdout });
+  const target = (output === undefined || output === '-' ? io.stdout : createWriteStream(output)) as Writable;
+  // Chunk by chunk, waiting for 'drain': the file is never held in memory
+  // (Writable.toWeb let RSS grow with the file on Node 20).
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!target.write(value)) await once(target, 'drain');
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  if (target !== io.stdout) {
+    target.end();
+    await once(target, 'finish');
+  }
 }
 
+/** The file as a pull stream: read only as fast as the upload sends (Readable.toWeb read ahead without bound on Node 20). */
 function fileBody(file: string): { body: ReadableStream<Uint8Array>; size: number } {
   const size = statSync(file).size;
-  return { body: Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>, size };
+  const handle = open(file, 'r');
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const buffer = new Uint8Array(256 * 1024);
+        const { bytesRead } = await (await handle).read(buffer, 0, buffer.byteLength, null);
+        if (bytesRead === 0) {
+          await (await handle).close();
+          controller.close();
+        } else {
+          controller.enqueue(buffer.subarray(0, bytesRead));
+        }
+      },
+      async cancel() {
+        await (await handle).close();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { body, size };
 }
 
 /** Runs one client command; returns the exit code. */
