@@ -48,5 +48,12 @@ ATTACHE_URL="$ATTACHE_URL" attache acquire --key orders/3 --ttl 30 > /dev/null 2
 set -e
 test "$code" = 5
 grep -q '^attache: waiting: ' "$work/err"
+# Past --max-bytes: the server's 413 is the error, not the broken write.
+head -c 3000000 /dev/zero > "$work/big.bin"
+set +e
+attache attachments put --name big.bin --file "$work/big.bin" --max-bytes 5 2> "$work/err"; code=$?
+set -e
+test "$code" = 3 || { cat "$work/err" >&2; exit 1; }
+grep -q '^attache: attachment_too_large: ' "$work/err"
 attache release --json | grep -q '"released":true'
 echo "lifecycle ok"
