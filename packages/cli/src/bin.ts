@@ -4,6 +4,8 @@
 //   0: success (including a clean shutdown on SIGTERM/SIGINT)
 //   1: the server could not start or failed to shut down cleanly
 //   2: usage or configuration error
+// Client commands (client-commands.ts) have their own codes by error class.
+import { CLIENT_COMMANDS, runClientCommand } from './client-commands.js';
 import { ConfigError, describeStorage, parseCommandLine } from './config.js';
 import type { ServeConfig } from './config.js';
 import { serve } from './serve.js';
@@ -11,6 +13,9 @@ import type { RunningServer } from './serve.js';
 import { cliVersion } from './version.js';
 
 async function main(argv: readonly string[]): Promise<number> {
+  if ((CLIENT_COMMANDS as readonly string[]).includes(argv[0] ?? '')) {
+    return runClientCommand(argv, { env: process.env, stdout: process.stdout, stderr: process.stderr });
+  }
   let command;
   try {
     command = parseCommandLine(argv, { env: process.env });

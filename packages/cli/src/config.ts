@@ -103,6 +103,8 @@ export const MAIN_USAGE = `Usage: attache <command> [options]
 
 Commands:
   serve          Run the attachment HTTP server (SQLite + local files, or PostgreSQL + S3)
+  acquire, keepalive, release, attachments, put, get
+                 Client commands against a server ("attache acquire --help")
 
 Options:
   -h, --help     Show this help (or "attache serve --help")

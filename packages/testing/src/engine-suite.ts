@@ -7,10 +7,13 @@ import {
   type AttachmentStore,
   type AttachmentStoreOptions,
   type BlobStore,
-  type ErrorCode,
   type MetadataStore,
 } from '@attache/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { expectCode, readText } from './expectations.js';
+import { describeSeedInterface } from './seed-suite.js';
+
+export { expectCode, readAll, readText } from './expectations.js';
 
 export interface EnginePorts {
   metadata: MetadataStore;
@@ -34,37 +37,11 @@ export interface EngineFixture {
 const encoder = new TextEncoder();
 const bytes = (text: string) => encoder.encode(text);
 
-export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
-}
-
-export async function readText(stream: ReadableStream<Uint8Array>): Promise<string> {
-  return new TextDecoder().decode(await readAll(stream));
-}
-
 /** Every blob path under `state/`, sorted. */
 export async function blobPaths(blobs: BlobStore): Promise<string[]> {
   const paths: string[] = [];
   for await (const blob of blobs.list('state/')) paths.push(blob.path);
   return paths.sort();
-}
-
-export async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error, `expected ${code}`).toBeDefined();
-  if (!isAttacheError(error)) throw error;
-  expect(error.code).toBe(code);
 }
 
 /** A body that records whether anyone read it. */
@@ -630,44 +607,18 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
       });
     });
 
-    describe('seed interface', () => {
-      it('round-trips create → sink → done → stat → get', async () => {
-        const handle = store.create({ mimeType: 'text/plain', fileName: 'Notes.TXT', sizeBytes: 11 });
-        expect(handle.attachmentId).toMatch(/^[0-9a-f-]{36}$/);
-        await new Blob(['hello world']).stream().pipeTo(handle.sink);
-        const { header, ref } = await handle.done;
-        expect(ref).toBe(`attachment://${handle.attachmentId}`);
-        expect(header).toEqual({ attachmentId: handle.attachmentId, mimeType: 'text/plain', extension: 'txt', hash: '0d4a1185' });
-        expect(await store.stat(handle.attachmentId)).toEqual(header);
-        const response = await store.get(ref);
-        expect(response.header).toEqual(header);
-        expect(await readText(response.body)).toBe('hello world');
-        const partial = await store.get(ref, { range: { start: 6 } });
-        expect(await readText(partial.body)).toBe('world');
-      });
+    // The seed interface alone runs in seed-suite.ts, shared with @attache/client.
+    describeSeedInterface(name, {
+      async open() {
+        const seedPorts = await fixture.create();
+        const seedStore = createAttachmentStore({ ...seedPorts, sweepIntervalSeconds: 0, orphanGraceSeconds: 0 });
+        return { store: seedStore, blobPaths: () => blobPaths(seedPorts.blobs), close: () => seedStore.close() };
+      },
+      idBeforeDone: true,
+      explicitExtension: true,
+    });
 
-      it('keeps nothing when the sink is aborted', async () => {
-        const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 100 });
-        const writer = handle.sink.getWriter();
-        const pending = writer.write(bytes('partial')).catch((e: unknown) => e);
-        await writer.abort(new Error('changed my mind'));
-        expect(await pending).toBeInstanceOf(Error);
-        await expect(handle.done).rejects.toThrow('changed my mind');
-        await expectCode(store.stat(handle.attachmentId), 'attachment_not_found');
-        expect(await blobPaths(ports.blobs)).toEqual([]);
-      });
-
-      it('rejects done with size_mismatch when fewer or more bytes arrive', async () => {
-        for (const text of ['short', 'much too long']) {
-          const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 8 });
-          const piped = new Blob([text]).stream().pipeTo(handle.sink).catch(() => {});
-          await expectCode(handle.done, 'size_mismatch');
-          await piped;
-          await expectCode(store.stat(handle.attachmentId), 'attachment_not_found');
-        }
-        expect(await blobPaths(ports.blobs)).toEqual([]);
-      });
-
+    describe('documents', () => {
       it('refuses to lease a document’s key with document_key, whatever its namespace', async () => {
         const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 1 });
         const writer = handle.sink.getWriter();
@@ -695,102 +646,6 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         expect(await store.deleteDocument(document!.id)).toEqual({ deleted: true });
         await expectCode(store.stat(document!.id), 'attachment_not_found');
         expect((await store.listAttachments({ key: 'keyed' })).map((a) => a.name)).toEqual(['k.txt']);
-      });
-
-      it('rejects sink.close() and pipeTo with size_mismatch when fewer bytes arrive, as done does', async () => {
-        const closed = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 8 });
-        const writer = closed.sink.getWriter();
-        await writer.write(bytes('short'));
-        await expectCode(writer.close(), 'size_mismatch');
-        await expectCode(closed.done, 'size_mismatch');
-
-        const piped = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 8 });
-        await expectCode(new Blob(['short']).stream().pipeTo(piped.sink), 'size_mismatch');
-        await expectCode(piped.done, 'size_mismatch');
-        await expectCode(store.stat(piped.attachmentId), 'attachment_not_found');
-        expect(await blobPaths(ports.blobs)).toEqual([]);
-      });
-
-      it('resolves sink.close() only once the attachment is stored', async () => {
-        const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 5 });
-        await new Blob(['hello']).stream().pipeTo(handle.sink);
-        // No await on `done` first: a resolved close means stat sees it.
-        expect((await store.stat(handle.attachmentId)).hash).toBe('3610a686');
-        expect((await handle.done).ref).toBe(`attachment://${handle.attachmentId}`);
-      });
-
-      it('fails the first write past sizeBytes at once, without reading the rest of the source', async () => {
-        const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 4 });
-        let pulled = 0;
-        const endless = new ReadableStream<Uint8Array>(
-          {
-            pull(controller) {
-              pulled += 1;
-              controller.enqueue(bytes('ab'));
-            },
-          },
-          { highWaterMark: 0 },
-        );
-        await expectCode(endless.pipeTo(handle.sink), 'size_mismatch');
-        await expectCode(handle.done, 'size_mismatch');
-        expect(pulled).toBeLessThanOrEqual(4);
-        await expectCode(store.stat(handle.attachmentId), 'attachment_not_found');
-        expect(await blobPaths(ports.blobs)).toEqual([]);
-      });
-
-      it('rejects the write that overflows sizeBytes with size_mismatch', async () => {
-        const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 4 });
-        const writer = handle.sink.getWriter();
-        await writer.write(bytes('abc'));
-        await expectCode(writer.write(bytes('de')), 'size_mismatch');
-        await expectCode(handle.done, 'size_mismatch');
-      });
-
-      it('uses the explicit extension, or none', async () => {
-        const explicit = store.create({ mimeType: 'image/png', fileName: 'x', sizeBytes: 0, extension: 'png' });
-        await explicit.sink.close();
-        expect((await explicit.done).header.extension).toBe('png');
-        const none = store.create({ mimeType: 'image/png', fileName: 'x', sizeBytes: 0 });
-        await none.sink.close();
-        expect((await none.done).header.extension).toBeNull();
-      });
-
-      it('rejects bad refs and unknown ids', async () => {
-        await expectCode(store.get('nope' as `attachment://${string}`), 'invalid_ref');
-        await expectCode(store.get('attachment://'), 'invalid_ref');
-        await expectCode(store.get('attachment://0190b6e0-0000-7000-8000-000000000000'), 'attachment_not_found');
-        await expectCode(store.stat('0190b6e0-0000-7000-8000-000000000000'), 'attachment_not_found');
-        await expectCode(store.stat('attachment://0190b6e0-0000-7000-8000-000000000000'), 'attachment_not_found');
-        await expectCode(store.stat('attachment://'), 'invalid_ref');
-        await expectCode(store.stat('attachment://a/b'), 'invalid_ref');
-      });
-
-      it('stats by the ref as well as by the bare id', async () => {
-        const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 1 });
-        await new Blob(['a']).stream().pipeTo(handle.sink);
-        const { header, ref } = await handle.done;
-        expect(await store.stat(ref)).toEqual(header);
-        expect(await store.stat(handle.attachmentId)).toEqual(header);
-      });
-
-      it('errors the body and frees the blob when the get signal aborts', async () => {
-        const size = 4 * 1024 * 1024;
-        const handle = store.create({ mimeType: 'application/octet-stream', fileName: 'big.bin', sizeBytes: size });
-        await new Blob([new Uint8Array(size)]).stream().pipeTo(handle.sink);
-        const { ref } = await handle.done;
-        const controller = new AbortController();
-        const response = await store.get(ref, undefined, controller.signal);
-        const reader = response.body.getReader();
-        await reader.read();
-        controller.abort();
-        await expect(reader.read()).rejects.toMatchObject({ name: 'AbortError' });
-      });
-
-      it('refuses to start a get with an already aborted signal', async () => {
-        const handle = store.create({ mimeType: 'text/plain', fileName: 'a.txt', sizeBytes: 1 });
-        await new Blob(['a']).stream().pipeTo(handle.sink);
-        const { ref } = await handle.done;
-        await expect(store.get(ref, undefined, AbortSignal.abort())).rejects.toMatchObject({ name: 'AbortError' });
       });
     });
 
