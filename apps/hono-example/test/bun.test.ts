@@ -4,6 +4,7 @@
 // with the same SQLite file and blob directory opened on Node beside it (the
 // embedded store is made for several processes). Without bun the file is
 // skipped, except under CI=1, where it fails.
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +53,19 @@ describe.skipIf(!haveBun)('hono-example on Bun', () => {
       await running.remove();
     }
   });
+
+  it('passes the MetadataStore port suite on @attache/sql/bun-sqlite (bun test, inside Bun)', async () => {
+    const appDir = fileURLToPath(new URL('..', import.meta.url));
+    const child = spawn(bunPath, ['test', './test/bun-sqlite-metadata.bun.ts'], { cwd: appDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+    // bun test reports on stderr.
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (output += text));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/^ 0 fail$/m);
+    expect(Number(/^ (\d+) pass$/m.exec(output)?.[1] ?? 0), output).toBeGreaterThan(0);
+  }, 120_000);
 
   describeExternalHttpContract('hono-example on Bun (Bun.serve, bun:sqlite, fs blobs)', async () => {
     const running = await startOnBun();
