@@ -5,7 +5,7 @@
 // embedded store is made for several processes). Without bun the file is
 // skipped, except under CI=1, where it fails.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAttachmentStore } from '@attache/core';
@@ -38,16 +38,17 @@ async function startOnBun(): Promise<{ server: ServerProcess; dataDir: string; s
 }
 
 describe.skipIf(!haveBun)('hono-example on Bun', () => {
-  it('serves from bun:sqlite and the fs blob store, and exits 0 on SIGTERM after closing the store', async () => {
+  it('serves from bun:sqlite in WAL mode and the fs blob store, and exits 0 on SIGTERM after closing the store', async () => {
     const running = await startOnBun();
     try {
       expect(await (await fetch(`${running.server.url}/v1/healthz`)).json()).toEqual({ ok: true });
       const exit = await running.stop();
       expect(exit.code).toBe(0);
       expect(running.server.output.stderr).toContain('SIGTERM received, shutting down');
-      // Bun created the embedded store's files where Node's entry does.
-      expect(existsSync(join(running.dataDir, 'attache.db'))).toBe(true);
+      // Bun created the embedded store's files where Node's entry does, the database in WAL mode (a setting the file keeps).
       expect(existsSync(join(running.dataDir, 'blobs'))).toBe(true);
+      // The SQLite header's write and read versions (bytes 18 and 19) are 2 in WAL mode, 1 in rollback-journal mode.
+      expect([...readFileSync(join(running.dataDir, 'attache.db')).subarray(18, 20)]).toEqual([2, 2]);
     } finally {
       await running.stop();
       await running.remove();
