@@ -1,17 +1,14 @@
 // The Hono example: attache's whole HTTP API under /v1 (with hono's request
 // logger in front), and one route of the app's own, POST /avatar, that stores
-// a form's file as a committed document. `createApp` is a plain Hono app, so
-// Bun can serve it too (`bun.ts`); `start` serves it on Node with
-// @hono/node-server.
+// a form's file as a committed document. `createApp` is a plain Hono app and
+// this module loads no database driver, so both runtimes share it: `node.ts`
+// serves it on Node (@hono/node-server, better-sqlite3), `bun.ts` on Bun
+// (Bun.serve, bun:sqlite).
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createAttachmentStore, errorResponse, storeFormUpload, type AttachmentStore } from '@attache/core';
+import { createAttachmentStore, errorResponse, storeFormUpload, type AttachmentStore, type MetadataStore } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
 import { attacheRoutes } from '@attache/hono';
-import { sqliteMetadata } from '@attache/sql/sqlite';
-import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { logger } from 'hono/logger';
 
@@ -19,7 +16,7 @@ export const HOST = '127.0.0.1';
 export const DEFAULT_PORT = 3000;
 export const AVATAR_MAX_BYTES = 5 * 1024 * 1024;
 /** How long `close()` waits for in-flight requests before dropping their connections. */
-const SHUTDOWN_GRACE_MS = 10_000;
+export const SHUTDOWN_GRACE_MS = 10_000;
 
 /** What POST /avatar answers. */
 export interface AvatarJson {
@@ -29,11 +26,14 @@ export interface AvatarJson {
   sha256: string;
 }
 
+/** Opens the SQLite metadata store in `filename` with the runtime's driver. */
+export type OpenSqliteMetadata = (filename: string) => MetadataStore;
+
 /** The embedded store, as `attache serve` builds it: `<dataDir>/attache.db` (SQLite) and `<dataDir>/blobs/`. */
-export async function openStore(dataDir: string): Promise<AttachmentStore> {
+export async function openStore(dataDir: string, openMetadata: OpenSqliteMetadata): Promise<AttachmentStore> {
   const blobsRoot = join(dataDir, 'blobs');
   await mkdir(blobsRoot, { recursive: true });
-  const metadata = sqliteMetadata({ filename: join(dataDir, 'attache.db') });
+  const metadata = openMetadata(join(dataDir, 'attache.db'));
   try {
     // A broken database stops the start instead of failing the first request.
     await metadata.migrate();
@@ -43,6 +43,14 @@ export async function openStore(dataDir: string): Promise<AttachmentStore> {
   }
   // A long-running server asks for the sweeper's timer (core starts none by itself).
   return createAttachmentStore({ metadata, blobs: fsBlobs({ root: blobsRoot }), sweepIntervalSeconds: 30 });
+}
+
+/** `PORT` from the environment: default 3000, 0 for any free port. */
+export function parsePort(text: string | undefined): number {
+  if (text === undefined || text === '') return DEFAULT_PORT;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`PORT must be an integer from 0 to 65535, got "${text}"`);
+  return port;
 }
 
 export interface AppOptions {
@@ -69,81 +77,4 @@ export function createApp({ store, log }: AppOptions): Hono {
     }
   });
   return app;
-}
-
-export interface StartOptions {
-  /** Holds `attache.db` and `blobs/`; created when missing. */
-  dataDir: string;
-  /** Default 3000; 0 lets the OS pick a free port. */
-  port?: number;
-  /** Where `logger()` writes its lines (default `console.log`). */
-  log?: (line: string) => void;
-}
-
-export interface RunningExample {
-  /** `http://127.0.0.1:<port>`, no trailing slash. */
-  url: string;
-  /** The port actually bound. */
-  port: number;
-  /** Stops the server (in-flight requests get a grace period), then closes the store. Idempotent. */
-  close(): Promise<void>;
-}
-
-/** Opens the store in `dataDir` and serves `createApp` on Node at 127.0.0.1. */
-export async function start(options: StartOptions): Promise<RunningExample> {
-  const store = await openStore(options.dataDir);
-  const app = createApp({ store, log: options.log });
-  let server: Server;
-  try {
-    server = await listen(app, options.port ?? DEFAULT_PORT);
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
-  const { port } = server.address() as AddressInfo;
-  let closing: Promise<void> | undefined;
-  // A keep-alive connection whose request finishes during shutdown would
-  // otherwise stay open until its idle timeout: drop it once it is idle.
-  server.on('request', (_request, response) => {
-    response.on('finish', () => {
-      if (closing !== undefined) setImmediate(() => server.closeIdleConnections());
-    });
-  });
-  return {
-    url: `http://${HOST}:${port}`,
-    port,
-    close() {
-      closing ??= stopServer(server).then(() => store.close());
-      return closing;
-    },
-  };
-}
-
-function listen(app: Hono, port: number): Promise<Server> {
-  return new Promise<Server>((resolve, reject) => {
-    const started = serve(
-      {
-        fetch: app.fetch,
-        hostname: HOST,
-        port,
-        // Node's default (300 s per request) would cut off large uploads.
-        serverOptions: { requestTimeout: 0 },
-      },
-      // Without `createServer`/`https`/`http2` options, serve() makes a node:http Server.
-      () => resolve(started as Server),
-    );
-    // EADDRINUSE and the like arrive as an event, not a throw.
-    started.once('error', reject);
-  });
-}
-
-async function stopServer(server: Server): Promise<void> {
-  const stopped = new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-  server.closeIdleConnections();
-  const dropStragglers = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
-  try {
-    await stopped;
-  } finally {
-    clearTimeout(dropStragglers);
-  }
 }

@@ -2,7 +2,8 @@
 // data in $ATTACHE_DATA_DIR (default ./.attache-hono). Prints one
 // "listening" line when ready; SIGTERM or SIGINT closes the server and the
 // store, and the process exits 0.
-import { DEFAULT_PORT, start } from './app.js';
+import { parsePort } from './app.js';
+import { start } from './node.js';
 
 // Listening for the signals before anything else: a supervisor may signal as
 // soon as it reads the listening line, and Node's default would kill us.
@@ -20,10 +21,3 @@ process.stdout.write(`hono-example listening on ${running.url}\n`);
 const signal = await stopRequested;
 process.stderr.write(`hono-example: ${signal} received, shutting down\n`);
 await running.close();
-
-function parsePort(text: string | undefined): number {
-  if (text === undefined || text === '') return DEFAULT_PORT;
-  const port = Number(text);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`PORT must be an integer from 0 to 65535, got "${text}"`);
-  return port;
-}

@@ -4,7 +4,8 @@
 import { fileURLToPath } from 'node:url';
 import { describeExampleApp } from '@attache/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { AVATAR_MAX_BYTES, start } from '../src/app.js';
+import { AVATAR_MAX_BYTES } from '../src/app.js';
+import { start } from '../src/node.js';
 
 /** What hono's logger() printed in the current test. */
 let logLines: string[] = [];

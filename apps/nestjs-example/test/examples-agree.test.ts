@@ -4,7 +4,8 @@
 import { createTempDir, IN_APP_MISTAKES, mistakeAnswerOf, sendInAppMistake, type MistakeAnswer } from '@attache/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AVATAR_MAX_BYTES as EXPRESS_MAX_BYTES, start as startExpress } from '../../express-example/src/app.js';
-import { AVATAR_MAX_BYTES as HONO_MAX_BYTES, start as startHono } from '../../hono-example/src/app.js';
+import { AVATAR_MAX_BYTES as HONO_MAX_BYTES } from '../../hono-example/src/app.js';
+import { start as startHono } from '../../hono-example/src/node.js';
 import { AVATAR_MAX_BYTES, start as startNest } from '../src/app.js';
 
 interface Running {

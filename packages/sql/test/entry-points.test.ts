@@ -86,8 +86,8 @@ describe('entry points', () => {
     expect(loadedSpecifiers(source).sort()).toEqual(['./a.js', 'dyn', 'native', 'node:fs', 'side']);
   });
 
-  it('exports the root, ./sqlite and ./postgres, each built to its own file', () => {
-    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './postgres', './sqlite']);
+  it('exports the root, ./sqlite, ./bun-sqlite and ./postgres, each built to its own file', () => {
+    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './bun-sqlite', './postgres', './sqlite']);
     for (const name of Object.keys(manifest.exports)) expect(graphsOf(name).length).toBeGreaterThan(0);
   });
 
@@ -108,6 +108,15 @@ describe('entry points', () => {
     }
   });
 
+  it('loads bun:sqlite from @attache/sql/bun-sqlite, and neither better-sqlite3 nor pg', () => {
+    for (const graph of graphsOf('./bun-sqlite')) {
+      // A computed specifier (the scanner cannot follow it): Node and its bundlers have no bun:sqlite.
+      expect(readFileSync(graph.files[0]!, 'utf8'), graph.label).toMatch(/const BUN_SQLITE = 'bun:sqlite';/);
+      expect(graph.external, graph.label).not.toContain('better-sqlite3');
+      expect(graph.external, graph.label).not.toContain('pg');
+    }
+  });
+
   it('loads pg from @attache/sql/postgres and nothing of SQLite', () => {
     for (const graph of graphsOf('./postgres')) {
       expect(graph.external, graph.label).toContain('pg');
@@ -121,6 +130,14 @@ describe('entry points', () => {
       expect(manifest.peerDependencies?.[driver], driver).toBeDefined();
       expect(manifest.peerDependenciesMeta?.[driver]?.optional, driver).toBe(true);
     }
+  });
+});
+
+describe('@attache/sql/bun-sqlite on Node', () => {
+  it('fails to load, naming the entry for Node', async () => {
+    await expect(import('../src/bun-sqlite.js')).rejects.toThrow(
+      '@attache/sql/bun-sqlite runs on Bun only (it needs bun:sqlite); on Node use @attache/sql/sqlite',
+    );
   });
 });
 

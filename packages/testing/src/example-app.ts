@@ -98,8 +98,16 @@ export interface ServerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Spawns the built `mainPath` with `env` on top of ours minus PORT/ATTACHE_*, and waits for `<name> listening on <url>`. */
-export async function spawnBuiltServer(name: string, mainPath: string, env: Record<string, string>): Promise<ServerProcess> {
+/**
+ * Spawns the built `mainPath` with `env` on top of ours minus PORT/ATTACHE_*, and waits for `<name> listening on <url>`.
+ * `runtime` runs it (default this Node; e.g. a `bun` executable).
+ */
+export async function spawnBuiltServer(
+  name: string,
+  mainPath: string,
+  env: Record<string, string>,
+  runtime: string = process.execPath,
+): Promise<ServerProcess> {
   if (!existsSync(mainPath)) {
     throw new Error(`${mainPath} is missing: build first (pnpm test builds; or pnpm turbo run build --filter=./apps/*...)`);
   }
@@ -107,7 +115,7 @@ export async function spawnBuiltServer(name: string, mainPath: string, env: Reco
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => name !== 'PORT' && !name.startsWith('ATTACHE_')),
   );
-  const child = spawn(process.execPath, [mainPath], { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(runtime, [mainPath], { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = { stdout: '', stderr: '' };
   child.stdout.setEncoding('utf8').on('data', (text: string) => (output.stdout += text));
   child.stderr.setEncoding('utf8').on('data', (text: string) => (output.stderr += text));

@@ -3,9 +3,9 @@ export * from './metadata-suite.js';
 export * from './engine-suite.js';
 export * from './seed-suite.js';
 export * from './postgres.js';
-export { describeHttpContract } from './contract/suite.js';
-export type { ContractContext } from './contract/context.js';
-export type { ContractPorts, MountFn, MountOptions, MountedAttache } from './contract/harness.js';
+export { describeExternalHttpContract, describeHttpContract } from './contract/suite.js';
+export type { ContractContext, ContractSupport } from './contract/context.js';
+export type { ContractPorts, ExternalServer, MountFn, MountOptions, MountedAttache } from './contract/harness.js';
 export * from './example-app.js';
 export * from './watched-blobs.js';
 export {

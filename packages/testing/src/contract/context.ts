@@ -2,7 +2,28 @@
 // scenario files and suite.ts (which imports them all) do not import each other.
 import type { AttacheHttp, ContractServer, ServerOptions } from './harness.js';
 
+/**
+ * What the suite can do to the server beyond HTTP. All of it in-process
+ * (`describeHttpContract`); against a server in another process
+ * (`describeExternalHttpContract`) the scenarios that need the rest are skipped.
+ */
+export interface ContractSupport {
+  /** `server.advance()` moves the store's clock. */
+  clock: boolean;
+  /** `withServer()` mounts a second store with its own options, `outage` fails its metadata. */
+  serverOptions: boolean;
+  /** `blobs.bytesPut` counts every byte `put` pulls (else only the bytes of writes under way). */
+  blobTraffic: boolean;
+  /**
+   * A download's body is streamed with the Content-Length the handler set.
+   * Bun.serve drops it from a ReadableStream body and sends it chunked
+   * (oven-sh/bun#10507); false makes the download scenarios expect that.
+   */
+  streamedContentLength: boolean;
+}
+
 export interface ContractContext {
+  readonly supports: ContractSupport;
   /** The server most scenarios share (no auth, default limits); each scenario uses its own keys. */
   readonly server: ContractServer;
   readonly http: AttacheHttp;

@@ -51,12 +51,15 @@ export function errorScenarios(context: ContractContext): void {
         if (code === 'waiting') expect(body.retry_after_seconds).toBeGreaterThanOrEqual(1);
       }
 
-      const expired = await http.acquire(freshKey('errors'), { ttl_seconds: 1 });
-      server.advance(5);
-      await expectError(await http.uploadRaw(expired, 'late.txt', 'x'), 'lease_expired');
+      // lease_expired needs the store's clock moved; the leases scenarios cover it too.
+      if (context.supports.clock) {
+        const expired = await http.acquire(freshKey('errors'), { ttl_seconds: 1 });
+        server.advance(5);
+        await expectError(await http.uploadRaw(expired, 'late.txt', 'x'), 'lease_expired');
+      }
     });
 
-    it('answers 503 unavailable with Retry-After while the metadata store is down', async () => {
+    it.skipIf(!context.supports.serverOptions)('answers 503 unavailable with Retry-After while the metadata store is down', async () => {
       await context.withServer({}, async (server) => {
         server.outage = true;
         const response = await server.http.get('/attachments', { key: 'some/key' });

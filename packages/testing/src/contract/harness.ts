@@ -15,6 +15,8 @@ import {
   type AttachmentJson,
   type LeaseJson,
 } from '@attache/core';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 
 export interface MountOptions {
@@ -109,6 +111,80 @@ export async function startContractServer(
     close: async () => {
       await mounted.close();
       await store.close();
+    },
+  };
+}
+
+/** A server in another process, for `describeExternalHttpContract`. */
+export interface ExternalServer {
+  /** Where its routes answer, e.g. `http://127.0.0.1:41234/v1`. */
+  baseUrl: string;
+  /** The store it serves, opened in this process too (e.g. the same SQLite file and blob directory). */
+  store: AttachmentStore;
+  /** The blob store under `store`, to list what the server keeps. */
+  blobs: BlobStore;
+  /**
+   * The directory where its blob store writes in flight grow, one file each
+   * (fsBlobs: `<root>/.tmp`): how the suite sees an upload under way.
+   */
+  stagingDir: string;
+  /** Stops the server and closes `store`. */
+  close(): Promise<void>;
+}
+
+export async function connectExternalServer(external: ExternalServer): Promise<ContractServer> {
+  const baseUrl = external.baseUrl.replace(/\/+$/, '');
+  const notInProcess = (what: string) => new Error(`${what} needs the store in this process, not in the server's`);
+  return {
+    baseUrl,
+    store: external.store,
+    blobs: stagedBlobs(external.blobs, external.stagingDir),
+    advance() {
+      throw notInProcess('moving the clock');
+    },
+    get outage() {
+      return false;
+    },
+    set outage(_value: boolean) {
+      throw notInProcess('an outage');
+    },
+    http: new AttacheHttp(baseUrl),
+    close: () => external.close(),
+  };
+}
+
+/**
+ * What the suite can see of another process's blob store: its blobs, and its
+ * writes in flight as the files growing in `stagingDir`. `bytesPut` counts
+ * only the bytes of writes under way (`ContractSupport.blobTraffic` is false).
+ */
+function stagedBlobs(inner: BlobStore, stagingDir: string): WatchedBlobs {
+  const inFlight = (): string[] => {
+    try {
+      return readdirSync(stagingDir).map((name) => join(stagingDir, name));
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'ENOENT') return [];
+      throw error;
+    }
+  };
+  const sizeOf = (file: string): number => statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+  return {
+    get bytesPut() {
+      return inFlight().reduce((total, file) => total + sizeOf(file), 0);
+    },
+    get putsInFlight() {
+      return inFlight().length;
+    },
+    put: (path, body, options) => inner.put(path, body, options),
+    get: (path, range) => inner.get(path, range),
+    stat: (path) => inner.stat(path),
+    copy: (from, to) => inner.copy(from, to),
+    delete: (path) => inner.delete(path),
+    list: (prefix) => inner.list(prefix),
+    async paths(prefix = 'state/') {
+      const found: string[] = [];
+      for await (const blob of inner.list(prefix)) found.push(blob.path);
+      return found.sort();
     },
   };
 }
