@@ -1,29 +1,7 @@
 // The server's snake_case JSON (docs/http.md) as core's TypeScript shapes.
-import type { Attachment, AttachmentHeader, LeaseInfo } from '@attache/core';
+import type { Attachment, AttachmentHeader, AttachmentJson, LeaseInfo, LeaseJson } from '@attache/core';
 
-export interface AttachmentJson {
-  id: string;
-  name: string;
-  namespace: string;
-  key: string;
-  size: number;
-  content_type: string;
-  extension: string | null;
-  crc32: string;
-  sha256: string;
-  created_at_unix: number;
-  updated_at_unix: number;
-}
-
-export interface LeaseJson {
-  lease_id: string;
-  txn_id: string;
-  key: string;
-  namespace: string;
-  owner: string;
-  expires_at_unix: number;
-  fencing_token: number;
-}
+export type { AttachmentJson, LeaseJson };
 
 export function attachmentOf(json: AttachmentJson): Attachment {
   return {
