@@ -2,23 +2,13 @@
 // load) imports only its declared dependencies, no Node built-in, and uses no
 // Node global; Node's fast hashing is reached only through node-builtins.ts.
 // The build compiles without Node's types (tsconfig.build.json `types: []`).
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { findPortabilityViolations, readBuiltFiles, type PortabilityRules } from '../../testing/src/portability.js';
+import { findPortabilityViolations, portablePackage } from '../../testing/src/portability.js';
 
 const packageRoot = dirname(dirname(fileURLToPath(import.meta.url)));
-const manifest = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as {
-  dependencies?: Record<string, string>;
-  peerDependencies?: Record<string, string>;
-};
-const declared = Object.keys({ ...manifest.dependencies, ...manifest.peerDependencies });
-const rules: PortabilityRules = {
-  allowImport: (specifier) => declared.some((name) => specifier === name || specifier.startsWith(`${name}/`)),
-  builtinModuleDoors: ['node-builtins.js'],
-};
-const built = readBuiltFiles(join(packageRoot, 'dist'));
+const { rules, built } = portablePackage(packageRoot, { builtinModuleDoors: ['node-builtins.js'] });
 
 describe('portable build of @attache/core (dist)', () => {
   it('exists (run `pnpm build` first) and holds every entry point', () => {

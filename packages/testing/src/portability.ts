@@ -39,6 +39,39 @@ const NODE_GLOBALS = ['process', 'Buffer', 'require', '__dirname', '__filename',
 const NODE_BUILTINS = new Set(builtinModules.flatMap((name) => [name, name.split('/')[0]!]));
 const DOOR_EXPRESSION = 'globalThis.process?.getBuiltinModule';
 
+/** What a package's portability test reads: its declared dependencies as the import allow list, its `src` and its `dist`. */
+export interface PortablePackage {
+  /** `dependencies` and `peerDependencies` of its package.json. */
+  declared: string[];
+  rules: PortabilityRules;
+  /** The .ts files under `src`, paths prefixed `src/`. */
+  sources(): SourceFile[];
+  /** The built .js and .d.ts files under `dist`. */
+  built: SourceFile[];
+}
+
+/**
+ * The package at `packageRoot`, with rules allowing exactly its declared
+ * dependencies (and their subpaths) plus `builtinModuleDoors`.
+ */
+export function portablePackage(packageRoot: string, options: { builtinModuleDoors?: readonly string[] } = {}): PortablePackage {
+  const manifest = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+    peerDependencies?: Record<string, string>;
+  };
+  const declared = Object.keys({ ...manifest.dependencies, ...manifest.peerDependencies });
+  const rules: PortabilityRules = {
+    allowImport: (specifier) => declared.some((name) => specifier === name || specifier.startsWith(`${name}/`)),
+    ...(options.builtinModuleDoors ? { builtinModuleDoors: options.builtinModuleDoors } : {}),
+  };
+  const sourceRoot = join(packageRoot, 'src');
+  const sources = (): SourceFile[] =>
+    readdirSync(sourceRoot, { recursive: true, encoding: 'utf8' })
+      .filter((path) => path.endsWith('.ts'))
+      .map((path) => ({ path: `src/${path.split(sep).join('/')}`, text: readFileSync(join(sourceRoot, path), 'utf8') }));
+  return { declared, rules, sources, built: readBuiltFiles(join(packageRoot, 'dist')) };
+}
+
 /** The .js and .d.ts files under `directory` (none when it does not exist). */
 export function readBuiltFiles(directory: string): SourceFile[] {
   if (!existsSync(directory)) return [];
