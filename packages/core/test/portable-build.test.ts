@@ -2,7 +2,7 @@
 // load) imports only its declared dependencies, no Node built-in, and uses no
 // Node global; Node's fast hashing is reached only through node-builtins.ts.
 // The build compiles without Node's types (tsconfig.build.json `types: []`).
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { findPortabilityViolations, portablePackage } from '../../testing/src/portability.js';
