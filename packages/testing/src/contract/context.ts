@@ -20,6 +20,14 @@ export interface ContractSupport {
    * (oven-sh/bun#10507); false makes the download scenarios expect that.
    */
   streamedContentLength: boolean;
+  /**
+   * An answer sent before the body was read (413 past max_bytes) reaches a
+   * client still sending a large body. Node (through @attache/node) drains a
+   * bounded rest first; Bun.serve closes the connection at once, so the
+   * client may see a reset instead: false makes that scenario accept either,
+   * while still requiring that nothing is kept.
+   */
+  earlyAnswerDelivered: boolean;
 }
 
 export interface ContractContext {

@@ -37,7 +37,7 @@ export function describeHttpContract(name: string, mount: MountFn, ports?: Contr
     });
 
     const context: ContractContext = {
-      supports: { clock: true, serverOptions: true, blobTraffic: true, streamedContentLength: true },
+      supports: { clock: true, serverOptions: true, blobTraffic: true, streamedContentLength: true, earlyAnswerDelivered: true },
       get server() {
         if (shared === undefined) throw new Error('the contract server is not running yet');
         return shared;
@@ -70,7 +70,7 @@ export function describeHttpContract(name: string, mount: MountFn, ports?: Contr
 export function describeExternalHttpContract(
   name: string,
   connect: () => Promise<ExternalServer>,
-  server: Pick<ContractSupport, 'streamedContentLength'> = { streamedContentLength: true },
+  server: Pick<ContractSupport, 'streamedContentLength' | 'earlyAnswerDelivered'> = { streamedContentLength: true, earlyAnswerDelivered: true },
 ): void {
   describe(`HTTP contract: ${name}`, () => {
     let shared: ContractServer | undefined;

@@ -104,10 +104,16 @@ export function uploadScenarios(context: ContractContext): void {
       const lease = await http.acquire(freshKey());
       await expectError(await http.uploadRaw(lease, 'big.bin', '1234567', { max_bytes: '3' }), 'attachment_too_large');
       // A body far larger than the limit is cut off, not read to the end first.
-      const cutOff = await http.uploadRaw(lease, 'huge.bin', patternBytes(4 * 1024 * 1024), { max_bytes: '1024' });
-      // The rest of the body was never read: the connection cannot be reused.
-      expect(cutOff.headers.get('connection')).toBe('close');
-      await expectError(cutOff, 'attachment_too_large');
+      const cutOff = await http.uploadRaw(lease, 'huge.bin', patternBytes(4 * 1024 * 1024), { max_bytes: '1024' }).catch((error: unknown) => {
+        // Bun closes the connection as it answers; the client may see that first (ContractSupport.earlyAnswerDelivered).
+        if (context.supports.earlyAnswerDelivered) throw error;
+        return undefined;
+      });
+      if (cutOff !== undefined) {
+        // The rest of the body was never read: the connection cannot be reused.
+        expect(cutOff.headers.get('connection')).toBe('close');
+        await expectError(cutOff, 'attachment_too_large');
+      }
       expect(await http.namesUnderLease(lease)).toEqual([]);
       expect(await server.blobs.paths(`state/default/${lease.key}/`)).toEqual([]);
       expect((await http.uploadRaw(lease, 'fits.bin', '123', { max_bytes: '3' })).status).toBe(200);
