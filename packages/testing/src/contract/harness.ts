@@ -176,6 +176,13 @@ function stagedBlobs(inner: BlobStore, stagingDir: string): WatchedBlobs {
       return inFlight().length;
     },
     put: (path, body, options) => inner.put(path, body, options),
+    ...readThrough(inner),
+  };
+}
+
+/** What both blob watchers pass straight to the store, plus `paths()`: the sorted blob paths under a prefix. */
+function readThrough(inner: BlobStore): Pick<WatchedBlobs, 'get' | 'stat' | 'copy' | 'delete' | 'list' | 'paths'> {
+  return {
     get: (path, range) => inner.get(path, range),
     stat: (path) => inner.stat(path),
     copy: (from, to) => inner.copy(from, to),
@@ -215,16 +222,7 @@ function watchBlobs(inner: BlobStore): WatchedBlobs {
         putsInFlight -= 1;
       }
     },
-    get: (path, range) => inner.get(path, range),
-    stat: (path) => inner.stat(path),
-    copy: (from, to) => inner.copy(from, to),
-    delete: (path) => inner.delete(path),
-    list: (prefix) => inner.list(prefix),
-    async paths(prefix = 'state/') {
-      const found: string[] = [];
-      for await (const blob of inner.list(prefix)) found.push(blob.path);
-      return found.sort();
-    },
+    ...readThrough(inner),
   };
   if (inner.close) watched.close = () => inner.close!();
   return watched;
