@@ -1,8 +1,8 @@
 // `BlobStore` on S3-compatible object storage (AWS S3, Cloudflare R2, MinIO).
 //
 // Every blob is the object `${prefix}${path}` in one bucket. `put` streams
-// through a multipart upload with bounded memory (about partSize × (queueSize
-// + 1) whatever the object size); an object appears only when its upload
+// through a multipart upload with bounded memory (partSize × (queueSize + 1)
+// whatever the object size, see multipart-upload.ts); an object appears only when its upload
 // completes, so readers see the old blob or the new one, never a partial one.
 import { Readable } from 'node:stream';
 import {
@@ -14,10 +14,10 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { AttacheError, checkBlobPath, emptyStream, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
 import { isMissingKey, toStoreError } from './errors.js';
 import { copySource, MIN_PART_BYTES, multipartCopy } from './multipart-copy.js';
+import { uploadStream } from './multipart-upload.js';
 import { responseStream, sourceChunks } from './streams.js';
 
 const MiB = 1024 * 1024;
@@ -83,44 +83,14 @@ export function s3Blobs(options: S3BlobsOptions): BlobStore {
       if (signal?.aborted) throw signal.reason;
       signal?.addEventListener('abort', onAbort, { once: true });
 
-      let size = 0;
-      let sourceFailure: { error: unknown } | undefined;
-      const source = reader;
-      async function* counted(): AsyncGenerator<Uint8Array> {
-        try {
-          for await (const chunk of sourceChunks(source, signal)) {
-            size += chunk.byteLength;
-            yield chunk;
-          }
-        } catch (error) {
-          sourceFailure = { error };
-          throw error;
-        }
-      }
-      // A source failure makes the uploader stop, wait for the parts in flight
-      // and abort the multipart upload before `done()` rejects, so when `put`
-      // rejects there is no object and no upload left. We do not call
-      // `upload.abort()`: it rejects `done()` at once while parts (or a
-      // single-part PutObject that would create the object) are still in flight.
-      const upload = new Upload({
+      const size = await uploadStream({
         client,
-        params: {
-          Bucket: bucket,
-          Key: key,
-          // One chunk of look-ahead: memory stays with the uploader's parts.
-          Body: Readable.from(counted(), { objectMode: true, highWaterMark: 1 }),
-        },
+        bucket,
+        key,
+        chunks: sourceChunks(reader, signal),
         partSize,
         queueSize,
       });
-      try {
-        await upload.done();
-      } catch (error) {
-        // The exact error the stream failed with (the engine matches on it),
-        // not whatever the uploader wrapped it in.
-        if (sourceFailure !== undefined) throw sourceFailure.error;
-        throw toStoreError(error, 'upload');
-      }
       return { size };
     } catch (error) {
       // Tell the producer to stop; a no-op when the stream itself errored.
