@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findPostgresBinaries, startPostgres } from '@attache/testing';
+import { createTestDatabase, findCephBinaries, findPostgresBinaries, startPostgres, startRadosgw } from '@attache/testing';
 import { bytesOf, createClient } from './http-client.mjs';
 import { closedLoop, MiB, spread, withPeakRss } from './measure.mjs';
 import { renderReport, writeDocs } from './report.mjs';
@@ -28,13 +28,15 @@ const plan = quick
 const work = mkdtempSync(join(tmpdir(), 'attache-bench-'));
 const started = Date.now();
 let postgres;
+let radosgw;
 const running = new Map();
 
 async function main() {
   const bin = findPostgresBinaries();
   if (bin) postgres = await startPostgres(bin, { durable: true });
   else console.error('bench: PostgreSQL server binaries not found, skipping attache on PostgreSQL');
-  const systems = defineSystems({ work, postgresUrl: postgres?.url }).filter((s) => !only || s.name === 'bare' || only.includes(s.name));
+  const s3 = await startS3(postgres);
+  const systems = defineSystems({ work, postgresUrl: postgres?.url, s3 }).filter((s) => !only || s.name === 'bare' || only.includes(s.name));
   for (const system of systems) {
     const server = await system.start();
     running.set(system.name, { server, client: createClient(server.url, { connections: 64 }) });
@@ -130,11 +132,32 @@ async function main() {
   }
 }
 
+/**
+ * A throwaway radosgw (Ceph's S3) and a database of its own for attache on
+ * PostgreSQL + S3, when Ceph is installed and the system is wanted.
+ */
+async function startS3(postgres) {
+  if (only && !only.includes('attache-s3')) return undefined;
+  if (!postgres) return undefined;
+  const found = findCephBinaries();
+  if (!('bin' in found)) {
+    console.error(`bench: Ceph programs missing (${found.missing.join(', ')}), skipping attache on PostgreSQL + S3`);
+    return undefined;
+  }
+  // The memstore OSD keeps objects in RAM: room for the largest upload, its
+  // overwrite (collected a few seconds later) and the small objects.
+  radosgw = await startRadosgw({ memoryBytes: (quick ? 1 : 4) * 1024 * MiB });
+  console.error(`bench: radosgw ready in ${(radosgw.startupMs / 1000).toFixed(1)} s`);
+  const database = await createTestDatabase(postgres.url);
+  return { ...radosgw, databaseUrl: database.url };
+}
+
 async function shutdown() {
   for (const { server, client } of running.values()) {
     client.close();
     await server.stop().catch(() => {});
   }
+  await radosgw?.stop().catch(() => {});
   await postgres?.stop().catch(() => {});
   rmSync(work, { recursive: true, force: true });
 }

@@ -3,7 +3,8 @@
 // drives them through the same client:
 //   bare     the ceiling: pipe to a file + fsync, createReadStream back
 //   attache  `attache serve` (core's Node listener), SQLite + fs, and on
-//            PostgreSQL + fs when a PostgreSQL server is available
+//            PostgreSQL + fs when a PostgreSQL server is available, and on
+//            PostgreSQL + S3 when a radosgw (Ceph) cluster is too
 //   express / hono / nestjs   the example apps (each mounts attache at /v1)
 //   multer   Express + multer disk storage (no fsync)
 //   tus      @tus/server + @tus/file-store (no fsync)
@@ -99,7 +100,7 @@ function attacheSystem({ name, label, start }) {
 }
 
 /** Data directories, one per system, under the run's work directory. */
-export function defineSystems({ work, postgresUrl }) {
+export function defineSystems({ work, postgresUrl, s3 }) {
   const dataDir = (name) => join(work, name);
   const cli = repo('packages/cli/dist/bin.js');
   const example = (app) => repo(`apps/${app}-example/dist/main.js`);
@@ -135,6 +136,21 @@ export function defineSystems({ work, postgresUrl }) {
       name: 'attache-pg',
       label: 'attache serve (PostgreSQL + fs)',
       start: () => startProcess('attache-pg', [cli, 'serve', '--port', '0', '--data-dir', dataDir('attache-pg')], { ATTACHE_DATABASE_URL: postgresUrl }),
+    }));
+  }
+  if (s3) {
+    systems.push(attacheSystem({
+      name: 'attache-s3',
+      label: 'attache serve (PostgreSQL + S3 on radosgw)',
+      start: () => startProcess('attache-s3', [cli, 'serve', '--port', '0', '--data-dir', dataDir('attache-s3')], {
+        ATTACHE_DATABASE_URL: s3.databaseUrl,
+        ATTACHE_S3_BUCKET: s3.bucket,
+        ATTACHE_S3_ENDPOINT: s3.endpoint,
+        ATTACHE_S3_REGION: s3.region,
+        ATTACHE_S3_FORCE_PATH_STYLE: 'true',
+        ATTACHE_S3_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+        ATTACHE_S3_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+      }),
     }));
   }
   for (const app of ['express', 'hono', 'nestjs']) {
