@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { attacheS3Environment } from '@attache/testing';
 import { bytesOf, generatedBody } from './http-client.mjs';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
@@ -144,12 +145,7 @@ export function defineSystems({ work, postgresUrl, s3 }) {
       label: 'attache serve (PostgreSQL + S3 on radosgw)',
       start: () => startProcess('attache-s3', [cli, 'serve', '--port', '0', '--data-dir', dataDir('attache-s3')], {
         ATTACHE_DATABASE_URL: s3.databaseUrl,
-        ATTACHE_S3_BUCKET: s3.bucket,
-        ATTACHE_S3_ENDPOINT: s3.endpoint,
-        ATTACHE_S3_REGION: s3.region,
-        ATTACHE_S3_FORCE_PATH_STYLE: 'true',
-        ATTACHE_S3_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-        ATTACHE_S3_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+        ...attacheS3Environment(s3),
       }),
     }));
   }

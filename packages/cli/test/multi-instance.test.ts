@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { createTestDatabase, describePostgres, describeRadosgw, type S3Connection, type TestDatabase } from '@attache/testing';
+import { attacheS3Environment, createTestDatabase, describePostgres, describeRadosgw, type S3Connection, type TestDatabase } from '@attache/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -80,15 +80,7 @@ async function sharedBucket(server: S3Connection): Promise<SharedBlobs> {
     forcePathStyle: true,
   });
   return {
-    env: {
-      ATTACHE_S3_BUCKET: server.bucket,
-      ATTACHE_S3_ENDPOINT: server.endpoint,
-      ATTACHE_S3_REGION: server.region,
-      ATTACHE_S3_PREFIX: prefix,
-      ATTACHE_S3_FORCE_PATH_STYLE: 'true',
-      ATTACHE_S3_ACCESS_KEY_ID: server.credentials.accessKeyId,
-      ATTACHE_S3_SECRET_ACCESS_KEY: server.credentials.secretAccessKey,
-    },
+    env: attacheS3Environment(server, prefix),
     dataDir,
     async stateBlobs() {
       const keys: string[] = [];

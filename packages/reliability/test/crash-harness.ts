@@ -17,7 +17,7 @@ import pg from 'pg';
 import type { BlobStore } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
 import { s3Blobs } from '@attache/s3';
-import { createTestDatabase, type S3Connection } from '@attache/testing';
+import { attacheS3Environment, createTestDatabase, type S3Connection } from '@attache/testing';
 
 export const BIN_PATH = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url));
 
@@ -214,15 +214,7 @@ function s3Inspector(s3: S3Connection): { inspector: BlobInspector; env: Record<
       },
       open: () => s3Blobs({ bucket: s3.bucket, prefix, ...connection }),
     },
-    env: {
-      ATTACHE_S3_BUCKET: s3.bucket,
-      ATTACHE_S3_ENDPOINT: s3.endpoint,
-      ATTACHE_S3_REGION: s3.region,
-      ATTACHE_S3_PREFIX: prefix,
-      ATTACHE_S3_FORCE_PATH_STYLE: 'true',
-      ATTACHE_S3_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-      ATTACHE_S3_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-    },
+    env: attacheS3Environment(s3, prefix),
     dispose: () => client.destroy(),
   };
 }

@@ -36,6 +36,19 @@ declare module 'vitest' {
   }
 }
 
+/** The environment that points `attache serve` at `s3`, its keys under `prefix` ("" or ending with "/"). */
+export function attacheS3Environment(s3: S3Connection, prefix = ''): Record<string, string> {
+  return {
+    ATTACHE_S3_BUCKET: s3.bucket,
+    ATTACHE_S3_ENDPOINT: s3.endpoint,
+    ATTACHE_S3_REGION: s3.region,
+    ATTACHE_S3_PREFIX: prefix,
+    ATTACHE_S3_FORCE_PATH_STYLE: 'true',
+    ATTACHE_S3_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+    ATTACHE_S3_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+  };
+}
+
 export interface RunningRadosgw extends S3Connection {
   /** The cluster's directory (configuration, keyring, logs, monitor store). */
   directory: string;

@@ -15,6 +15,13 @@ export interface ContractSupport {
   /** `blobs.bytesPut` counts every byte `put` pulls (else only the bytes of writes under way). */
   blobTraffic: boolean;
   /**
+   * `blobs.bytesPut` and `blobs.putsInFlight` show the server's blob writes
+   * while they are under way. Not so for S3 in another process: a body below
+   * one part reaches S3 only when it ends. False makes the abort scenarios
+   * give the server a moment to take the bytes instead of watching them land.
+   */
+  writesInFlight: boolean;
+  /**
    * A download's body is streamed with the Content-Length the handler set.
    * Bun.serve drops it from a ReadableStream body and sends it chunked
    * (oven-sh/bun#10507); false makes the download scenarios expect that.

@@ -125,9 +125,10 @@ export interface ExternalServer {
   blobs: BlobStore;
   /**
    * The directory where its blob store writes in flight grow, one file each
-   * (fsBlobs: `<root>/.tmp`): how the suite sees an upload under way.
+   * (fsBlobs: `<root>/.tmp`): how the suite sees an upload under way. None
+   * for S3 (describe the server with `writesInFlight: false`).
    */
-  stagingDir: string;
+  stagingDir?: string;
   /** Stops the server and closes `store`. */
   close(): Promise<void>;
 }
@@ -158,8 +159,9 @@ export async function connectExternalServer(external: ExternalServer): Promise<C
  * writes in flight as the files growing in `stagingDir`. `bytesPut` counts
  * only the bytes of writes under way (`ContractSupport.blobTraffic` is false).
  */
-function stagedBlobs(inner: BlobStore, stagingDir: string): WatchedBlobs {
+function stagedBlobs(inner: BlobStore, stagingDir: string | undefined): WatchedBlobs {
   const inFlight = (): string[] => {
+    if (stagingDir === undefined) return [];
     try {
       return readdirSync(stagingDir).map((name) => join(stagingDir, name));
     } catch (error) {

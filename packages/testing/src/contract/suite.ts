@@ -37,7 +37,7 @@ export function describeHttpContract(name: string, mount: MountFn, ports?: Contr
     });
 
     const context: ContractContext = {
-      supports: { clock: true, serverOptions: true, blobTraffic: true, streamedContentLength: true, earlyAnswerDelivered: true },
+      supports: { clock: true, serverOptions: true, blobTraffic: true, streamedContentLength: true, earlyAnswerDelivered: true, writesInFlight: true },
       get server() {
         if (shared === undefined) throw new Error('the contract server is not running yet');
         return shared;
@@ -70,7 +70,7 @@ export function describeHttpContract(name: string, mount: MountFn, ports?: Contr
 export function describeExternalHttpContract(
   name: string,
   connect: () => Promise<ExternalServer>,
-  server: Pick<ContractSupport, 'streamedContentLength' | 'earlyAnswerDelivered'> = { streamedContentLength: true, earlyAnswerDelivered: true },
+  server: Partial<Pick<ContractSupport, 'streamedContentLength' | 'earlyAnswerDelivered' | 'writesInFlight'>> = {},
 ): void {
   describe(`HTTP contract: ${name}`, () => {
     let shared: ContractServer | undefined;
@@ -82,7 +82,15 @@ export function describeExternalHttpContract(
     });
 
     const context: ContractContext = {
-      supports: { clock: false, serverOptions: false, blobTraffic: false, ...server },
+      supports: {
+        clock: false,
+        serverOptions: false,
+        blobTraffic: false,
+        streamedContentLength: true,
+        earlyAnswerDelivered: true,
+        writesInFlight: true,
+        ...server,
+      },
       get server() {
         if (shared === undefined) throw new Error('the contract server is not running yet');
         return shared;
