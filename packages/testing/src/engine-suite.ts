@@ -34,6 +34,9 @@ export interface EngineFixture {
   concurrentInstances?: boolean;
 }
 
+/** Bound of the racing-release scenarios: 60 rounds of upload + two releases each. */
+const RACE_TIMEOUT_MS = 120_000;
+
 const encoder = new TextEncoder();
 const bytes = (text: string) => encoder.encode(text);
 
@@ -255,11 +258,13 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         await expectCode(store.lease({ key: 'k', leaseId: lease.leaseId, txnId: 'bogus-txn' }).release({ rollback: true }), 'txn_mismatch');
       });
 
-      it('answers both of two racing releases of one multi-key transaction with released (60 rounds, all committed)', async () => {
+      // 60 rounds take 2–9 s on an idle machine (PostgreSQL + S3 the slowest);
+      // the bound is for a loaded one, where they outlasted vitest's 30 s.
+      it('answers both of two racing releases of one multi-key transaction with released (60 rounds, all committed)', { timeout: RACE_TIMEOUT_MS }, async () => {
         await raceReleases(store, store, 60);
       });
 
-      it.skipIf(!fixture.reopen || !fixture.concurrentInstances)('answers both racing releases when they run on two stores over the same storage', async () => {
+      it.skipIf(!fixture.reopen || !fixture.concurrentInstances)('answers both racing releases when they run on two stores over the same storage', { timeout: RACE_TIMEOUT_MS }, async () => {
         const second = open(await fixture.reopen!());
         try {
           await raceReleases(store, second, 60);
