@@ -830,7 +830,7 @@ function describeEncryptionScenarios(get: () => EncryptionScenarioContext): void
       const [path] = await blobPaths(ports.blobs);
       const stored = await blobBytes(ports.blobs, path!);
       stored[stored.byteLength - 100]! ^= 0x80;
-      await ports.blobs.put(path!, new Blob([stored]).stream());
+      await ports.blobs.put(path!, new Blob([new Uint8Array(stored)]).stream());
       const opened = await encrypted.openAttachment({ key: 'tampered', name: 'a.bin' });
       const reader = opened.body.getReader();
       const first = await reader.read();
