@@ -141,12 +141,13 @@ describe('attache serve configuration', () => {
     ['text that is not base64', { ATTACHE_MASTER_KEY: 'not a key!' }, 'ATTACHE_MASTER_KEY must be 32 bytes', 'not valid base64'],
     ['a bad key id', { ATTACHE_MASTER_KEY: Buffer.alloc(32).toString('base64'), ATTACHE_MASTER_KEY_ID: 'two words' }, 'ATTACHE_MASTER_KEY_ID must be', '1 to 64'],
     ['a key id without a key', { ATTACHE_MASTER_KEY_ID: 'k2' }, 'ATTACHE_MASTER_KEY_ID is set, but ATTACHE_MASTER_KEY is not', ''],
-  ])('refuses %s with exit code 2, never echoing the key', (_what, env, message, detail) => {
+  ] as [string, Environment, string, string][])('refuses %s with exit code 2, never echoing the key', (_what, env, message, detail) => {
     const error = configError(['serve'], env);
     expect(error.exitCode).toBe(2);
     expect(error.message).toContain(message);
     expect(error.message).toContain(detail);
-    if (env.ATTACHE_MASTER_KEY !== undefined) expect(error.message).not.toContain(env.ATTACHE_MASTER_KEY);
+    const key = env.ATTACHE_MASTER_KEY;
+    if (key !== undefined) expect(error.message).not.toContain(key);
   });
 
   it('reports every problem at once', () => {
