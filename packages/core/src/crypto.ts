@@ -31,6 +31,8 @@ const MAGIC = new Uint8Array([0x41, 0x54, 0x43, 0x45]); // "ATCE"
 const FORMAT_VERSION = 1;
 const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const MASTER_KEY_SIZE = 32;
+/** Segments a read decrypts ahead of its consumer (memory: this many segments, plus the one being handed over). */
+const READ_AHEAD = 2;
 
 const encoder = new TextEncoder();
 
@@ -191,25 +193,36 @@ export class Keyring {
 
   /**
    * Encrypts a plaintext stream for the object `versionId` with the active
-   * key. It holds at most one segment of plaintext: a full segment is sealed
-   * only once a byte after it arrives, so the last one is known to be last.
+   * key. It holds one segment filling and one being sealed: a full segment is
+   * sealed only once a byte after it arrives, so the last one is known to be last.
    */
   encrypt(versionId: string): TransformStream<Uint8Array, Uint8Array> {
     const keyId = this.activeKeyId;
     const salt = globalThis.crypto.getRandomValues(new Uint8Array(SALT_SIZE));
     const header = encodeHeader(keyId, salt);
     const versionBytes = encoder.encode(versionId);
-    const pending = new Uint8Array(SEGMENT_SIZE);
+    let pending = new Uint8Array(SEGMENT_SIZE);
     let filled = 0;
     let index = 0;
     let key: CryptoKey;
+    // One segment is sealed while the next one fills; it is handed on, in
+    // order, before the next seal starts.
+    let sealing: Promise<ArrayBuffer> | undefined;
+    const handOn = async (controller: TransformStreamDefaultController<Uint8Array>) => {
+      if (sealing) controller.enqueue(new Uint8Array(await sealing));
+      sealing = undefined;
+    };
     const seal = async (controller: TransformStreamDefaultController<Uint8Array>, final: boolean) => {
-      const sealed = await subtle().encrypt(
+      await handOn(controller);
+      sealing = subtle().encrypt(
         { name: 'AES-GCM', iv: nonceOf(index, final), additionalData: aadOf(header, versionBytes, index, final), tagLength: 128 },
         key,
         pending.subarray(0, filled),
       );
-      controller.enqueue(new Uint8Array(sealed));
+      // Awaited by the next handOn; until then a failure must not count as unhandled.
+      sealing.catch(() => {});
+      // A fresh buffer: the one just handed to encrypt stays untouched until it is sealed.
+      pending = new Uint8Array(SEGMENT_SIZE);
       index += 1;
       filled = 0;
     };
@@ -231,6 +244,7 @@ export class Keyring {
         },
         async flush(controller) {
           await seal(controller, true);
+          await handOn(controller);
         },
       },
       { highWaterMark: 1 },
@@ -245,7 +259,8 @@ export class Keyring {
    * start in the first segment. Both reads are opened before this resolves,
    * so a blob that moves afterwards is still read whole; undefined when
    * either finds no blob. The stream yields exactly the requested bytes or
-   * errors with `decryption_failed`; it never ends early.
+   * errors with `decryption_failed`; it never ends early. It decrypts up to
+   * READ_AHEAD segments ahead of its consumer.
    */
   async open(object: EncryptedObject, read: CiphertextReader, range?: ByteRange): Promise<ReadableStream<Uint8Array> | undefined> {
     const { keyId, size } = object;
@@ -275,7 +290,7 @@ export class Keyring {
     const segments = new ExactReader(segmentStream);
     const headerSource = headerStream ? new ExactReader(headerStream) : segments;
     const versionBytes = encoder.encode(object.versionId);
-    let header: Uint8Array | undefined;
+    let header: Bytes | undefined;
     let key: CryptoKey | undefined;
     let index = first;
     const cancelAll = async (reason?: unknown) => {
@@ -283,34 +298,51 @@ export class Keyring {
       if (headerSource !== segments) await headerSource.cancel(reason);
     };
 
+    // Segments are read in order, and each is decrypted while the consumer
+    // still handles the one before it: at most READ_AHEAD segments in flight.
+    let reads: Promise<unknown> = Promise.resolve();
+    const inFlight: Promise<Uint8Array>[] = [];
+    let nextToStart = first;
+    const startNext = (dataKey: CryptoKey, sealedHeader: Bytes) => {
+      const segment = nextToStart++;
+      const final = segment === segmentCount(size) - 1;
+      const length = segmentLength(segment, size);
+      const sealed = reads.then(() => segments.readExactly(length + TAG_SIZE, `segment ${segment} is truncated`));
+      reads = sealed;
+      const opened = sealed.then(async (bytes) => {
+        try {
+          return new Uint8Array(
+            await subtle().decrypt(
+              { name: 'AES-GCM', iv: nonceOf(segment, final), additionalData: aadOf(sealedHeader, versionBytes, segment, final), tagLength: 128 },
+              dataKey,
+              bytes,
+            ),
+          );
+        } catch (cause) {
+          throw new AttacheError(
+            'decryption_failed',
+            `stored bytes failed authentication: segment ${segment} was altered, moved or written with another key`,
+            { cause },
+          );
+        }
+      });
+      // Awaited in order by `pull`; until then a failure must not count as unhandled.
+      opened.catch(() => {});
+      inFlight.push(opened);
+    };
+
     return new ReadableStream<Uint8Array>(
       {
         pull: async (controller) => {
           try {
-            if (!key) {
+            if (!key || !header) {
               header = await headerSource.readExactly(headerBytes, 'the header is truncated');
               if (headerSource !== segments) await headerSource.cancel();
               key = await this.dataKey(keyId, decodeHeader(header, keyId), object.versionId);
             }
-            const final = index === segmentCount(size) - 1;
+            while (inFlight.length < READ_AHEAD && nextToStart <= last) startNext(key, header);
+            const plaintext = await inFlight.shift()!;
             const length = segmentLength(index, size);
-            const sealed = await segments.readExactly(length + TAG_SIZE, `segment ${index} is truncated`);
-            let plaintext: Uint8Array;
-            try {
-              plaintext = new Uint8Array(
-                await subtle().decrypt(
-                  { name: 'AES-GCM', iv: nonceOf(index, final), additionalData: aadOf(header!, versionBytes, index, final), tagLength: 128 },
-                  key,
-                  sealed,
-                ),
-              );
-            } catch (cause) {
-              throw new AttacheError(
-                'decryption_failed',
-                `stored bytes failed authentication: segment ${index} was altered, moved or written with another key`,
-                { cause },
-              );
-            }
             const segmentStart = index * SEGMENT_SIZE;
             const from = Math.max(start, segmentStart) - segmentStart;
             const to = Math.min(end + 1, segmentStart + length) - segmentStart;
