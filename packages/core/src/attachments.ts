@@ -141,10 +141,10 @@ async function preparePart(engine: EngineContext, credentials: CheckedCredential
   });
   // Hashed as plaintext (size, CRC-32, SHA-256 and ETag are the plaintext's), then encrypted.
   const keyId = engine.keyring?.activeKeyId ?? null;
-  const stored$ = engine.keyring ? metered.stream.pipeThrough(engine.keyring.encrypt(versionId)) : metered.stream;
+  const bytesToStore = engine.keyring ? metered.stream.pipeThrough(engine.keyring.encrypt(versionId)) : metered.stream;
   let stored: { size: number };
   try {
-    stored = await engine.blobs.put(blobPath, stored$, part.signal ? { signal: part.signal } : undefined);
+    stored = await engine.blobs.put(blobPath, bytesToStore, part.signal ? { signal: part.signal } : undefined);
   } catch (error) {
     await engine.blobs.delete(blobPath).catch(() => {});
     throw error;
