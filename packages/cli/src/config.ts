@@ -16,6 +16,8 @@ export const DEFAULT_SWEEP_INTERVAL_SECONDS = 30;
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 256;
 /** Request line + headers (Node's own default): long query strings count here too. */
 export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
+/** Key id recorded with objects encrypted under ATTACHE_MASTER_KEY unless ATTACHE_MASTER_KEY_ID names another. */
+export const DEFAULT_MASTER_KEY_ID = 'k1';
 /** How long SIGTERM waits for in-flight requests before closing their connections. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
@@ -74,6 +76,8 @@ export interface ServeConfig {
   /** Largest request line + headers in bytes (query strings included); more gets 431. */
   maxHeaderBytes: number;
   shutdownTimeoutMs: number;
+  /** Encryption at rest (ATTACHE_MASTER_KEY): the master key under its id; undefined stores plaintext. */
+  encryption: { keys: Record<string, Uint8Array>; activeKeyId: string } | undefined;
   /**
    * Crash-safety tests only (ATTACHE_CRASH_AT): the commit-protocol step at
    * which the server kills itself with SIGKILL (core's `CRASH_POINTS`).
@@ -143,8 +147,9 @@ Environment:
   ATTACHE_S3_ACCESS_KEY_ID        With ATTACHE_S3_SECRET_ACCESS_KEY; default: the AWS SDK's
   ATTACHE_S3_SECRET_ACCESS_KEY    credential chain (AWS_* variables, ~/.aws, instance role)
 
-Not supported by this build yet (setting it is an error):
-  ATTACHE_MASTER_KEY
+  ATTACHE_MASTER_KEY              Encrypt attachments at rest with this key: 32 bytes in base64
+                                  ("openssl rand -base64 32"); keep it safe, data is unreadable without it
+  ATTACHE_MASTER_KEY_ID           Id stored with each object it encrypts (default ${DEFAULT_MASTER_KEY_ID})
 
 Prints "attache listening on <url>" once ready; SIGTERM/SIGINT stop it after
 in-flight requests finish.
@@ -212,7 +217,7 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
   const env = context.env;
   const problems: string[] = [];
 
-  problems.push(...unsupportedSettings(env));
+  const encryption = resolveEncryption(env, problems);
   const postgres = resolvePostgres(env, problems);
   const s3 = resolveS3(env, problems);
 
@@ -286,6 +291,7 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
     maxConcurrentUploads,
     maxHeaderBytes,
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    encryption,
     crashAt,
   };
 }
@@ -403,17 +409,33 @@ export function describeStorage(config: Pick<ServeConfig, 'metadata' | 'blobs'>)
   return where;
 }
 
+const MASTER_KEY_BYTES = 32;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2,3})?$/;
+const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
 /**
- * Settings documented in API.md that this build cannot honour yet. Running
- * anyway would store data unencrypted although the operator asked otherwise,
- * so each one is an error.
+ * ATTACHE_MASTER_KEY (+ ATTACHE_MASTER_KEY_ID) → the store's encryption
+ * option. A key that is not exactly 32 bytes of base64 is an error, never
+ * "no encryption": the operator asked for it. Messages never echo the key.
  */
-function unsupportedSettings(env: Environment): string[] {
-  const problems: string[] = [];
-  if (nonEmpty(env.ATTACHE_MASTER_KEY) !== undefined) {
-    problems.push('ATTACHE_MASTER_KEY is set, but this build does not support encryption at rest yet (refusing to store data unencrypted)');
+function resolveEncryption(env: Environment, problems: string[]): ServeConfig['encryption'] {
+  const keyText = nonEmpty(env.ATTACHE_MASTER_KEY)?.trim();
+  const idText = nonEmpty(env.ATTACHE_MASTER_KEY_ID)?.trim();
+  if (keyText === undefined) {
+    if (idText !== undefined) problems.push('ATTACHE_MASTER_KEY_ID is set, but ATTACHE_MASTER_KEY is not');
+    return undefined;
   }
-  return problems;
+  const keyId = idText ?? DEFAULT_MASTER_KEY_ID;
+  if (!KEY_ID.test(keyId)) {
+    problems.push('ATTACHE_MASTER_KEY_ID must be 1 to 64 characters of A-Z a-z 0-9 . _ -');
+  }
+  const key = BASE64.test(keyText) ? new Uint8Array(Buffer.from(keyText, 'base64')) : undefined;
+  if (key === undefined || key.byteLength !== MASTER_KEY_BYTES) {
+    const got = key === undefined ? 'not valid base64' : `${key.byteLength} bytes`;
+    problems.push(`ATTACHE_MASTER_KEY must be ${MASTER_KEY_BYTES} bytes encoded in base64 (e.g. "openssl rand -base64 32"), got ${got}`);
+    return undefined;
+  }
+  return { keys: { [keyId]: key }, activeKeyId: keyId };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

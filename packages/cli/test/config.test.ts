@@ -126,11 +126,28 @@ describe('attache serve configuration', () => {
     expect(error.message).toContain(message);
   });
 
-  it('refuses to start when ATTACHE_MASTER_KEY is set instead of storing data unencrypted', () => {
-    const error = configError(['serve'], { ATTACHE_MASTER_KEY: 'a'.repeat(64) });
+  it('turns on encryption at rest with ATTACHE_MASTER_KEY (32 bytes of base64) under key id k1', () => {
+    const key = Buffer.alloc(32, 7);
+    expect(serveConfig([], {}).encryption).toBeUndefined();
+    const config = serveConfig([], { ATTACHE_MASTER_KEY: key.toString('base64') });
+    expect(config.encryption).toEqual({ keys: { k1: new Uint8Array(key) }, activeKeyId: 'k1' });
+    const unpadded = serveConfig([], { ATTACHE_MASTER_KEY: key.toString('base64').replace(/=+$/, ''), ATTACHE_MASTER_KEY_ID: '2026-12' });
+    expect(unpadded.encryption).toEqual({ keys: { '2026-12': new Uint8Array(key) }, activeKeyId: '2026-12' });
+  });
+
+  it.each([
+    ['a key of the wrong length', { ATTACHE_MASTER_KEY: Buffer.alloc(16, 1).toString('base64') }, 'ATTACHE_MASTER_KEY must be 32 bytes encoded in base64', 'got 16 bytes'],
+    ['64 hex digits', { ATTACHE_MASTER_KEY: 'a'.repeat(64) }, 'ATTACHE_MASTER_KEY must be 32 bytes encoded in base64', 'got 48 bytes'],
+    ['text that is not base64', { ATTACHE_MASTER_KEY: 'not a key!' }, 'ATTACHE_MASTER_KEY must be 32 bytes', 'not valid base64'],
+    ['a bad key id', { ATTACHE_MASTER_KEY: Buffer.alloc(32).toString('base64'), ATTACHE_MASTER_KEY_ID: 'two words' }, 'ATTACHE_MASTER_KEY_ID must be', '1 to 64'],
+    ['a key id without a key', { ATTACHE_MASTER_KEY_ID: 'k2' }, 'ATTACHE_MASTER_KEY_ID is set, but ATTACHE_MASTER_KEY is not', ''],
+  ] as [string, Environment, string, string][])('refuses %s with exit code 2, never echoing the key', (_what, env, message, detail) => {
+    const error = configError(['serve'], env);
     expect(error.exitCode).toBe(2);
-    expect(error.message).toContain('ATTACHE_MASTER_KEY');
-    expect(error.message).toContain('does not support encryption at rest yet');
+    expect(error.message).toContain(message);
+    expect(error.message).toContain(detail);
+    const key = env.ATTACHE_MASTER_KEY;
+    if (key !== undefined) expect(error.message).not.toContain(key);
   });
 
   it('reports every problem at once', () => {
@@ -295,7 +312,7 @@ describe('attache command line', () => {
   it('documents every flag and environment variable in the serve usage', () => {
     const words = [
       '--port', '--host', '--data-dir', 'PORT', 'ATTACHE_DATA_DIR', 'ATTACHE_TOKEN', 'ATTACHE_MAX_BYTES',
-      'ATTACHE_SWEEP_INTERVAL_SECONDS', 'ATTACHE_IDLE_TIMEOUT_SECONDS', 'ATTACHE_MAX_CONCURRENT_UPLOADS', 'ATTACHE_MAX_HEADER_BYTES', 'ATTACHE_DATABASE_URL', 'ATTACHE_DATABASE_POOL_SIZE', 'ATTACHE_MASTER_KEY',
+      'ATTACHE_SWEEP_INTERVAL_SECONDS', 'ATTACHE_IDLE_TIMEOUT_SECONDS', 'ATTACHE_MAX_CONCURRENT_UPLOADS', 'ATTACHE_MAX_HEADER_BYTES', 'ATTACHE_DATABASE_URL', 'ATTACHE_DATABASE_POOL_SIZE', 'ATTACHE_MASTER_KEY', 'ATTACHE_MASTER_KEY_ID',
       ...S3_VARIABLES,
     ];
     for (const word of words) {

@@ -1,7 +1,8 @@
 // The engine specification on the stacks `attache serve` runs: the embedded
 // default (SQLite + local files), PostgreSQL + local files and PostgreSQL +
 // S3 (Ceph's RADOS Gateway), each with a real restart (new port instances
-// over the same database and blobs).
+// over the same database and blobs). The embedded default runs once more
+// with encryption at rest on.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,16 @@ describeAttachmentEngine('sqlite + fs', {
     return portsAt(current);
   },
   reopen: async () => portsAt(current),
+});
+
+// The embedded default again, with encryption at rest on (ATTACHE_MASTER_KEY).
+describeAttachmentEngine('sqlite + fs, encrypted at rest', {
+  create: async () => {
+    current = newDirectory();
+    return portsAt(current);
+  },
+  reopen: async () => portsAt(current),
+  storeOptions: { encryption: { keys: { k1: new Uint8Array(32).fill(5) }, activeKeyId: 'k1' } },
 });
 
 describePostgres('PostgreSQL stack', (serverUrl) => {

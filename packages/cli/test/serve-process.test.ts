@@ -1,7 +1,8 @@
 // `attache serve` end to end: the built bin in a child process, real HTTP.
 import { request } from 'node:http';
 import type { IncomingMessage } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, type Dirent } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -74,10 +75,11 @@ describe('attache (command line)', () => {
     expect(flag.output.stderr).toContain('Usage: attache serve');
   });
 
-  it('exits 2 without listening when encryption at rest (not supported yet) is configured', async () => {
+  it('exits 2 without listening when ATTACHE_MASTER_KEY is not 32 bytes of base64', async () => {
     const run = runCli(['serve', '--port', '0', '--data-dir', await tempDir()], { ATTACHE_MASTER_KEY: 'a'.repeat(64) });
     expect(await run.exited).toEqual({ code: 2, signal: null });
-    expect(run.output.stderr).toContain('ATTACHE_MASTER_KEY');
+    expect(run.output.stderr).toContain('ATTACHE_MASTER_KEY must be 32 bytes encoded in base64');
+    expect(run.output.stderr).not.toContain('a'.repeat(64));
     expect(run.output.stdout).toBe('');
   });
 
@@ -268,5 +270,65 @@ describe('attache serve shutdown', () => {
     const listed = await fetch(`${restarted.url}/v1/attachments?key=orders/2&public=true`);
     expect(await listed.json()).toEqual({ namespace: 'default', key: 'orders/2', attachments: [] });
     expect(await stopServer(restarted)).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('attache serve with ATTACHE_MASTER_KEY', () => {
+  const MARKER = 'SERVE-PLAINTEXT-MARKER-93d1f';
+  const masterKey = Buffer.alloc(32, 0x5a).toString('base64');
+
+  /** Every file under `dir` whose bytes contain `text`. */
+  function filesContaining(dir: string, text: string): string[] {
+    const needle = Buffer.from(text);
+    return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[])
+      .filter((entry) => entry.isFile())
+      .map((entry) => join(entry.parentPath, entry.name))
+      .filter((path) => readFileSync(path).includes(needle));
+  }
+
+  async function commitText(url: string, key: string, name: string, text: string): Promise<void> {
+    const lease = await acquire(url, key);
+    expect((await upload(url, lease, name, new TextEncoder().encode(text))).status).toBe(200);
+    expect((await release(url, lease)).status).toBe(200);
+  }
+
+  it('writes no plaintext under the data directory (and the same upload without a key does)', async () => {
+    const body = `${MARKER} `.repeat(20_000);
+    const encryptedDir = await tempDir();
+    const server = await startServer(encryptedDir, { ATTACHE_MASTER_KEY: masterKey });
+    await commitText(server.url, 'secret/1', 'big.txt', body);
+    await commitText(server.url, 'secret/2', 'small.txt', MARKER);
+    const downloaded = await download(server.url, 'secret/1', 'big.txt');
+    expect(downloaded.headers.get('content-length')).toBe(String(body.length));
+    expect(await downloaded.text()).toBe(body);
+    expect(await (await download(server.url, 'secret/2', 'small.txt')).text()).toBe(MARKER);
+    expect(await stopServer(server)).toEqual({ code: 0, signal: null });
+    expect(filesContaining(encryptedDir, MARKER)).toEqual([]);
+
+    const plainDir = await tempDir();
+    const plain = await startServer(plainDir);
+    await commitText(plain.url, 'secret/2', 'small.txt', MARKER);
+    expect(await stopServer(plain)).toEqual({ code: 0, signal: null });
+    expect(filesContaining(plainDir, MARKER)).toHaveLength(1);
+  });
+
+  it('reads what was stored before the key was set, and refuses encrypted attachments with 500 key_unavailable once it is removed', async () => {
+    const dir = await tempDir();
+    const before = await startServer(dir);
+    await commitText(before.url, 'k', 'old.txt', 'stored in plaintext');
+    expect(await stopServer(before)).toEqual({ code: 0, signal: null });
+
+    const encrypted = await startServer(dir, { ATTACHE_MASTER_KEY: masterKey });
+    expect(await (await download(encrypted.url, 'k', 'old.txt')).text()).toBe('stored in plaintext');
+    await commitText(encrypted.url, 'k', 'new.txt', 'stored encrypted');
+    expect(await (await download(encrypted.url, 'k', 'new.txt')).text()).toBe('stored encrypted');
+    expect(await stopServer(encrypted)).toEqual({ code: 0, signal: null });
+
+    const after = await startServer(dir);
+    expect(await (await download(after.url, 'k', 'old.txt')).text()).toBe('stored in plaintext');
+    const refused = await download(after.url, 'k', 'new.txt');
+    expect(refused.status).toBe(500);
+    expect(await refused.json()).toMatchObject({ error: 'key_unavailable' });
+    expect(await stopServer(after)).toEqual({ code: 0, signal: null });
   });
 });

@@ -2,6 +2,7 @@
 // lease sees (committed + its own staged writes and deletes), public reads,
 // and staged deletes.
 import { collectGarbage } from './commit.js';
+import { encryptedSize, keyUnavailable } from './crypto.js';
 import type { EngineContext } from './engine-context.js';
 import { AttacheError } from './errors.js';
 import { newId } from './ids.js';
@@ -138,16 +139,22 @@ async function preparePart(engine: EngineContext, credentials: CheckedCredential
     expectedSize: part.expectedSize,
     onProgress: part.onProgress,
   });
+  // Hashed as plaintext (size, CRC-32, SHA-256 and ETag are the plaintext's), then encrypted.
+  const keyId = engine.keyring?.activeKeyId ?? null;
+  const bytesToStore = engine.keyring ? metered.stream.pipeThrough(engine.keyring.encrypt(versionId)) : metered.stream;
   let stored: { size: number };
   try {
-    stored = await engine.blobs.put(blobPath, metered.stream, part.signal ? { signal: part.signal } : undefined);
+    stored = await engine.blobs.put(blobPath, bytesToStore, part.signal ? { signal: part.signal } : undefined);
   } catch (error) {
     await engine.blobs.delete(blobPath).catch(() => {});
     throw error;
   }
   try {
     const { size, crc32, sha256 } = metered.result();
-    if (size !== stored.size) throw new AttacheError('internal', `blob store stored ${stored.size} of ${size} bytes`);
+    const expectedStored = keyId === null ? size : encryptedSize(size, keyId);
+    if (stored.size !== expectedStored) {
+      throw new AttacheError('internal', `blob store stored ${stored.size} of ${expectedStored} bytes`);
+    }
     if (part.expectedSize !== undefined && size !== part.expectedSize) {
       throw new AttacheError('size_mismatch', `received ${size} bytes, expected ${part.expectedSize}`);
     }
@@ -175,7 +182,7 @@ async function preparePart(engine: EngineContext, credentials: CheckedCredential
           crc32,
           sha256,
           blobPath,
-          keyId: null,
+          keyId,
           createdAt: now,
           updatedAt: now,
         },
@@ -335,11 +342,31 @@ export async function openRow(
     if (!row) throw new AttacheError('attachment_not_found', 'attachment not found');
     const range = resolveRange(options.range, row.size);
     options.signal?.throwIfAborted();
-    const body =
-      row.size === 0
-        ? emptyStream()
-        : await engine.blobs.get(row.blobPath, range ?? undefined);
+    const body = await openBytes(engine, row, range);
     if (body) return { attachment: toAttachment(row), range, body: abortable(body, options.signal) };
   }
   throw new AttacheError('unavailable', 'attachment bytes are moving; retry', { retryAfterSeconds: 1 });
+}
+
+/**
+ * The plaintext of a row, or of a range of it (sizes and ranges are always
+ * the plaintext's); undefined when its blob is gone. A row written with a
+ * key id is decrypted — never served as ciphertext, so without that key the
+ * read fails with `key_unavailable`. Rows without one were stored in
+ * plaintext (before encryption was enabled) and are read as they are.
+ */
+async function openBytes(
+  engine: EngineContext,
+  row: AttachmentRow,
+  range: { start: number; end: number } | null,
+): Promise<ReadableStream<Uint8Array> | undefined> {
+  const { keyId } = row;
+  if (keyId !== null && !engine.keyring?.has(keyId)) throw keyUnavailable(keyId);
+  if (row.size === 0) return emptyStream();
+  if (keyId === null || !engine.keyring) return engine.blobs.get(row.blobPath, range ?? undefined);
+  return engine.keyring.open(
+    { versionId: row.versionId, keyId, size: row.size },
+    (blobRange) => engine.blobs.get(row.blobPath, blobRange),
+    range ?? undefined,
+  );
 }

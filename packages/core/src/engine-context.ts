@@ -1,7 +1,8 @@
 // What every engine module is handed: the two ports, the clock, the
-// store-wide settings, this process's key waiters and the host's crash-point
+// store-wide settings (limits, the keyring), this process's key waiters and the host's crash-point
 // hook. Built once by createAttachmentStore (store.ts); read-only after that.
 import type { CrashPoint } from './crash-points.js';
+import type { Keyring } from './crypto.js';
 import type { KeyWaiters } from './key-waiters.js';
 import type { BlobStore, MetadataStore } from './ports.js';
 
@@ -13,6 +14,8 @@ export interface EngineContext {
   readonly maxBytes: number;
   readonly orphanGraceMs: number;
   readonly waiters: KeyWaiters;
+  /** Encryption at rest: new writes use its active key. Undefined: stored in plaintext. */
+  readonly keyring: Keyring | undefined;
   /** Marks a named step of the commit protocol (a no-op unless the host passed `onCrashPoint`). */
   crashPoint(point: CrashPoint): void;
 }

@@ -38,6 +38,10 @@ export const ERROR_STATUS = {
   attachment_too_large: 413,
   range_not_satisfiable: 416,
   internal: 500,
+  /** Stored bytes failed authentication on read: altered, truncated, reordered, moved under another version, or the wrong key. */
+  decryption_failed: 500,
+  /** The attachment was encrypted with a key id this store does not hold (or encryption is not configured). */
+  key_unavailable: 500,
   unavailable: 503,
 } as const;
 

@@ -6,6 +6,7 @@
 // schema (migration-gate.ts), and the sweeper runs on demand or on the
 // host's timer (sweep-runner.ts).
 import { committedReads } from './committed-reads.js';
+import { Keyring } from './crypto.js';
 import { createDocuments, deleteDocument, type DocumentSettings } from './documents.js';
 import type { EngineContext } from './engine-context.js';
 import { KeyWaiters } from './key-waiters.js';
@@ -40,6 +41,7 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
     maxBytes,
     orphanGraceMs: (options.orphanGraceSeconds ?? 60) * 1000,
     waiters: new KeyWaiters(),
+    keyring: options.encryption === undefined ? undefined : new Keyring(options.encryption),
     crashPoint: onCrashPoint === undefined ? () => {} : (point) => onCrashPoint(point),
   };
   const gate = migrationGate(engine.metadata);

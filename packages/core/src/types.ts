@@ -1,5 +1,6 @@
 // Public shapes of the keyed, leased face of the store (API.md §0).
 import type { CrashPointHook } from './crash-points.js';
+import type { EncryptionOptions } from './crypto.js';
 import type { BlobStore, MetadataStore } from './ports.js';
 import type { AttachmentRef, GetAttachmentParams, IAttachmentStore } from './seed-interface.js';
 
@@ -149,6 +150,13 @@ export interface AttachmentStoreOptions {
   sweepIntervalSeconds?: number;
   /** A staged blob younger than this is never treated as an orphan (default 60 s). */
   orphanGraceSeconds?: number;
+  /**
+   * Encryption at rest: every new upload is encrypted with `activeKeyId`
+   * (AES-256-GCM in 64 KiB segments, a data key per object); reads decrypt
+   * with the key id stored in the row. Objects written in plaintext before
+   * stay readable. Size, hashes and ETag are always the plaintext's.
+   */
+  encryption?: EncryptionOptions;
   /** Clock, for tests. */
   now?: () => number;
   /**

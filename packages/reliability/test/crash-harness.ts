@@ -14,7 +14,7 @@ import { crc32 } from 'node:zlib';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import type { BlobStore } from '@attache/core';
+import type { BlobStore, EncryptionOptions } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
 import { s3Blobs } from '@attache/s3';
 import { attacheS3Environment, createTestDatabase, type S3Connection } from '@attache/testing';
@@ -173,7 +173,19 @@ export interface Backend {
   env: Record<string, string>;
   metadata: MetadataInspector;
   blobs: BlobInspector;
+  /** Encryption at rest the server runs with (ATTACHE_MASTER_KEY in `env`), for stores opened in this process. */
+  encryption?: EncryptionOptions;
   dispose(): Promise<void>;
+}
+
+/** The same backend, served with encryption at rest on (ATTACHE_MASTER_KEY, key id k1). */
+export function encryptedAtRest(backend: Backend): Backend {
+  const key = new Uint8Array(32).fill(0x3c);
+  return {
+    ...backend,
+    env: { ...backend.env, ATTACHE_MASTER_KEY: Buffer.from(key).toString('base64') },
+    encryption: { keys: { k1: key }, activeKeyId: 'k1' },
+  };
 }
 
 function fsInspector(dataDir: string): BlobInspector {

@@ -17,6 +17,7 @@ import {
   acquire,
   assertBuilt,
   deleteAttachment,
+  encryptedAtRest,
   killLeftovers,
   killServer,
   pattern,
@@ -137,7 +138,12 @@ async function commitBaseline(backend: Backend): Promise<void> {
     backend.kind === 'sqlite'
       ? sqliteMetadata({ filename: join(backend.dataDir, 'attache.db') })
       : postgresMetadata({ connectionString: backend.env.ATTACHE_DATABASE_URL! });
-  const store = createAttachmentStore({ metadata, blobs: backend.blobs.open(), sweepIntervalSeconds: 0 });
+  const store = createAttachmentStore({
+    metadata,
+    blobs: backend.blobs.open(),
+    sweepIntervalSeconds: 0,
+    ...(backend.encryption === undefined ? {} : { encryption: backend.encryption }),
+  });
   try {
     const lease = await store.acquire({ key: KEY, ttlSeconds: 30, owner: 'baseline' });
     for (const [name, body] of BASELINE) await lease.attach({ name, body });
@@ -373,6 +379,11 @@ afterAll(() => {
 // most of its time waiting for a lease to run out, not on the CPU.
 describe.concurrent('crash points (SQLite + fs)', () => {
   defineCrashCases(sqliteBackend);
+});
+
+// Once more with encryption at rest: the baseline and every write are encrypted.
+describe.concurrent('crash points (SQLite + fs, encrypted at rest)', () => {
+  defineCrashCases(async () => encryptedAtRest(await sqliteBackend()));
 });
 
 describePostgres('crash points (PostgreSQL + fs)', (serverUrl) => {

@@ -4,13 +4,14 @@
 import {
   createAttachmentStore,
   isAttacheError,
+  type Attachment,
   type AttachmentStore,
   type AttachmentStoreOptions,
   type BlobStore,
   type MetadataStore,
 } from '@attache/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { expectCode, readText } from './expectations.js';
+import { expectCode, readAll, readText } from './expectations.js';
 import { describeSeedInterface } from './seed-suite.js';
 
 export { expectCode, readAll, readText } from './expectations.js';
@@ -32,6 +33,8 @@ export interface EngineFixture {
    * blocks the very thread that would finish the other's transaction.
    */
   concurrentInstances?: boolean;
+  /** Store options every scenario's store gets (e.g. `encryption`), under the scenario's own. */
+  storeOptions?: Partial<AttachmentStoreOptions>;
 }
 
 /** Bound of the racing-release scenarios: 60 rounds of upload + two releases each. */
@@ -90,7 +93,7 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
     let store: AttachmentStore;
     let clock: number;
     const open = (extra: Partial<AttachmentStoreOptions> = {}) =>
-      createAttachmentStore({ ...ports, sweepIntervalSeconds: 0, orphanGraceSeconds: 0, now: () => clock, ...extra });
+      createAttachmentStore({ ...fixture.storeOptions, ...ports, sweepIntervalSeconds: 0, orphanGraceSeconds: 0, now: () => clock, ...extra });
 
     beforeEach(async () => {
       clock = Date.now();
@@ -616,12 +619,14 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
     describeSeedInterface(name, {
       async open() {
         const seedPorts = await fixture.create();
-        const seedStore = createAttachmentStore({ ...seedPorts, sweepIntervalSeconds: 0, orphanGraceSeconds: 0 });
+        const seedStore = createAttachmentStore({ ...fixture.storeOptions, ...seedPorts, sweepIntervalSeconds: 0, orphanGraceSeconds: 0 });
         return { store: seedStore, blobPaths: () => blobPaths(seedPorts.blobs), close: () => seedStore.close() };
       },
       idBeforeDone: true,
       explicitExtension: true,
     });
+
+    describeEncryptionScenarios(() => ({ ports, store, open }));
 
     describe('documents', () => {
       it('refuses to lease a document’s key with document_key, whatever its namespace', async () => {
@@ -704,6 +709,152 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         await lease.release();
         expect(await readText((await store.openAttachment({ key: 'k', name: 'a' })).body)).toBe('a');
       });
+    });
+  });
+}
+
+const MARKER = 'ATTACHE-PLAINTEXT-MARKER-5c1e';
+const testKey = (fill: number) => new Uint8Array(32).fill(fill);
+const ENCRYPTED = { encryption: { keys: { k1: testKey(1) }, activeKeyId: 'k1' } } as const;
+const PLAIN = { encryption: undefined } as const;
+
+async function blobBytes(blobs: BlobStore, path: string): Promise<Uint8Array> {
+  return readAll((await blobs.get(path))!);
+}
+
+function containsText(haystack: Uint8Array, needle: string): boolean {
+  return new TextDecoder('latin1').decode(haystack).includes(needle);
+}
+
+interface EncryptionScenarioContext {
+  ports: EnginePorts;
+  store: AttachmentStore;
+  open(extra?: Partial<AttachmentStoreOptions>): AttachmentStore;
+}
+
+/**
+ * Encryption at rest on these ports. Each scenario opens its own stores over
+ * the scenario's ports (with and without keys); they share the ports, so only
+ * the suite's own store closes them.
+ */
+function describeEncryptionScenarios(get: () => EncryptionScenarioContext): void {
+  describe('encryption at rest', () => {
+    async function commit(target: AttachmentStore, key: string, name: string, body: Uint8Array): Promise<Attachment> {
+      const lease = await target.acquire({ key, ttlSeconds: 30, owner: 'o' });
+      const { attachment } = await lease.attach({ name, body });
+      await lease.release();
+      return attachment;
+    }
+
+    it('stores ciphertext: the plaintext never reaches the blob store, while size and hashes stay the plaintext\'s', async () => {
+      const { ports, open } = get();
+      const encrypted = open(ENCRYPTED);
+      const text = MARKER.repeat(10_000);
+      const lease = await encrypted.acquire({ key: 'secret', ttlSeconds: 30, owner: 'o' });
+      const { attachment } = await lease.attach({ name: 'a.txt', body: bytes(text) });
+      const staged = await blobPaths(ports.blobs);
+      expect(staged).toHaveLength(1);
+      expect(containsText(await blobBytes(ports.blobs, staged[0]!), MARKER)).toBe(false);
+      await lease.release();
+      await encrypted.sweep();
+      expect(attachment.size).toBe(text.length);
+      const plain = createAttachmentStore({ ...ports, sweepIntervalSeconds: 0 });
+      const reference = await commit(plain, 'reference', 'a.txt', bytes(text));
+      expect([attachment.crc32, attachment.sha256]).toEqual([reference.crc32, reference.sha256]);
+      for (const path of await blobPaths(ports.blobs)) {
+        if (!path.includes('/secret/')) continue;
+        const stored = await blobBytes(ports.blobs, path);
+        expect(containsText(stored, MARKER), path).toBe(false);
+        expect(stored.byteLength).toBeGreaterThan(text.length);
+      }
+      expect(await readText((await encrypted.openAttachment({ key: 'secret', name: 'a.txt' })).body)).toBe(text);
+      expect(await readText((await encrypted.openAttachment({ id: attachment.id })).body)).toBe(text);
+    });
+
+    it('reads byte ranges across segment boundaries of an encrypted attachment', async () => {
+      const encrypted = get().open(ENCRYPTED);
+      const body = new Uint8Array(200 * 1024).map((_, i) => (i * 7 + (i >> 16)) & 0xff);
+      await commit(encrypted, 'ranges', 'big.bin', body);
+      for (const [start, end] of [[0, 0], [65_535, 65_536], [65_536, 131_071], [131_000, 204_799], [204_799, 204_799]] as const) {
+        const opened = await encrypted.openAttachment({ key: 'ranges', name: 'big.bin' }, { range: { start, end } });
+        expect(opened.range).toEqual({ start, end });
+        const read = await readAll(opened.body);
+        expect(read.byteLength).toBe(end - start + 1);
+        expect(read.every((byte, i) => byte === body[start + i])).toBe(true);
+      }
+      await expectCode(encrypted.openAttachment({ key: 'ranges', name: 'big.bin' }, { range: { start: 204_800 } }), 'range_not_satisfiable');
+    });
+
+    it('keeps reading an encrypted attachment after promotion, an overwrite and a lease-side read', async () => {
+      const encrypted = get().open(ENCRYPTED);
+      const first = await commit(encrypted, 'k-over', 'doc', bytes('first version'));
+      await encrypted.sweep();
+      const lease = await encrypted.acquire({ key: 'k-over', ttlSeconds: 30, owner: 'o' });
+      await lease.attach({ name: 'doc', body: bytes('second version') });
+      expect(await readText((await lease.open({ name: 'doc' })).body)).toBe('second version');
+      expect(await readText((await encrypted.openAttachment({ key: 'k-over', name: 'doc' })).body)).toBe('first version');
+      await lease.release();
+      await encrypted.sweep();
+      const opened = await encrypted.openAttachment({ id: first.id });
+      expect(await readText(opened.body)).toBe('second version');
+    });
+
+    it('keeps attachments written before encryption was enabled readable', async () => {
+      const { open } = get();
+      await commit(open(PLAIN), 'mixed', 'old.txt', bytes('written in plaintext'));
+      const encrypted = open(ENCRYPTED);
+      await commit(encrypted, 'mixed', 'new.txt', bytes('written encrypted'));
+      expect(await readText((await encrypted.openAttachment({ key: 'mixed', name: 'old.txt' })).body)).toBe('written in plaintext');
+      expect(await readText((await encrypted.openAttachment({ key: 'mixed', name: 'new.txt' })).body)).toBe('written encrypted');
+      const range = await encrypted.openAttachment({ key: 'mixed', name: 'old.txt' }, { range: { start: 11, end: 19 } });
+      expect(await readText(range.body)).toBe('plaintext');
+    });
+
+    it('refuses an encrypted attachment with key_unavailable when encryption is off or its key is gone, never serving ciphertext', async () => {
+      const { open } = get();
+      const encrypted = open(ENCRYPTED);
+      const attachment = await commit(encrypted, 'locked', 'a.txt', bytes('secret'));
+      const plain = open(PLAIN);
+      await expectCode(plain.openAttachment({ key: 'locked', name: 'a.txt' }), 'key_unavailable');
+      await expectCode(plain.openAttachment({ id: attachment.id }), 'key_unavailable');
+      await expectCode(plain.get(`attachment://${attachment.id}`), 'key_unavailable');
+      // Metadata stays readable: it is not encrypted.
+      expect((await plain.getAttachment({ key: 'locked', name: 'a.txt' })).size).toBe(6);
+      const otherKey = open({ encryption: { keys: { k2: testKey(2) }, activeKeyId: 'k2' } });
+      await expectCode(otherKey.openAttachment({ key: 'locked', name: 'a.txt' }), 'key_unavailable');
+      const wrongKey = open({ encryption: { keys: { k1: testKey(9) }, activeKeyId: 'k1' } });
+      const opened = await wrongKey.openAttachment({ key: 'locked', name: 'a.txt' });
+      await expectCode(readAll(opened.body), 'decryption_failed');
+    });
+
+    it('errors the read with decryption_failed when the stored bytes were altered', async () => {
+      const { ports, open } = get();
+      const encrypted = open(ENCRYPTED);
+      await commit(encrypted, 'tampered', 'a.bin', new Uint8Array(70_000).fill(5));
+      await encrypted.sweep();
+      const [path] = await blobPaths(ports.blobs);
+      const stored = await blobBytes(ports.blobs, path!);
+      stored[stored.byteLength - 100]! ^= 0x80;
+      await ports.blobs.put(path!, new Blob([new Uint8Array(stored)]).stream());
+      const opened = await encrypted.openAttachment({ key: 'tampered', name: 'a.bin' });
+      const reader = opened.body.getReader();
+      const first = await reader.read();
+      expect(first.value?.byteLength).toBe(65_536);
+      expect(first.value?.every((byte) => byte === 5)).toBe(true);
+      await expectCode(reader.read(), 'decryption_failed');
+    });
+
+    it('encrypts document attachments (create) as well', async () => {
+      const { ports, open } = get();
+      const encrypted = open(ENCRYPTED);
+      const handle = encrypted.create({ mimeType: 'text/plain', fileName: 'doc.txt', sizeBytes: MARKER.length });
+      const writer = handle.sink.getWriter();
+      await writer.write(bytes(MARKER));
+      await writer.close();
+      await handle.done;
+      for (const path of await blobPaths(ports.blobs)) expect(containsText(await blobBytes(ports.blobs, path), MARKER)).toBe(false);
+      const { body } = await encrypted.get(`attachment://${handle.attachmentId}`);
+      expect(await readText(body)).toBe(MARKER);
     });
   });
 }

@@ -243,6 +243,8 @@ const LEASE_STATE_ERRORS: readonly ErrorCode[] = ['lease_required', 'lease_expir
 const SCOPE_ERRORS: readonly ErrorCode[] = ['missing_key', 'invalid_key', 'invalid_namespace'];
 const SELECTOR_ERRORS: readonly ErrorCode[] = [...SCOPE_ERRORS, 'missing_name', 'invalid_name', 'attachment_not_found'];
 const JSON_BODY_ERRORS: readonly ErrorCode[] = ['invalid_body', 'invalid_content_type'];
+// Reading bytes encrypted at rest: the key is missing, or the stored bytes fail authentication.
+const DECRYPT_ERRORS: readonly ErrorCode[] = ['key_unavailable', 'decryption_failed'];
 const UPLOAD_ERRORS: readonly ErrorCode[] = [
   ...SCOPE_ERRORS,
   'missing_name',
@@ -262,7 +264,7 @@ const UPLOAD_ERRORS: readonly ErrorCode[] = [
 const NOT_FROM_ROUTES: readonly ErrorCode[] = ['not_found', 'invalid_ref', 'invalid_argument'];
 const PLACED = new Set<ErrorCode>([
   ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, ...SELECTOR_ERRORS, ...UPLOAD_ERRORS, ...JSON_BODY_ERRORS,
-  'waiting', 'range_not_satisfiable', ...NOT_FROM_ROUTES,
+  'waiting', 'range_not_satisfiable', ...DECRYPT_ERRORS, ...NOT_FROM_ROUTES,
 ]);
 // Any route may fail these ways: auth/authorize hook, wrong method, an
 // unknown or repeated query parameter, storage down, a bug — and with any
@@ -306,7 +308,7 @@ function downloadOperation(head: boolean): JsonObject {
       '200': { description: 'The attachment', headers: downloadHeaders, ...body },
       '206': { description: 'The requested range', headers: { ...downloadHeaders, 'Content-Range': h('ContentRange') }, ...body },
       '304': { description: 'Not modified (If-None-Match matched)', headers: { ETag: h('ETag') } },
-      ...errorResponses([...SELECTOR_ERRORS, ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, 'range_not_satisfiable']),
+      ...errorResponses([...SELECTOR_ERRORS, ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, 'range_not_satisfiable', ...DECRYPT_ERRORS]),
     },
   };
 }

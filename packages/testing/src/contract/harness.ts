@@ -4,12 +4,14 @@
 import {
   AttacheError,
   createAttachmentStore,
+  encryptedSize,
   ERROR_STATUS,
   memoryBlobs,
   memoryMetadata,
   type AttachmentStore,
   type AuthorizeHook,
   type BlobStore,
+  type EncryptionOptions,
   type ErrorCode,
   type MetadataStore,
   type AttachmentJson,
@@ -38,9 +40,10 @@ export type MountFn = (options: MountOptions) => Promise<MountedAttache>;
 /**
  * The storage under a contract server; memory ports unless the suite is given
  * others (e.g. PostgreSQL + S3). Called once per server the suite starts; the
- * server closes the store, and with it the ports.
+ * server closes the store, and with it the ports. `encryption`, when given,
+ * turns on encryption at rest for the store over them.
  */
-export type ContractPorts = () => Promise<{ metadata: MetadataStore; blobs: BlobStore }>;
+export type ContractPorts = () => Promise<{ metadata: MetadataStore; blobs: BlobStore; encryption?: EncryptionOptions }>;
 
 const memoryPorts: ContractPorts = async () => ({ metadata: memoryMetadata(), blobs: memoryBlobs() });
 
@@ -70,6 +73,8 @@ export interface ContractServer {
   /** While true, every metadata transaction fails as an unreachable database would. */
   outage: boolean;
   http: AttacheHttp;
+  /** Bytes the blob store holds for an attachment of `size` bytes (more when encrypted at rest). */
+  storedSize(size: number): number;
   close(): Promise<void>;
 }
 
@@ -88,6 +93,7 @@ export async function startContractServer(
     sweepIntervalSeconds: 0,
     now: () => Date.now() + offsetMs,
     ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+    ...(storage.encryption === undefined ? {} : { encryption: storage.encryption }),
   });
   const mountOptions: MountOptions = { store };
   if (options.authorize) mountOptions.authorize = options.authorize;
@@ -108,6 +114,7 @@ export async function startContractServer(
       control.outage = value;
     },
     http: new AttacheHttp(baseUrl),
+    storedSize: (size) => (storage.encryption === undefined ? size : encryptedSize(size, storage.encryption.activeKeyId)),
     close: async () => {
       await mounted.close();
       await store.close();
@@ -150,6 +157,7 @@ export async function connectExternalServer(external: ExternalServer): Promise<C
       throw notInProcess('an outage');
     },
     http: new AttacheHttp(baseUrl),
+    storedSize: (size) => size,
     close: () => external.close(),
   };
 }

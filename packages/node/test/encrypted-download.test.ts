@@ -1,0 +1,90 @@
+// Downloads of attachments encrypted at rest over real HTTP: a failure to
+// authenticate found mid-stream must break the response (the client sees a
+// truncated transfer, never a clean end with wrong or missing bytes), and an
+// attachment whose key the server lacks is refused before any byte is sent.
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { createAttachmentStore, createHandler, memoryBlobs, memoryMetadata, type AttachmentStore } from '@attache/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { toNodeListener } from '../src/index.js';
+import { listen, settle, type Listening } from './servers.js';
+
+const encryption = { keys: { k1: new Uint8Array(32).fill(4) }, activeKeyId: 'k1' };
+const SIZE = 200 * 1024;
+
+let listening: Listening | undefined;
+afterEach(async () => {
+  await listening?.close();
+  listening = undefined;
+});
+
+function getRaw(url: string): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const request = httpGet(url, resolve);
+    request.on('error', reject);
+  });
+}
+
+async function readAll(response: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function storedAttachment() {
+  const metadata = memoryMetadata();
+  const blobs = memoryBlobs();
+  const writer = createAttachmentStore({ metadata, blobs, encryption });
+  const lease = await writer.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+  await lease.attach({ name: 'big.bin', body: new Uint8Array(SIZE).fill(9) });
+  await lease.release();
+  const paths: string[] = [];
+  for await (const blob of blobs.list('state/')) paths.push(blob.path);
+  return { metadata, blobs, path: paths[0]! };
+}
+
+async function serveStore(store: AttachmentStore): Promise<string> {
+  listening = await listen(toNodeListener(createHandler({ store, basePath: '/v1' })));
+  return `${listening.url}/v1/attachment?key=k&name=big.bin`;
+}
+
+describe('encrypted downloads over node:http', () => {
+  it('serves the plaintext with the plaintext length', async () => {
+    const { metadata, blobs } = await storedAttachment();
+    const url = await serveStore(createAttachmentStore({ metadata, blobs, encryption }));
+    const response = await getRaw(url);
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-length']).toBe(String(SIZE));
+    const body = await readAll(response);
+    expect(body.byteLength).toBe(SIZE);
+    expect(body.every((byte) => byte === 9)).toBe(true);
+  });
+
+  it('aborts the response when a segment fails authentication mid-stream, after sending only intact bytes', async () => {
+    const { metadata, blobs, path } = await storedAttachment();
+    const stored = new Uint8Array(await new Response((await blobs.get(path))!).arrayBuffer());
+    stored[stored.byteLength - 50]! ^= 0x01; // inside the last segment
+    await blobs.put(path, new Blob([stored]).stream());
+    const url = await serveStore(createAttachmentStore({ metadata, blobs, encryption }));
+    const response = await getRaw(url);
+    expect(response.statusCode).toBe(200);
+    const received: Buffer[] = [];
+    response.on('data', (chunk: Buffer) => received.push(chunk));
+    const outcome = await settle(new Promise((resolve, reject) => {
+      response.on('end', resolve);
+      response.on('error', reject);
+      response.on('aborted', () => reject(new Error('aborted')));
+    }));
+    expect(outcome.ok).toBe(false);
+    const body = Buffer.concat(received);
+    expect(body.byteLength).toBeLessThan(SIZE);
+    expect(body.every((byte) => byte === 9)).toBe(true);
+  });
+
+  it('answers 500 key_unavailable, before any byte, when the server has no key for the attachment', async () => {
+    const { metadata, blobs } = await storedAttachment();
+    const url = await serveStore(createAttachmentStore({ metadata, blobs }));
+    const response = await getRaw(url);
+    expect(response.statusCode).toBe(500);
+    expect(JSON.parse((await readAll(response)).toString('utf8'))).toMatchObject({ error: 'key_unavailable' });
+  });
+});
