@@ -10,7 +10,7 @@
 // throughput would shard by namespace (one object per `idFromName(namespace)`).
 //
 // No process-level timers: expired leases are rolled back lazily on access,
-// and by the sweeper that the object's alarm runs every SWEEP_INTERVAL_MS.
+// and by the sweeper that the object's alarm runs (every 30 s by default).
 import { DurableObject } from 'cloudflare:workers';
 import { createAttachmentStore, type AttachmentStore } from '@attache/core';
 import { attacheApp } from '@attache/hono';
@@ -25,13 +25,16 @@ export interface Env {
   ATTACHE_TOKEN?: string;
   /** Largest accepted attachment in bytes (default: core's). */
   ATTACHE_MAX_BYTES?: string;
+  /** Seconds between the alarm's sweeps (default 30). */
+  ATTACHE_SWEEP_INTERVAL_SECONDS?: string;
 }
 
-const SWEEP_INTERVAL_MS = 30_000;
+const DEFAULT_SWEEP_INTERVAL_SECONDS = 30;
 
 export class AttacheObject extends DurableObject<Env> {
   readonly #store: AttachmentStore;
   readonly #app: Hono;
+  readonly #sweepIntervalMs: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -39,26 +42,41 @@ export class AttacheObject extends DurableObject<Env> {
     // The binding's types are richer than the store's structural ones.
     const blobs = r2Blobs({ bucket: env.BUCKET as unknown as R2BucketLike });
     const maxBytes = env.ATTACHE_MAX_BYTES === undefined ? undefined : Number(env.ATTACHE_MAX_BYTES);
+    this.#sweepIntervalMs = Number(env.ATTACHE_SWEEP_INTERVAL_SECONDS ?? DEFAULT_SWEEP_INTERVAL_SECONDS) * 1000;
     this.#store = createAttachmentStore({ metadata, blobs, maxBytes });
     this.#app = attacheApp({ store: this.#store, token: env.ATTACHE_TOKEN });
     // Requests wait until the schema exists and the sweep alarm is set.
     void ctx.blockConcurrencyWhile(async () => {
       await metadata.migrate();
-      if ((await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now() + SWEEP_INTERVAL_MS);
+      if ((await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now() + this.#sweepIntervalMs);
     });
   }
 
   override async fetch(request: Request): Promise<Response> {
-    return this.#app.fetch(request);
+    return withKnownLength(await this.#app.fetch(request));
   }
 
   override async alarm(): Promise<void> {
     try {
       await this.#store.sweep();
     } finally {
-      await this.ctx.storage.setAlarm(Date.now() + SWEEP_INTERVAL_MS);
+      await this.ctx.storage.setAlarm(Date.now() + this.#sweepIntervalMs);
     }
   }
+}
+
+/**
+ * workerd sends a body stream of unknown length chunked, dropping the
+ * Content-Length the handler set (downloads would show no progress); a
+ * FixedLengthStream of that length keeps it, and fails the response if the
+ * body turns out shorter or longer.
+ */
+function withKnownLength(response: Response): Response {
+  const length = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (response.body === null || !Number.isSafeInteger(length) || length < 0) return response;
+  const fixed = new FixedLengthStream(length);
+  void response.body.pipeTo(fixed.writable).catch(() => {});
+  return new Response(fixed.readable, response);
 }
 
 export default {

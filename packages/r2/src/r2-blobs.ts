@@ -177,10 +177,12 @@ export function r2Blobs(options: R2BlobsOptions): BlobStore {
   }
 
   async function copy(from: string, to: string): Promise<void> {
+    checkBlobPath(to);
     const source = await bucket.get(keyOf(from));
     if (source === null) throw new AttacheError('not_found', `blob "${from}" does not exist`);
-    // A body read from R2 has a known length, which `put` requires of a stream.
-    await bucket.put(keyOf(to), source.body);
+    // Through `put`'s parts: the binding takes a stream only when it knows its
+    // length, which a body read from R2 has in workerd but not everywhere.
+    await put(to, source.body);
   }
 
   async function deleteBlob(path: string): Promise<void> {
