@@ -103,6 +103,13 @@ export interface GroupCommitOptions {
 export interface SqlMetadataOptions {
   /** Cross-process release notifications (PostgreSQL LISTEN/NOTIFY). */
   notifications?: ReleaseNotifications;
+  /**
+   * Runs `body` in a database transaction opened by the host rather than by
+   * SQL (a Durable Object's `storage.transaction()`: it commits when `body`
+   * resolves, rolls back when it throws). The queries of `body` then go
+   * through `db` itself.
+   */
+  runTransaction?: <T>(body: () => Promise<T>) => Promise<T>;
   /** Group commit; only for a database that runs one write transaction at a time (SQLite). */
   groupCommit?: GroupCommitOptions;
 }
@@ -146,8 +153,24 @@ export function createSqlMetadata(
       });
   };
 
+  const runInHostTransaction = <T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T> =>
+    options.runTransaction!(async () => {
+      const handle = createTx(db, dialect);
+      try {
+        return await fn(handle.tx);
+      } finally {
+        handle.end();
+      }
+    }).catch((thrown: unknown) => {
+      throw storeError(thrown);
+    });
+
   const run =
-    options.groupCommit === undefined ? runAlone : groupCommitter(db, dialect, options.groupCommit, storeError);
+    options.runTransaction !== undefined
+      ? runInHostTransaction
+      : options.groupCommit === undefined
+        ? runAlone
+        : groupCommitter(db, dialect, options.groupCommit, storeError);
 
   return {
     transaction<T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T> {

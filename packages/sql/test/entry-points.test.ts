@@ -86,13 +86,23 @@ describe('entry points', () => {
     expect(loadedSpecifiers(source).sort()).toEqual(['./a.js', 'dyn', 'native', 'node:fs', 'side']);
   });
 
-  it('exports the root, ./sqlite, ./bun-sqlite and ./postgres, each built to its own file', () => {
-    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './bun-sqlite', './postgres', './sqlite']);
+  it('exports the root, ./sqlite, ./bun-sqlite, ./postgres and ./durable-object, each built to its own file', () => {
+    expect(Object.keys(manifest.exports).sort()).toEqual(['.', './bun-sqlite', './durable-object', './postgres', './sqlite']);
     for (const name of Object.keys(manifest.exports)) expect(graphsOf(name).length).toBeGreaterThan(0);
   });
 
   it('keeps the root entry free of drivers and Node modules, so it loads on Bun and Workers', () => {
     for (const graph of graphsOf('.')) {
+      expect([...graph.external].sort(), graph.label).toEqual(['@attache/core', 'kysely']);
+      for (const file of graph.files) {
+        const code = withoutComments(readFileSync(file, 'utf8')).replace(/'[^'\n]*'|"[^"\n]*"|`[^`]*`/g, "''");
+        expect(code.match(NODE_GLOBAL)?.[0], file).toBeUndefined();
+      }
+    }
+  });
+
+  it('keeps @attache/sql/durable-object free of drivers and Node modules: it runs inside workerd', () => {
+    for (const graph of graphsOf('./durable-object')) {
       expect([...graph.external].sort(), graph.label).toEqual(['@attache/core', 'kysely']);
       for (const file of graph.files) {
         const code = withoutComments(readFileSync(file, 'utf8')).replace(/'[^'\n]*'|"[^"\n]*"|`[^`]*`/g, "''");

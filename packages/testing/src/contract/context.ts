@@ -35,6 +35,12 @@ export interface ContractSupport {
    * while still requiring that nothing is kept.
    */
   earlyAnswerDelivered: boolean;
+  /**
+   * `server.store` is the server's store, opened in this process too, to
+   * write what HTTP cannot (a malformed stored type). Not so for a server
+   * whose metadata lives inside its runtime (a Durable Object's SQLite).
+   */
+  storeInProcess: boolean;
 }
 
 export interface ContractContext {

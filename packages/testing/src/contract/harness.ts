@@ -126,8 +126,12 @@ export async function startContractServer(
 export interface ExternalServer {
   /** Where its routes answer, e.g. `http://127.0.0.1:41234/v1`. */
   baseUrl: string;
-  /** The store it serves, opened in this process too (e.g. the same SQLite file and blob directory). */
-  store: AttachmentStore;
+  /**
+   * The store it serves, opened in this process too (e.g. the same SQLite
+   * file and blob directory); none where the metadata lives inside the
+   * server's runtime (describe it with `storeInProcess: false`).
+   */
+  store?: AttachmentStore;
   /** The blob store under `store`, to list what the server keeps. */
   blobs: BlobStore;
   /**
@@ -145,7 +149,10 @@ export async function connectExternalServer(external: ExternalServer): Promise<C
   const notInProcess = (what: string) => new Error(`${what} needs the store in this process, not in the server's`);
   return {
     baseUrl,
-    store: external.store,
+    get store(): AttachmentStore {
+      if (external.store === undefined) throw notInProcess('the TypeScript store');
+      return external.store;
+    },
     blobs: stagedBlobs(external.blobs, external.stagingDir),
     advance() {
       throw notInProcess('moving the clock');

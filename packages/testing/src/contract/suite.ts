@@ -37,7 +37,7 @@ export function describeHttpContract(name: string, mount: MountFn, ports?: Contr
     });
 
     const context: ContractContext = {
-      supports: { clock: true, serverOptions: true, blobTraffic: true, streamedContentLength: true, earlyAnswerDelivered: true, writesInFlight: true },
+      supports: { clock: true, serverOptions: true, blobTraffic: true, streamedContentLength: true, earlyAnswerDelivered: true, writesInFlight: true, storeInProcess: true },
       get server() {
         if (shared === undefined) throw new Error('the contract server is not running yet');
         return shared;
@@ -70,7 +70,7 @@ export function describeHttpContract(name: string, mount: MountFn, ports?: Contr
 export function describeExternalHttpContract(
   name: string,
   connect: () => Promise<ExternalServer>,
-  server: Partial<Pick<ContractSupport, 'streamedContentLength' | 'earlyAnswerDelivered' | 'writesInFlight'>> = {},
+  server: Partial<Pick<ContractSupport, 'streamedContentLength' | 'earlyAnswerDelivered' | 'writesInFlight' | 'storeInProcess'>> = {},
 ): void {
   describe(`HTTP contract: ${name}`, () => {
     let shared: ContractServer | undefined;
@@ -89,6 +89,7 @@ export function describeExternalHttpContract(
         streamedContentLength: true,
         earlyAnswerDelivered: true,
         writesInFlight: true,
+        storeInProcess: true,
         ...server,
       },
       get server() {
