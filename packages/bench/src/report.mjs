@@ -134,6 +134,11 @@ function goalLines({ systems, stat, plan }) {
     if (throughputGoal && down && downBase) goals.push({ met: down >= downBase, text: `${sizeLabel(largest)} download, ${system.label}: ${(down / downBase).toFixed(2)}× bare (goal ≥ 1.0×)` });
     if (Number.isFinite(rss)) goals.push({ met: rss < 64 * MiB, text: `${sizeLabel(largest)} RSS growth, ${system.label}: ${fixed(rss / MiB, 1)} MiB (goal < 64 MiB${largest < 1024 * MiB ? '; the goal is stated for 1 GiB, a full run' : ''})` });
   }
+  for (const direction of ['upload', 'download']) {
+    const plain = median(`large ${direction} ${largest}`, 'attache', 'mibPerSecond');
+    const encrypted = median(`large ${direction} ${largest}`, 'attache-encrypted', 'mibPerSecond');
+    if (plain && encrypted) goals.push({ met: encrypted >= 0.75 * plain, text: `${sizeLabel(largest)} ${direction} encrypted at rest: ${(encrypted / plain).toFixed(2)}× plain attache (goal ≥ 0.75×, issue 13)` });
+  }
   return goals;
 }
 

@@ -4,7 +4,8 @@
 //   bare     the ceiling: pipe to a file + fsync, createReadStream back
 //   attache  `attache serve` (core's Node listener), SQLite + fs, and on
 //            PostgreSQL + fs when a PostgreSQL server is available, and on
-//            PostgreSQL + S3 when a radosgw (Ceph) cluster is too
+//            PostgreSQL + S3 when a radosgw (Ceph) cluster is too; and
+//            encrypted at rest (ATTACHE_MASTER_KEY) on SQLite + fs
 //   express / hono / nestjs   the example apps (each mounts attache at /v1)
 //   multer   Express + multer disk storage (no fsync)
 //   tus      @tus/server + @tus/file-store (no fsync)
@@ -131,6 +132,14 @@ export function defineSystems({ work, postgresUrl, s3 }) {
     name: 'attache',
     label: 'attache serve (SQLite + fs)',
     start: () => startProcess('attache', [cli, 'serve', '--port', '0', '--data-dir', dataDir('attache')], {}),
+  }));
+  systems.push(attacheSystem({
+    name: 'attache-encrypted',
+    label: 'attache serve (SQLite + fs), encrypted at rest',
+    start: () => startProcess('attache-encrypted', [cli, 'serve', '--port', '0', '--data-dir', dataDir('attache-encrypted')], {
+      // A fixed bench key (32 bytes, base64): AES-256-GCM in 64 KiB segments.
+      ATTACHE_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
+    }),
   }));
   if (postgresUrl) {
     systems.push(attacheSystem({
