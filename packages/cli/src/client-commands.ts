@@ -11,9 +11,8 @@ import type { Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createClient, isAttacheError, type AttacheClient, type ClientLease } from '@attache/client';
 import type { Attachment, AttachmentRef, AttachmentSelector } from '@attache/core';
+import { nodeFetch } from '@attache/node';
 import { ConfigError, type Environment } from './config.js';
-
-export const CLIENT_COMMANDS = ['acquire', 'keepalive', 'release', 'attachments', 'put', 'get'] as const;
 
 export const CLIENT_USAGE = `Client commands (server from --server or ATTACHE_URL, e.g. http://127.0.0.1:3000/v1; token from ATTACHE_TOKEN):
   eval "$(attache acquire --key K --ttl SECONDS [--namespace NS] [--owner O] [--block SECONDS])"
@@ -57,7 +56,8 @@ function parse<O extends ParseArgsConfig['options']>(argv: readonly string[], op
 function clientOf(server: string | undefined, env: Environment): AttacheClient {
   const baseUrl = server ?? env.ATTACHE_URL;
   if (!baseUrl) throw new ConfigError('no server: pass --server URL or set ATTACHE_URL (e.g. http://127.0.0.1:3000/v1)', CLIENT_USAGE);
-  return createClient({ baseUrl, ...(env.ATTACHE_TOKEN ? { token: env.ATTACHE_TOKEN } : {}) });
+  // node:http, not the global fetch: Node 20's fetch holds a streamed upload in memory and loses a server's early 413.
+  return createClient({ baseUrl, fetch: nodeFetch, ...(env.ATTACHE_TOKEN ? { token: env.ATTACHE_TOKEN } : {}) });
 }
 
 function need(value: string | undefined, what: string): string {
