@@ -7,6 +7,7 @@ export { checkOwner, MAX_OWNER_LENGTH, MAX_TTL_SECONDS, MIN_TTL_SECONDS } from '
 export { CRASH_POINTS, isCrashPoint, type CrashPoint, type CrashPointHook } from './crash-points.js';
 export { createAttachmentStore } from './store.js';
 export { isAttachmentRef, parseAttachmentRef } from './refs.js';
+export { isUuidV7, newId } from './ids.js';
 export { createDigest, digestImplementation, type Digests } from './hash.js';
 export { committedBlobPath, stagedBlobPath, stagedTxnOf } from './paths.js';
 export { checkBlobPath } from './paths.js';

@@ -614,7 +614,6 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         const seedStore = createAttachmentStore({ ...seedPorts, sweepIntervalSeconds: 0, orphanGraceSeconds: 0 });
         return { store: seedStore, blobPaths: () => blobPaths(seedPorts.blobs), close: () => seedStore.close() };
       },
-      idBeforeDone: true,
       explicitExtension: true,
     });
 
