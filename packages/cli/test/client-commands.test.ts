@@ -114,6 +114,8 @@ describe('attache put / get of a large file', () => {
     const bigCli = runCli(args(big), env);
     const bigRun = await peakRss(bigCli);
     expect(bigRun.exit.code, bigCli.output.stderr).toBe(0);
+    // stderr is a pipe here: no progress bar, nothing at all.
+    expect(bigCli.output.stderr).toBe('');
     return { small: smallRun.peakBytes, big: bigRun.peakBytes, growth: bigRun.peakBytes - smallRun.peakBytes, stdout: bigCli.output.stdout };
   }
 
@@ -143,4 +145,30 @@ describe('attache put / get of a large file', () => {
       expect(exit.code).toBe(3);
     }
   }, 120_000);
+
+  it('draws a progress bar on stderr when it is a terminal (under script(1)), for put and get', async () => {
+    const file = join(work.path, 'eight.bin');
+    await writeBigFile(file, 8 * MiB);
+    const underTerminal = async (args: string[]) => {
+      const command = ['node', BIN_PATH, ...args].map((word) => `'${word.replaceAll("'", `'\\''`)}'`).join(' ');
+      // script(1) runs the command on a fresh pseudo-terminal and copies what it draws to our stdout.
+      const { stdout } = await promisify(execFile)('script', ['-qec', command, '/dev/null'], {
+        env: { PATH: process.env.PATH ?? '', ATTACHE_URL: `${server.url}/v1` },
+      });
+      return stdout;
+    };
+    const put = await underTerminal(['put', file]);
+    expect(put).toContain('put eight.bin ');
+    expect(put).toMatch(/put eight\.bin [█░]{30} 100% \| 8\.0\/8\.0 MiB \| [\d.]+ MiB\/s/);
+    const ref = /attachment:\/\/[0-9a-f-]{36}/.exec(put)?.[0];
+    expect(ref).toBeDefined();
+    const get = await underTerminal(['get', ref!, '-o', join(work.path, 'eight-back.bin')]);
+    // The seed get does not learn the size first: a byte counter, no bar.
+    expect(get).toMatch(new RegExp(`get ${ref!.slice('attachment://'.length)} 8\\.0 MiB \\| [\\d.]+ MiB/s`));
+    expect(await sha256Of(join(work.path, 'eight-back.bin'))).toBe(await sha256Of(file));
+    // A keyed read knows the size: a bar. (A document is its own key.)
+    const id = ref!.slice('attachment://'.length);
+    const keyed = await underTerminal(['attachments', 'get', '--id', id, '--key', id, '--public', '-o', join(work.path, 'eight-keyed.bin')]);
+    expect(keyed).toMatch(/get eight\.bin [█░]{30} 100% \| 8\.0\/8\.0 MiB \| [\d.]+ MiB\/s/);
+  }, 60_000);
 });
