@@ -5,15 +5,18 @@
 //   1: the server could not start or failed to shut down cleanly
 //   2: usage or configuration error
 // Client commands (client-commands.ts) have their own codes by error class.
-import { CLIENT_COMMANDS, runClientCommand } from './client-commands.js';
+// Each command loads only what it runs: a client command does not load the
+// server's stack (SQL drivers, the S3 SDK: ~30 MiB of RSS), nor `serve` the client.
 import { ConfigError, describeStorage, parseCommandLine } from './config.js';
 import type { ServeConfig } from './config.js';
-import { serve } from './serve.js';
 import type { RunningServer } from './serve.js';
 import { cliVersion } from './version.js';
 
+const CLIENT_COMMANDS = ['acquire', 'keepalive', 'release', 'attachments', 'put', 'get'];
+
 async function main(argv: readonly string[]): Promise<number> {
-  if ((CLIENT_COMMANDS as readonly string[]).includes(argv[0] ?? '')) {
+  if (CLIENT_COMMANDS.includes(argv[0] ?? '')) {
+    const { runClientCommand } = await import('./client-commands.js');
     return runClientCommand(argv, { env: process.env, stdout: process.stdout, stderr: process.stderr });
   }
   let command;
@@ -58,6 +61,7 @@ async function runServer(config: ServeConfig): Promise<number> {
 
   let running: RunningServer;
   try {
+    const { serve } = await import('./serve.js');
     running = await serve(config);
   } catch (error) {
     process.stderr.write(`attache: cannot start on ${config.host}:${config.port} (${describeStorage(config)}): ${describe(error)}\n`);

@@ -11,9 +11,9 @@ import type { Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createClient, isAttacheError, type AttacheClient, type ClientLease } from '@attache/client';
 import type { Attachment, AttachmentRef, AttachmentSelector } from '@attache/core';
+import { nodeFetch } from '@attache/node';
 import { ConfigError, type Environment } from './config.js';
-
-export const CLIENT_COMMANDS = ['acquire', 'keepalive', 'release', 'attachments', 'put', 'get'] as const;
+import { transferProgress, type TransferProgress } from './progress.js';
 
 export const CLIENT_USAGE = `Client commands (server from --server or ATTACHE_URL, e.g. http://127.0.0.1:3000/v1; token from ATTACHE_TOKEN):
   eval "$(attache acquire --key K --ttl SECONDS [--namespace NS] [--owner O] [--block SECONDS])"
@@ -27,6 +27,7 @@ export const CLIENT_USAGE = `Client commands (server from --server or ATTACHE_UR
   attache put FILE [--content-type T]          (a document; prints its ref)
   attache get REF -o FILE                      (stdout without -o)
 Every command takes --json (one JSON object on stdout) and --help.
+put and get draw a progress bar on stderr when it is a terminal.
 Lease commands read ATTACHE_LEASE_ID, ATTACHE_TXN_ID, ATTACHE_FENCING_TOKEN,
 ATTACHE_KEY and ATTACHE_NAMESPACE, as printed by acquire.
 Exit codes: 0 ok; 1 network or server failure; 2 usage; 3 invalid input
@@ -57,7 +58,8 @@ function parse<O extends ParseArgsConfig['options']>(argv: readonly string[], op
 function clientOf(server: string | undefined, env: Environment): AttacheClient {
   const baseUrl = server ?? env.ATTACHE_URL;
   if (!baseUrl) throw new ConfigError('no server: pass --server URL or set ATTACHE_URL (e.g. http://127.0.0.1:3000/v1)', CLIENT_USAGE);
-  return createClient({ baseUrl, ...(env.ATTACHE_TOKEN ? { token: env.ATTACHE_TOKEN } : {}) });
+  // node:http, not the global fetch: Node 20's fetch holds a streamed upload in memory and loses a server's early 413.
+  return createClient({ baseUrl, fetch: nodeFetch, ...(env.ATTACHE_TOKEN ? { token: env.ATTACHE_TOKEN } : {}) });
 }
 
 function need(value: string | undefined, what: string): string {
@@ -99,19 +101,23 @@ function selectorOf(values: { name?: string | undefined; id?: string | undefined
   throw new ConfigError('--name or --id is required', CLIENT_USAGE);
 }
 
-async function writeBody(body: ReadableStream<Uint8Array>, output: string | undefined, io: Io): Promise<void> {
+async function writeBody(body: ReadableStream<Uint8Array>, output: string | undefined, io: Io, progress: TransferProgress): Promise<void> {
   const target = (output === undefined || output === '-' ? io.stdout : createWriteStream(output)) as Writable;
   // Chunk by chunk, waiting for 'drain': the file is never held in memory
   // (Writable.toWeb let RSS grow with the file on Node 20).
   const reader = body.getReader();
+  let written = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
+      written += value.byteLength;
+      progress.update(written);
       if (!target.write(value)) await once(target, 'drain');
     }
   } finally {
     reader.releaseLock();
+    progress.stop();
   }
   if (target !== io.stdout) {
     target.end();
@@ -204,9 +210,14 @@ export async function runClientCommand(argv: readonly string[], io: Io): Promise
         if (values.help) return help(io);
         const file = need(positionals[0], 'FILE');
         const { body, size } = fileBody(file);
-        const document = await clientOf(values.server, io.env).upload(
-          { name: values.name ?? basename(file), body, sizeBytes: size, ...(values['content-type'] ? { contentType: values['content-type'] } : {}) },
-        );
+        const name = values.name ?? basename(file);
+        const progress = transferProgress(io.stderr, `put ${name}`, size);
+        const document = await clientOf(values.server, io.env)
+          .upload(
+            { name, body, sizeBytes: size, ...(values['content-type'] ? { contentType: values['content-type'] } : {}) },
+            { onProgress: ({ sentBytes }) => progress.update(sentBytes) },
+          )
+          .finally(() => progress.stop());
         say(values.json === true, { ref: `attachment://${document.id}`, attachment: attachmentJson(document) }, `attachment://${document.id}\n`);
         return 0;
       }
@@ -215,7 +226,8 @@ export async function runClientCommand(argv: readonly string[], io: Io): Promise
         if (values.help) return help(io);
         const ref = need(positionals[0], 'REF') as AttachmentRef;
         const response = await clientOf(values.server, io.env).get(ref);
-        await writeBody(response.body, values.output, io);
+        // The seed get's header carries no size: a byte counter, not a bar.
+        await writeBody(response.body, values.output, io, transferProgress(io.stderr, `get ${response.header.attachmentId}`, undefined));
         if (values.json === true && values.output !== undefined) io.stdout.write(`${JSON.stringify({ header: response.header })}\n`);
         return 0;
       }
@@ -242,14 +254,16 @@ async function runAttachments(argv: readonly string[], io: Io, say: (json: boole
       const name = need(values.name, '--name');
       const { body, size } = fileBody(need(values.file, '--file'));
       const lease = await leaseFromEnv(clientOf(values.server, io.env), io.env);
+      const progress = transferProgress(io.stderr, `put ${name}`, size);
       const result = await lease.attach({
         name,
         body,
         sizeBytes: size,
+        onProgress: ({ sentBytes }) => progress.update(sentBytes),
         ...(values['content-type'] ? { contentType: values['content-type'] } : {}),
         ...(values['max-bytes'] !== undefined ? { maxBytes: number(values['max-bytes'], '--max-bytes')! } : {}),
         ...(values['prevent-overwrite'] ? { preventOverwrite: true } : {}),
-      });
+      }).finally(() => progress.stop());
       say(values.json === true, { attachment: attachmentJson(result.attachment), noop: result.noop }, `${result.noop ? 'kept' : 'staged'} ${result.attachment.name} ${result.attachment.id} (${result.attachment.size} bytes)\n`);
       return 0;
     }
@@ -288,7 +302,7 @@ async function runAttachments(argv: readonly string[], io: Io, say: (json: boole
               ...(values.namespace ?? io.env.ATTACHE_NAMESPACE ? { namespace: values.namespace ?? io.env.ATTACHE_NAMESPACE! } : {}),
             })
           : await (await leaseFromEnv(client, io.env)).get(selector);
-      await writeBody(downloaded.body, values.output, io);
+      await writeBody(downloaded.body, values.output, io, transferProgress(io.stderr, `get ${downloaded.attachment.name}`, downloaded.attachment.size));
       if (values.json === true && values.output !== undefined) io.stdout.write(`${JSON.stringify({ attachment: downloaded.attachment })}\n`);
       return 0;
     }

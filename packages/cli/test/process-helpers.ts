@@ -2,7 +2,7 @@
 // speaks real HTTP to it on 127.0.0.1. Not a test file itself.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +88,26 @@ export async function startServer(dataDir: string, env: Record<string, string> =
 export async function stopServer(server: CliRun): Promise<Exit> {
   server.child.kill('SIGTERM');
   return server.exited;
+}
+
+/**
+ * The child's peak resident memory in bytes (VmHWM of /proc/<pid>/status,
+ * which only grows), read until it exits: the last reading is the peak.
+ */
+export async function peakRss(run: CliRun): Promise<{ exit: Exit; peakBytes: number }> {
+  let peakKiB = 0;
+  let exited = false;
+  void run.exited.then(() => (exited = true));
+  while (!exited) {
+    try {
+      const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${run.child.pid}/status`, 'utf8'));
+      if (match) peakKiB = Math.max(peakKiB, Number(match[1]));
+    } catch {
+      // Gone between the check and the read.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return { exit: await run.exited, peakBytes: peakKiB * 1024 };
 }
 
 /** Kills whatever a failed test left running. */

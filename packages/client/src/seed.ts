@@ -3,6 +3,7 @@
 import {
   AttacheError,
   extensionOf,
+  newId,
   parseAttachmentRef,
   type AttachmentHeader,
   type AttachmentRef,
@@ -57,7 +58,8 @@ export function createOverHttp(
   const request = new AbortController();
   // Set when this side refuses the upload, so `done` reports that, not the abort.
   let refusal: unknown;
-  let attachmentId: string | undefined;
+  // Chosen here and sent as `id=`, so it is known before a byte is written (as in process).
+  const attachmentId = newId();
 
   const done = (async (): Promise<CreateAttachmentResult> => {
     try {
@@ -72,13 +74,12 @@ export function createOverHttp(
       const response = await call(transport, {
         method: 'POST',
         path: '/attachments',
-        query: { namespace: settings.namespace, name: options.fileName, content_type: options.mimeType },
+        query: { namespace: settings.namespace, name: options.fileName, content_type: options.mimeType, id: attachmentId },
         body,
         signal: request.signal,
       });
       const json = (await response.json()) as { attachment: AttachmentJson };
       const attachment = attachmentOf(json.attachment);
-      attachmentId = attachment.id;
       return { header: headerOf(attachment), ref: `${REF_PREFIX}${attachment.id}` };
     } catch (error) {
       const reason = refusal ?? error;
@@ -126,13 +127,7 @@ export function createOverHttp(
   );
 
   return {
-    // The server assigns the id, so it is known once `done` resolves.
-    get attachmentId(): string {
-      if (attachmentId === undefined) {
-        throw new AttacheError('invalid_argument', 'over HTTP the attachment id is known once done resolves (use header.attachmentId)');
-      }
-      return attachmentId;
-    },
+    attachmentId,
     sink,
     done,
   };

@@ -11,7 +11,6 @@ describe('@attache/client over HTTP', () => {
       const server = await startServer();
       return { store: createClient({ baseUrl: server.baseUrl }), blobPaths: () => server.blobPaths(), close: () => server.close() };
     },
-    idBeforeDone: false,
     explicitExtension: false,
   });
 });

@@ -6,7 +6,7 @@
 import { deleteStaged, stageAll, type StageOptions } from './attachments.js';
 import type { EngineContext } from './engine-context.js';
 import { AttacheError } from './errors.js';
-import { newId } from './ids.js';
+import { isUuidV7, newId } from './ids.js';
 import { acquireLease, keepaliveLease, releaseLease } from './lease.js';
 import type { CheckedAcquire, CheckedCredentials } from './lease-rules.js';
 import type { LeaseRow } from './ports.js';
@@ -52,14 +52,21 @@ export async function createDocuments(
   const created: Attachment[] = [];
   try {
     for await (const part of parts) {
-      const attachmentId = (part as StageOptions).attachmentId ?? newId();
+      const { id: chosenId, ...upload } = part;
+      if (chosenId !== undefined && !isUuidV7(chosenId)) {
+        throw new AttacheError('invalid_ref', `id must be a UUIDv7 in lowercase hex (8-4-4-4-12), not "${String(chosenId).slice(0, 64)}"`);
+      }
+      // The seed face passes the id it handed out already (`attachmentId`); it is new by construction.
+      const attachmentId = chosenId ?? (upload as StageOptions).attachmentId ?? newId();
       const row = await acquireLease(engine, documentLease(settings, namespace, attachmentId, { txnId }), { allowDocument: true });
       const credentials = credentialsOf(row);
       held.push(credentials);
+      // Checked under the lease on the key (= the id), so no other create of this id can slip in between.
+      if (chosenId !== undefined) await refuseTakenId(engine, namespace, chosenId);
       const renewEveryMs = settings.leaseMs / 3;
       let renewedAt = engine.now();
       const stage: StageOptions = {
-        ...part,
+        ...upload,
         attachmentId,
         // Long uploads renew their lease while bytes keep flowing.
         onProgress: async () => {
@@ -78,6 +85,14 @@ export async function createDocuments(
     if (held[0]) await releaseLease(engine, held[0], true).catch(() => {});
     throw error;
   }
+}
+
+/** A chosen id must be new: no committed attachment has it, and no attachment lives under it as a key. */
+async function refuseTakenId(engine: EngineContext, namespace: string, id: string): Promise<void> {
+  const taken = await engine.metadata.transaction(
+    async (tx) => (await tx.getCommittedById(id)) ?? (await tx.listAttachments({ namespace, key: id }))[0],
+  );
+  if (taken) throw new AttacheError('attachment_exists', `an attachment with id ${id} exists already`);
 }
 
 /** Deletes a document (an attachment that is its own key); `deleted: false` for an unknown id or a keyed attachment. */

@@ -35,6 +35,8 @@ export const ERROR_STATUS = {
   txn_committed: 409,
   /** An acquire of a key that holds a document attachment (the document face): documents are never leased. */
   document_key: 409,
+  /** A document upload that chose an id (`id=`) an attachment already has. */
+  attachment_exists: 409,
   attachment_too_large: 413,
   range_not_satisfiable: 416,
   internal: 500,

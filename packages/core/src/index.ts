@@ -8,6 +8,7 @@ export { CRASH_POINTS, isCrashPoint, type CrashPoint, type CrashPointHook } from
 export { createAttachmentStore } from './store.js';
 export { isAttachmentRef, parseAttachmentRef } from './refs.js';
 export { Keyring, encryptedSize, SEGMENT_SIZE, type EncryptionOptions, type EncryptedObject, type CiphertextReader } from './crypto.js';
+export { isUuidV7, newId } from './ids.js';
 export { createDigest, digestImplementation, type Digests } from './hash.js';
 export { committedBlobPath, stagedBlobPath, stagedTxnOf } from './paths.js';
 export { checkBlobPath } from './paths.js';

@@ -99,7 +99,15 @@ export interface AttachAllResult {
 }
 
 /** An upload of the document face: a new attachment that is its own key, committed at once. */
-export type DocumentUpload = Omit<AttachOptions, 'preventOverwrite'>;
+export interface DocumentUpload extends Omit<AttachOptions, 'preventOverwrite'> {
+  /**
+   * The new document's id, chosen by the caller so that it is known before
+   * the upload ends (@attache/client's `create()` sends one): a UUIDv7 in
+   * lowercase hex (`invalid_ref` otherwise) that no attachment has yet
+   * (`attachment_exists`, 409, otherwise). Default: a new id.
+   */
+  id?: string;
+}
 
 export interface Lease extends LeaseInfo {
   attach(options: AttachOptions): Promise<AttachResult>;

@@ -2,3 +2,4 @@ export { toWebRequest, webHeaders, ClientDisconnectedError, type ToWebRequestOpt
 export { sendWebResponse } from './response.js';
 export { readableToWebStream, type ReadableToWebOptions } from './stream.js';
 export { toNodeListener, type FetchHandler } from './listener.js';
+export { nodeFetch } from './fetch.js';

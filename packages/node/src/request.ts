@@ -165,28 +165,41 @@ const DISCARD_LIMIT_MS = 1_000;
  * error): the client is still sending. Drain a bounded amount so that it
  * can read the answer on a live connection; past the bound, close the
  * connection rather than keep reading a body nobody wants.
+ *
+ * For an answer with `Connection: close` (core sends one whenever the body
+ * was left unread), Node itself closes the socket as soon as the answer is
+ * written, with the client's bytes unread: the kernel then resets the
+ * connection, and a client busy writing its body can lose the answer it has
+ * not read yet (it sees EPIPE instead of the 413). So the close is made in
+ * stages (RFC 9112 §9.6): the answer and our FIN go out, we keep reading
+ * and dropping the body for a bounded while, and only then close.
  */
 function discardUnreadBody(req: IncomingMessage, res: ServerResponse): AbortSignal {
   const abandon = new AbortController();
   res.once('finish', () => {
     if (req.complete || req.destroyed) return;
+    const socket = req.socket;
+    // Node's `socket.destroySoon()` (run just before this listener) waits for 'finish' to destroy: take that wait over.
+    // (HTTP/1 only: an HTTP/2 stream ends alone, its connection stays.)
+    const lingering = req.httpVersionMajor === 1 && socket.listeners('finish').includes(socket.destroy);
+    if (lingering) socket.off('finish', socket.destroy);
     let drained = 0;
     const close = () => {
       clearTimeout(timer);
       req.off('data', count);
-      req.socket?.destroySoon?.();
+      req.off('end', onEnd);
+      socket?.destroySoon?.();
     };
     const count = (chunk: Buffer) => {
       drained += chunk.length;
       if (drained > DISCARD_LIMIT_BYTES) close();
     };
+    // The whole body arrived: a closing connection goes now, a kept-alive one serves the next request.
+    const onEnd = () => (lingering ? close() : (clearTimeout(timer), req.off('data', count)));
     const timer = setTimeout(close, DISCARD_LIMIT_MS);
     timer.unref();
     req.on('data', count);
-    req.once('end', () => {
-      clearTimeout(timer);
-      req.off('data', count);
-    });
+    req.once('end', onEnd);
     abandon.abort();
   });
   return abandon.signal;

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect as http2Connect, createServer as createHttp2Server } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, type AddressInfo } from 'node:net';
 import { isAttacheError } from '@attache/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClientDisconnectedError, toWebRequest, type ToWebRequestOptions } from '../src/index.js';
@@ -214,6 +214,42 @@ describe('toWebRequest: body', () => {
     const read = await socketRead.promise;
     console.info(`early answer: server read ${(read / MiB).toFixed(1)} MiB of a 256 MiB body before closing`);
     expect(read).toBeLessThan(64 * MiB);
+  });
+
+  it('closes after an early Connection: close answer in stages: the answer, a bounded drain, then the close', async () => {
+    const socketRead = deferred<{ answered: number; closed: number }>();
+    listening = await listen(async (req, res) => {
+      const request = toWebRequest(req, res);
+      const reader = request.body!.getReader();
+      await reader.read();
+      reader.releaseLock();
+      let answered = 0;
+      res.once('finish', () => (answered = req.socket.bytesRead));
+      req.socket.once('close', () => socketRead.resolve({ answered, closed: req.socket.bytesRead }));
+      // What core answers when it leaves a body unread.
+      res.writeHead(413, { 'Content-Type': 'application/json', Connection: 'close' }).end('{"error":"attachment_too_large"}');
+    });
+    // A client that keeps sending whatever comes back, even the server's FIN
+    // (node:http's own client stops at the answer's end).
+    const { port } = new URL(listening.url);
+    const socket = netConnect({ port: Number(port), host: '127.0.0.1', allowHalfOpen: true });
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    socket.on('error', () => {});
+    socket.write('POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const chunk = Buffer.concat([Buffer.from(`${MiB.toString(16)}\r\n`), Buffer.alloc(MiB, 7), Buffer.from('\r\n')]);
+    for (let sent = 0; sent < 256 && !socket.destroyed; sent++) {
+      if (!socket.write(chunk)) await new Promise((resolve) => (socket.once('drain', resolve), socket.once('close', resolve)));
+    }
+    const { answered, closed } = await socketRead.promise;
+    socket.destroy();
+    console.info(`early answer with Connection: close: server read ${((closed - answered) / MiB).toFixed(1)} MiB after answering, then closed`);
+    expect(received).toMatch(/^HTTP\/1\.1 413 /);
+    // Node alone destroys the socket once the answer is written, with the
+    // client's bytes unread: a client busy writing meets a reset and may
+    // never read the answer (EPIPE where a 413 was sent).
+    expect(closed - answered).toBeGreaterThan(8 * MiB);
+    expect(closed).toBeLessThan(64 * MiB);
   });
 
   it('(control) the same measurement sees a push-based reader take most of the 64 MiB', async () => {

@@ -4,6 +4,7 @@
 import {
   createAttachmentStore,
   isAttacheError,
+  newId,
   type Attachment,
   type AttachmentStore,
   type AttachmentStoreOptions,
@@ -622,7 +623,6 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         const seedStore = createAttachmentStore({ ...fixture.storeOptions, ...seedPorts, sweepIntervalSeconds: 0, orphanGraceSeconds: 0 });
         return { store: seedStore, blobPaths: () => blobPaths(seedPorts.blobs), close: () => seedStore.close() };
       },
-      idBeforeDone: true,
       explicitExtension: true,
     });
 
@@ -644,6 +644,26 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         await lease.release();
         expect(await readText((await store.openAttachment({ id: other!.id })).body)).toBe('b');
         await expectCode(store.createDocuments([{ name: 'c', body: bytes('c') }], { namespace: 'Bad' }), 'invalid_namespace');
+      });
+
+      it('takes a caller-chosen UUIDv7 id; a malformed one is invalid_ref, a taken one attachment_exists, and nothing is kept', async () => {
+        const id = newId();
+        const [document] = await store.createDocuments([{ id, name: 'chosen.txt', body: bytes('c') }]);
+        expect(document).toMatchObject({ id, key: id, namespace: 'default' });
+        await expectCode(store.createDocuments([{ id, name: 'again.txt', body: bytes('x') }]), 'attachment_exists');
+        await expectCode(store.createDocuments([{ id, name: 'again.txt', body: bytes('x') }], { namespace: 'other' }), 'attachment_exists');
+        // A key that holds attachments is taken too, though none has that id.
+        const keyId = newId();
+        const lease = await store.acquire({ key: keyId, ttlSeconds: 30, owner: 'o' });
+        await lease.attach({ name: 'k.txt', body: bytes('k') });
+        await lease.release();
+        await expectCode(store.createDocuments([{ id: keyId, name: 'doc.txt', body: bytes('d') }]), 'attachment_exists');
+        for (const malformed of ['nope', id.toUpperCase(), '0199aaaa-0000-4000-8000-000000000000', `${id}/x`]) {
+          await expectCode(store.createDocuments([{ id: malformed, name: 'm.txt', body: bytes('m') }]), 'invalid_ref');
+        }
+        expect(await readText((await store.openAttachment({ id })).body)).toBe('c');
+        expect((await store.listAttachments({ key: id })).map((a) => a.name)).toEqual(['chosen.txt']);
+        expect((await store.listAttachments({ key: keyId })).map((a) => a.name)).toEqual(['k.txt']);
       });
 
       it('deletes a document with deleteDocument, and nothing else', async () => {

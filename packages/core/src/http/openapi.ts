@@ -29,6 +29,13 @@ const parameters: JsonObject = {
   },
   name: { name: 'name', in: 'query', description: `Attachment name: ${NAME_RULES}`, schema: { type: 'string', minLength: 1, maxLength: 255 } },
   id: { name: 'id', in: 'query', description: 'Attachment id (a UUID). Takes precedence over `name`.', schema: { type: 'string', format: 'uuid' } },
+  documentId: {
+    name: 'id',
+    in: 'query',
+    description:
+      "Document face, raw body only: the new document's id, chosen by the client so it knows it before the upload ends. A UUIDv7 in lowercase hex (else 400 `invalid_ref`) that no attachment has yet (else 409 `attachment_exists`). With `key` or a multipart body: 400 `invalid_query`.",
+    schema: { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' },
+  },
   public: {
     name: 'public',
     in: 'query',
@@ -257,11 +264,16 @@ const UPLOAD_ERRORS: readonly ErrorCode[] = [
   'size_mismatch',
   'invalid_body',
   'attachment_too_large',
+  // A document upload that chose its id (`id=`): malformed, taken, or its key leased right now.
+  'invalid_ref',
+  'attachment_exists',
+  'waiting',
 ];
 // Codes no route answers: `not_found` is for paths outside the route table,
-// `invalid_ref` and `invalid_argument` belong to the TypeScript API (refs,
-// arguments; HTTP reports its own fields as `invalid_body`).
-const NOT_FROM_ROUTES: readonly ErrorCode[] = ['not_found', 'invalid_ref', 'invalid_argument'];
+// `invalid_argument` belongs to the TypeScript API (HTTP reports its own
+// fields as `invalid_body`). `invalid_ref` is the TypeScript API's too, and
+// the upload route's for a malformed chosen document id (`id=`).
+const NOT_FROM_ROUTES: readonly ErrorCode[] = ['not_found', 'invalid_argument'];
 const PLACED = new Set<ErrorCode>([
   ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, ...SELECTOR_ERRORS, ...UPLOAD_ERRORS, ...JSON_BODY_ERRORS,
   'waiting', 'range_not_satisfiable', ...DECRYPT_ERRORS, ...NOT_FROM_ROUTES,
@@ -363,6 +375,7 @@ export function buildOpenApiDocument(options: { basePath: string; bearerAuth: bo
           p('contentType'),
           p('maxBytes'),
           p('preventOverwrite'),
+          p('documentId'),
           ...leaseHeaderParameters,
           p('crc32'),
           p('contentDigest'),

@@ -188,6 +188,8 @@ export interface UploadParams {
   multipart: boolean;
   /** Required for raw uploads; for multipart it names the first file part only. */
   name?: string;
+  /** Document face, raw upload only: the id the caller chose (checked by the documents face). */
+  documentId?: string;
   /** From the query; canonical. */
   contentType?: string;
   /** The request's own `Content-Type`, canonical (for a raw upload, the type when the query gives none). */
@@ -221,6 +223,13 @@ export function parseUploadParams(request: Request, url: URL): UploadParams {
     params.credentials = { namespace, key, ...readLeaseHeaders(request.headers) };
   } else if (queryValue(url, 'namespace') !== undefined) {
     params.documentNamespace = namespace;
+  }
+  const documentId = queryValue(url, 'id');
+  if (documentId !== undefined) {
+    // Only a new document takes a chosen id: a keyed upload's id is the server's, and a form may carry several files.
+    if (key !== undefined) throw new AttacheError('invalid_query', 'id chooses the id of a new document; a keyed upload (key=) cannot choose one');
+    if (multipart) throw new AttacheError('invalid_query', 'id chooses the id of one raw document upload, not of a form');
+    params.documentId = documentId;
   }
   const maxBytes = parseMaxBytes(queryValue(url, 'max_bytes'));
   if (maxBytes !== undefined) params.maxBytes = maxBytes;

@@ -51,7 +51,7 @@ const route = (run: RouteFunction, query: readonly string[] = []): Route => ({ r
 const jsonRoute = (run: RouteFunction): Route => ({ run, query: [], jsonBody: true });
 
 const SCOPE_QUERY = ['namespace', 'key'] as const;
-const UPLOAD_QUERY = [...SCOPE_QUERY, 'name', 'content_type', 'max_bytes', 'prevent_overwrite'];
+const UPLOAD_QUERY = [...SCOPE_QUERY, 'name', 'content_type', 'max_bytes', 'prevent_overwrite', 'id'];
 const SELECTOR_QUERY = [...SCOPE_QUERY, 'name', 'id'];
 
 /** Path (relative to the base path) → method → route. */
@@ -198,7 +198,9 @@ async function storeUpload(
       const { attachments } = await storeFormUpload(request, store, formOptions(params), body);
       return jsonResponse({ attachments: attachments.map(attachmentToJson) }, { headers: singleIdHeader(attachments) });
     }
-    const [attachment] = await store.createDocuments([rawDocumentUpload(request, params, body)], documents);
+    const document = rawDocumentUpload(request, params, body);
+    if (params.documentId !== undefined) document.id = params.documentId;
+    const [attachment] = await store.createDocuments([document], documents);
     if (attachment === undefined) throw new Error('createDocuments returned no attachment for one upload');
     return jsonResponse({ attachment: attachmentToJson(attachment) }, { headers: { 'X-Attachment-ID': attachment.id } });
   }

@@ -1,8 +1,9 @@
 // The document face over HTTP: `POST /attachments` without key or lease
 // creates attachments that are committed at once, each its own key.
+import { newId } from '@attache/core';
 import { describe, expect, it } from 'vitest';
 import { MULTIPART, multipartBody } from './bodies.js';
-import { expectError, type AttachmentJson } from './harness.js';
+import { expectError, freshKey, type AttachmentJson } from './harness.js';
 import type { ContractContext } from './context.js';
 
 export function documentScenarios(context: ContractContext): void {
@@ -117,6 +118,57 @@ export function documentScenarios(context: ContractContext): void {
     it('requires a name for a raw document upload', async () => {
       const response = await fetch(context.http.url('/attachments'), { method: 'POST', body: 'nameless' });
       await expectError(response, 'missing_name');
+    });
+    describe('with a client-chosen id (id=<UUIDv7>)', () => {
+      const postDocument = (query: Record<string, string | undefined>, body: BodyInit = 'chosen', headers: Record<string, string> = {}) =>
+        fetch(context.http.url('/attachments', { name: 'chosen.txt', ...query }), { method: 'POST', body, headers });
+
+      it('creates the document under that id, readable by it at once', async () => {
+        const { http } = context;
+        for (const namespace of [undefined, 'other']) {
+          const id = newId();
+          const response = await postDocument({ id, namespace });
+          expect(response.status).toBe(200);
+          const { attachment } = (await response.json()) as { attachment: AttachmentJson };
+          expect(attachment).toMatchObject({ id, key: id, namespace: namespace ?? 'default', name: 'chosen.txt' });
+          expect(response.headers.get('X-Attachment-ID')).toBe(id);
+          expect(await (await http.get('/attachment', { id })).text()).toBe('chosen');
+        }
+      });
+
+      it('refuses an id an attachment already has with 409 attachment_exists, keeping the first and nothing of the second', async () => {
+        const { http, server } = context;
+        const id = newId();
+        expect((await postDocument({ id }, 'first')).status).toBe(200);
+        // A keyed attachment's id is taken too.
+        const lease = await http.acquire(freshKey('chosen'));
+        const keyed = (await (await http.uploadRaw(lease, 'k.txt', 'keyed')).json()) as { attachment: AttachmentJson };
+        await http.release(lease);
+        const blobsBefore = await server.blobs.paths('state/');
+        for (const namespace of [undefined, 'other']) {
+          await expectError(await postDocument({ id, namespace }, 'second'), 'attachment_exists');
+          await expectError(await postDocument({ id: keyed.attachment.id, namespace }, 'third'), 'attachment_exists');
+        }
+        expect(await (await http.get('/attachment', { id })).text()).toBe('first');
+        expect(await (await http.get('/attachment', { id: keyed.attachment.id })).text()).toBe('keyed');
+        expect(await server.blobs.paths('state/')).toEqual(blobsBefore);
+      });
+
+      it('refuses a malformed id with 400 invalid_ref: not a UUID, not version 7, not lowercase', async () => {
+        const v7 = newId();
+        for (const id of ['not-an-id', '0190a0a0-0000-4000-8000-000000000000', v7.toUpperCase(), `${v7}0`, '../../etc']) {
+          await expectError(await postDocument({ id }), 'invalid_ref');
+        }
+      });
+
+      it('refuses id with a key (the server names keyed attachments) or with a form, with 400 invalid_query', async () => {
+        const { http } = context;
+        const lease = await http.acquire(freshKey('chosen'));
+        await expectError(await http.uploadRaw(lease, 'x.txt', 'x', { id: newId() }), 'invalid_query');
+        const form = await postDocument({ id: newId(), name: undefined }, multipartBody([{ name: 'f', filename: 'f.txt', data: 'f' }]), { 'Content-Type': MULTIPART });
+        await expectError(form, 'invalid_query');
+        expect(await http.namesUnderLease(lease)).toEqual([]);
+      });
     });
   });
 }

@@ -3,9 +3,8 @@
 //
 // Not reachable over HTTP, so covered by the engine suite instead:
 // `size_mismatch` (HTTP/1.1 framing turns a body shorter than its
-// Content-Length into a broken connection) and `invalid_ref` (refs are a
-// TypeScript-API notion); `unauthorized` is in auth.ts.
-import type { ErrorCode } from '@attache/core';
+// Content-Length into a broken connection); `unauthorized` is in auth.ts.
+import { newId, type ErrorCode } from '@attache/core';
 import { describe, expect, it } from 'vitest';
 import { MULTIPART, multipartBody } from './bodies.js';
 import { expectError, freshKey, leaseHeaders } from './harness.js';
@@ -44,6 +43,13 @@ export function errorScenarios(context: ContractContext): void {
         ['method_not_allowed', () => http.get('/acquire')],
         ['waiting', () => http.postJson('/acquire', { key, owner: 'other', ttl_seconds: 5 })],
         ['attachment_too_large', () => http.uploadRaw(lease, 'x', '1234567', { max_bytes: '3' })],
+        // A document upload's chosen id: malformed, or one an attachment has.
+        ['invalid_ref', () => post({ name: 'doc.txt', id: 'not-a-uuidv7' })],
+        ['attachment_exists', async () => {
+          const id = newId();
+          await post({ name: 'doc.txt', id });
+          return post({ name: 'doc.txt', id });
+        }],
         ['range_not_satisfiable', () => http.get('/attachment', { key, name: 'there.txt' }, { headers: { ...headers, Range: 'bytes=5-' } })],
       ];
       for (const [code, request] of cases) {
