@@ -1,9 +1,5 @@
-// Encryption at rest (DESIGN.md "Encryption at rest"). No primitive of our
-// own: HKDF and AES-256-GCM come from Node's `crypto` where the runtime has it
-// (Node, Bun, Workers with nodejs_compat; about ten times faster per segment
-// than WebCrypto there, whose every call is an async job), else from WebCrypto
-// (`globalThis.crypto.subtle`). Both give the same bytes, so either reads
-// what the other wrote.
+// Encryption at rest (DESIGN.md "Encryption at rest"). WebCrypto only
+// (`globalThis.crypto.subtle`), so the same code runs on Node, Bun and Workers.
 //
 // A stored object is a header followed by segments:
 //
@@ -26,78 +22,6 @@
 // header and the version id.
 import type { ByteRange } from './ports.js';
 import { AttacheError } from './errors.js';
-import { nodeBuiltin } from './node-builtins.js';
-
-/** The part of Node's `crypto` used here (typed here, so core compiles without Node's types). */
-interface NodeCrypto {
-  hkdfSync(digest: 'sha256', key: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): ArrayBuffer;
-  createCipheriv(algorithm: 'aes-256-gcm', key: Uint8Array, iv: Uint8Array, options: { authTagLength: number }): NodeGcm & {
-    getAuthTag(): Uint8Array;
-  };
-  createDecipheriv(algorithm: 'aes-256-gcm', key: Uint8Array, iv: Uint8Array, options: { authTagLength: number }): NodeGcm & {
-    setAuthTag(tag: Uint8Array): unknown;
-  };
-}
-
-interface NodeGcm {
-  setAAD(aad: Uint8Array): unknown;
-  update(data: Uint8Array): Uint8Array;
-  final(): Uint8Array;
-}
-
-function loadNodeCrypto(): NodeCrypto | undefined {
-  const crypto = nodeBuiltin<Partial<NodeCrypto>>('node:crypto');
-  return typeof crypto?.hkdfSync === 'function' && typeof crypto.createCipheriv === 'function' && typeof crypto.createDecipheriv === 'function'
-    ? (crypto as NodeCrypto)
-    : undefined;
-}
-
-/** Which implementation of the primitives a keyring uses: Node's `crypto` when the runtime has it. */
-export type CryptoBackend = 'node' | 'webcrypto';
-
-/** AES-256-GCM with one object's data key: seals and opens its segments. */
-interface SegmentCipher {
-  seal(nonce: Bytes, aad: Bytes, plaintext: Bytes): Promise<Bytes>;
-  /** Rejects when the tag does not authenticate. */
-  open(nonce: Bytes, aad: Bytes, sealed: Bytes): Promise<Bytes>;
-}
-
-function nodeCipher(crypto: NodeCrypto, key: Bytes): SegmentCipher {
-  const options = { authTagLength: TAG_SIZE };
-  return {
-    async seal(nonce, aad, plaintext) {
-      const cipher = crypto.createCipheriv('aes-256-gcm', key, nonce, options);
-      cipher.setAAD(aad);
-      return concatBytes([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
-    },
-    async open(nonce, aad, sealed) {
-      const decipher = crypto.createDecipheriv('aes-256-gcm', key, nonce, options);
-      decipher.setAAD(aad);
-      decipher.setAuthTag(sealed.subarray(sealed.byteLength - TAG_SIZE));
-      const body = decipher.update(sealed.subarray(0, sealed.byteLength - TAG_SIZE));
-      // `final` throws when the tag does not authenticate.
-      return concatBytes([body, decipher.final()]);
-    },
-  };
-}
-
-function webCryptoCipher(key: CryptoKey): SegmentCipher {
-  const params = (nonce: Bytes, aad: Bytes): AesGcmParams => ({ name: 'AES-GCM', iv: nonce, additionalData: aad, tagLength: 128 });
-  return {
-    seal: async (nonce, aad, plaintext) => new Uint8Array(await subtle().encrypt(params(nonce, aad), key, plaintext)),
-    open: async (nonce, aad, sealed) => new Uint8Array(await subtle().decrypt(params(nonce, aad), key, sealed)),
-  };
-}
-
-function concatBytes(parts: Uint8Array[]): Bytes {
-  const out = new Uint8Array(parts.reduce((total, part) => total + part.byteLength, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.byteLength;
-  }
-  return out;
-}
 
 /** Plaintext bytes per segment. */
 export const SEGMENT_SIZE = 64 * 1024;
@@ -234,13 +158,9 @@ export class Keyring {
   readonly activeKeyId: string;
   private readonly raw: ReadonlyMap<string, Bytes>;
   private readonly imported = new Map<string, Promise<CryptoKey>>();
-  private readonly nodeCrypto: NodeCrypto | undefined;
 
-  /** `backend` is for tests that prove both implementations agree; by default Node's `crypto` where there is one. */
-  constructor(options: EncryptionOptions, backend?: CryptoBackend) {
+  constructor(options: EncryptionOptions) {
     checkEncryptionOptions(options);
-    this.nodeCrypto = backend === 'webcrypto' ? undefined : loadNodeCrypto();
-    if (backend === 'node' && this.nodeCrypto === undefined) throw new TypeError('this runtime has no node:crypto');
     this.activeKeyId = options.activeKeyId;
     // Copied, so a caller that reuses its buffer cannot change our keys.
     this.raw = new Map(Object.entries(options.keys).map(([id, key]) => [id, key.slice()]));
@@ -261,22 +181,14 @@ export class Keyring {
     return key;
   }
 
-  /** The data key of one object (HKDF-SHA-256, 32 bytes), as a cipher for its segments. */
-  private async cipherFor(keyId: string, salt: Bytes, versionId: string): Promise<SegmentCipher> {
-    const info = encoder.encode(`attache/v1 data key\0${versionId}`);
-    if (this.nodeCrypto) {
-      const raw = this.raw.get(keyId);
-      if (!raw) throw keyUnavailable(keyId);
-      return nodeCipher(this.nodeCrypto, new Uint8Array(this.nodeCrypto.hkdfSync('sha256', raw, salt, info, 32)));
-    }
-    const key = await subtle().deriveKey(
-      { name: 'HKDF', hash: 'SHA-256', salt, info },
+  private async dataKey(keyId: string, salt: Bytes, versionId: string): Promise<CryptoKey> {
+    return subtle().deriveKey(
+      { name: 'HKDF', hash: 'SHA-256', salt, info: encoder.encode(`attache/v1 data key\0${versionId}`) },
       await this.masterKey(keyId),
       { name: 'AES-GCM', length: 256 },
       false,
       ['encrypt', 'decrypt'],
     );
-    return webCryptoCipher(key);
   }
 
   /**
@@ -292,17 +204,21 @@ export class Keyring {
     let pending = new Uint8Array(SEGMENT_SIZE);
     let filled = 0;
     let index = 0;
-    let cipher: SegmentCipher;
+    let key: CryptoKey;
     // One segment is sealed while the next one fills; it is handed on, in
     // order, before the next seal starts.
-    let sealing: Promise<Bytes> | undefined;
+    let sealing: Promise<ArrayBuffer> | undefined;
     const handOn = async (controller: TransformStreamDefaultController<Uint8Array>) => {
-      if (sealing) controller.enqueue(await sealing);
+      if (sealing) controller.enqueue(new Uint8Array(await sealing));
       sealing = undefined;
     };
     const seal = async (controller: TransformStreamDefaultController<Uint8Array>, final: boolean) => {
       await handOn(controller);
-      sealing = cipher.seal(nonceOf(index, final), aadOf(header, versionBytes, index, final), pending.subarray(0, filled));
+      sealing = subtle().encrypt(
+        { name: 'AES-GCM', iv: nonceOf(index, final), additionalData: aadOf(header, versionBytes, index, final), tagLength: 128 },
+        key,
+        pending.subarray(0, filled),
+      );
       // Awaited by the next handOn; until then a failure must not count as unhandled.
       sealing.catch(() => {});
       // A fresh buffer: the one just handed to encrypt stays untouched until it is sealed.
@@ -313,7 +229,7 @@ export class Keyring {
     return new TransformStream<Uint8Array, Uint8Array>(
       {
         start: async (controller) => {
-          cipher = await this.cipherFor(keyId, salt, versionId);
+          key = await this.dataKey(keyId, salt, versionId);
           controller.enqueue(header.slice());
         },
         async transform(chunk, controller) {
@@ -375,7 +291,7 @@ export class Keyring {
     const headerSource = headerStream ? new ExactReader(headerStream) : segments;
     const versionBytes = encoder.encode(object.versionId);
     let header: Bytes | undefined;
-    let cipher: SegmentCipher | undefined;
+    let key: CryptoKey | undefined;
     let index = first;
     const cancelAll = async (reason?: unknown) => {
       await segments.cancel(reason);
@@ -387,7 +303,7 @@ export class Keyring {
     let reads: Promise<unknown> = Promise.resolve();
     const inFlight: Promise<Uint8Array>[] = [];
     let nextToStart = first;
-    const startNext = (segmentCipher: SegmentCipher, sealedHeader: Bytes) => {
+    const startNext = (dataKey: CryptoKey, sealedHeader: Bytes) => {
       const segment = nextToStart++;
       const final = segment === segmentCount(size) - 1;
       const length = segmentLength(segment, size);
@@ -395,7 +311,13 @@ export class Keyring {
       reads = sealed;
       const opened = sealed.then(async (bytes) => {
         try {
-          return await segmentCipher.open(nonceOf(segment, final), aadOf(sealedHeader, versionBytes, segment, final), bytes);
+          return new Uint8Array(
+            await subtle().decrypt(
+              { name: 'AES-GCM', iv: nonceOf(segment, final), additionalData: aadOf(sealedHeader, versionBytes, segment, final), tagLength: 128 },
+              dataKey,
+              bytes,
+            ),
+          );
         } catch (cause) {
           throw new AttacheError(
             'decryption_failed',
@@ -413,12 +335,12 @@ export class Keyring {
       {
         pull: async (controller) => {
           try {
-            if (!cipher || !header) {
+            if (!key || !header) {
               header = await headerSource.readExactly(headerBytes, 'the header is truncated');
               if (headerSource !== segments) await headerSource.cancel();
-              cipher = await this.cipherFor(keyId, decodeHeader(header, keyId), object.versionId);
+              key = await this.dataKey(keyId, decodeHeader(header, keyId), object.versionId);
             }
-            while (inFlight.length < READ_AHEAD && nextToStart <= last) startNext(cipher, header);
+            while (inFlight.length < READ_AHEAD && nextToStart <= last) startNext(key, header);
             const plaintext = await inFlight.shift()!;
             const length = segmentLength(index, size);
             const segmentStart = index * SEGMENT_SIZE;

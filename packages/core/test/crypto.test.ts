@@ -1,8 +1,8 @@
 // Encryption at rest, on its own: the segment format, range reads that fetch
 // only the segments they need, and tamper evidence (an altered object errors
 // the stream; it never yields wrong bytes and never ends cleanly).
-import { beforeAll, describe, expect, it } from 'vitest';
-import { encryptedSize, Keyring, SEGMENT_SIZE, type CryptoBackend } from '../src/crypto.js';
+import { describe, expect, it } from 'vitest';
+import { encryptedSize, Keyring, SEGMENT_SIZE } from '../src/crypto.js';
 import { AttacheError } from '../src/errors.js';
 import type { ByteRange } from '../src/ports.js';
 
@@ -12,9 +12,7 @@ const VERSION = '0190b6e0-0000-7000-8000-000000000001';
 const OTHER_VERSION = '0190b6e0-0000-7000-8000-000000000002';
 
 const keyBytes = (fill: number) => new Uint8Array(32).fill(fill);
-/** The implementation the block under way runs on (every block runs on both). */
-let backend: CryptoBackend = 'node';
-const keyring = (keys: Record<string, Uint8Array> = { k1: keyBytes(1) }, activeKeyId = 'k1') => new Keyring({ keys, activeKeyId }, backend);
+const keyring = (keys: Record<string, Uint8Array> = { k1: keyBytes(1) }, activeKeyId = 'k1') => new Keyring({ keys, activeKeyId });
 
 /** Deterministic bytes that differ from segment to segment (a swap must show). */
 function plaintextOf(size: number): Uint8Array {
@@ -95,26 +93,7 @@ function expectSameBytes(actual: Uint8Array, expected: Uint8Array): void {
 const isPrefix = (prefix: Uint8Array, of: Uint8Array) =>
   prefix.byteLength <= of.byteLength && Buffer.compare(prefix, of.subarray(0, prefix.byteLength)) === 0;
 
-describe('encryption at rest: Node’s crypto and WebCrypto agree', () => {
-  it('reads with either implementation what the other wrote, whole and by range', async () => {
-    const keys = { k1: keyBytes(1) };
-    const plaintext = plaintextOf(3 * SEG + 123);
-    for (const [writer, reader] of [['node', 'webcrypto'], ['webcrypto', 'node']] as const) {
-      const stored = await encrypt(new Keyring({ keys, activeKeyId: 'k1' }, writer), plaintext);
-      const opened = new Keyring({ keys, activeKeyId: 'k1' }, reader);
-      const object = { versionId: VERSION, keyId: 'k1', size: plaintext.byteLength };
-      expect(await collect((await opened.open(object, readerOver(stored).read))!), `${writer} → ${reader}`).toEqual(plaintext);
-      const range = { start: SEG + 5, end: 2 * SEG + 9 };
-      expect(await collect((await opened.open(object, readerOver(stored).read, range))!)).toEqual(plaintext.slice(range.start, range.end + 1));
-    }
-  });
-});
-
-describe.each(['node', 'webcrypto'] as const)('encryption at rest (%s)', (implementation) => {
-  beforeAll(() => {
-    backend = implementation;
-  });
-
+describe('encryption at rest', () => {
   describe('round trip', () => {
     for (const size of [0, 1, SEG - 1, SEG, SEG + 1, 1024 * 1024]) {
       it(`returns the ${size} bytes it was given, stored as header + bytes + one tag per 64 KiB segment`, async () => {
