@@ -4,6 +4,7 @@ import type { ReactNode } from 'react';
 export const metadata: Metadata = {
   title: 'attache on Next.js',
   description: 'Stage files under a lease, then commit or discard them together.',
+  icons: { icon: '/icon.svg' },
 };
 
 // Next.js finds the root layout by its default export (the repository's

@@ -173,7 +173,7 @@ export function Uploader({ maxBytes }: UploaderProps) {
           onDragLeave={() => setDragging(false)}
           onDrop={onDrop}
         >
-          <input ref={inputRef} type="file" multiple disabled={busy || !client} onChange={(event) => void addFiles([...(event.target.files ?? [])])} />
+          <input ref={inputRef} className="visually-hidden" type="file" multiple disabled={busy || !client} onChange={(event) => void addFiles([...(event.target.files ?? [])])} />
           <span>
             <strong>Choose files</strong> or drop them here. Up to {formatBytes(maxBytes)} each.
           </span>

@@ -9,9 +9,9 @@ export function uploadErrorMessage(fileName: string, fileSize: number, code: str
       return `${fileName} arrived damaged: its checksum did not match the bytes the server received. Nothing of it was kept; try again.`;
     case 'network':
       // A server that refuses a large body early may close the connection
-      // before the browser has read the answer.
+      // before the browser has read its answer: say what most likely happened.
       return fileSize > maxBytes
-        ? `${fileName} is too large: ${formatBytes(fileSize)}, and this server accepts files up to ${formatBytes(maxBytes)}. Nothing of it was kept.`
+        ? `${fileName} was cut off before the server answered; at ${formatBytes(fileSize)} it is over this server's limit of ${formatBytes(maxBytes)}. Nothing of it was kept.`
         : `${fileName} was not uploaded: ${detail}.`;
     default:
       return leaseErrorMessage(code) ?? `${fileName} was not uploaded (${code}${detail ? `: ${detail}` : ''}).`;

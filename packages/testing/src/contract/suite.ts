@@ -37,7 +37,7 @@ export function describeHttpContract(name: string, mount: MountFn, ports?: Contr
     });
 
     const context: ContractContext = {
-      supports: { clock: true, serverOptions: true, blobTraffic: true, streamedContentLength: true, earlyAnswerDelivered: true },
+      supports: { clock: true, serverOptions: true, blobTraffic: true, streamedContentLength: true, headContentLength: true, earlyAnswerDelivered: true },
       get server() {
         if (shared === undefined) throw new Error('the contract server is not running yet');
         return shared;
@@ -70,7 +70,10 @@ export function describeHttpContract(name: string, mount: MountFn, ports?: Contr
 export function describeExternalHttpContract(
   name: string,
   connect: () => Promise<ExternalServer>,
-  server: Pick<ContractSupport, 'streamedContentLength' | 'earlyAnswerDelivered'> = { streamedContentLength: true, earlyAnswerDelivered: true },
+  server: Pick<ContractSupport, 'streamedContentLength' | 'earlyAnswerDelivered'> & Partial<Pick<ContractSupport, 'headContentLength'>> = {
+    streamedContentLength: true,
+    earlyAnswerDelivered: true,
+  },
 ): void {
   describe(`HTTP contract: ${name}`, () => {
     let shared: ContractServer | undefined;
@@ -82,7 +85,7 @@ export function describeExternalHttpContract(
     });
 
     const context: ContractContext = {
-      supports: { clock: false, serverOptions: false, blobTraffic: false, ...server },
+      supports: { clock: false, serverOptions: false, blobTraffic: false, headContentLength: true, ...server },
       get server() {
         if (shared === undefined) throw new Error('the contract server is not running yet');
         return shared;
