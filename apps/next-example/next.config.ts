@@ -5,10 +5,6 @@ const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 const config: NextConfig = {
   poweredByHeader: false,
-  // Node loads the server-side packages as they are, unbundled: attache's
-  // store opens files under a run-time data dir, which a bundler's file
-  // tracing cannot (and need not) follow.
-  serverExternalPackages: ['@attache/core', '@attache/fs', '@attache/sql', 'better-sqlite3'],
   // The workspace packages and their pnpm links live above this app.
   turbopack: { root: repositoryRoot },
   outputFileTracingRoot: repositoryRoot,

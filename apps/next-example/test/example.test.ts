@@ -85,7 +85,7 @@ describeWithChromium('next-example in Chromium', () => {
     expect(await page.getByText(`Up to ${(MAX_BYTES / 1024 / 1024).toFixed(1)} MiB each`).isVisible()).toBe(true);
     const health = await fetch(`${server.url}/v1/healthz`);
     expect(await health.json()).toEqual({ ok: true });
-    await page.screenshot({ path: join(SCREENSHOTS, '1-empty.png') });
+    await page.screenshot({ path: join(SCREENSHOTS, '1-empty.png'), fullPage: true });
     expect(unexpectedErrors()).toEqual([]);
   });
 
@@ -111,7 +111,7 @@ describeWithChromium('next-example in Chromium', () => {
     await devtools.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 192 * 1024 });
 
     await page.locator('input[type=file]').setInputFiles(files);
-    const seen = await watchProgress(page, files.length, () => page.screenshot({ path: join(SCREENSHOTS, '2-uploading.png') }));
+    const seen = await watchProgress(page, files.length, () => page.screenshot({ path: join(SCREENSHOTS, '2-uploading.png'), fullPage: true }));
     await devtools.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
 
     expect(seen.some((percent) => percent > 0 && percent < 100), `progress seen: ${seen.join(', ')}`).toBe(true);
@@ -121,7 +121,7 @@ describeWithChromium('next-example in Chromium', () => {
     expect(await staged.locator('.name').allTextContents()).toEqual(['data.bin', 'notes.txt', 'square.png']);
     // Staged files are the lease's alone: the public list is still empty.
     expect(await page.getByText('No committed files yet.').isVisible()).toBe(true);
-    await page.screenshot({ path: join(SCREENSHOTS, '3-staged.png') });
+    await page.screenshot({ path: join(SCREENSHOTS, '3-staged.png'), fullPage: true });
 
     // Committed from the keyboard.
     await page.getByRole('button', { name: 'Commit' }).focus();
@@ -131,7 +131,7 @@ describeWithChromium('next-example in Chromium', () => {
     await expect.poll(() => committed.getByRole('link').allTextContents(), { timeout: 10_000 }).toEqual(['data.bin', 'notes.txt', 'square.png']);
     const preview = committed.getByRole('img', { name: 'square.png' });
     await expect.poll(() => preview.evaluate((image: HTMLImageElement) => image.complete && image.naturalWidth), { timeout: 10_000 }).toBe(64);
-    await page.screenshot({ path: join(SCREENSHOTS, '4-committed.png') });
+    await page.screenshot({ path: join(SCREENSHOTS, '4-committed.png'), fullPage: true });
 
     // The download link serves exactly the bytes that were picked.
     const href = await committed.getByRole('link', { name: 'data.bin' }).getAttribute('href');
@@ -173,7 +173,7 @@ describeWithChromium('next-example in Chromium', () => {
     await alert.getByText('huge.bin is too large: 1.5 MiB, and this server accepts files up to 1.0 MiB. Nothing of it was kept.').waitFor();
     // The other file of the batch is staged all the same.
     await expect.poll(() => page.getByRole('list', { name: 'Staged files' }).locator('.name').allTextContents(), { timeout: 10_000 }).toEqual(['small.txt']);
-    await page.screenshot({ path: join(SCREENSHOTS, '5-too-large.png') });
+    await page.screenshot({ path: join(SCREENSHOTS, '5-too-large.png'), fullPage: true });
     expect(unexpectedErrors(413)).toEqual([]);
   });
 
