@@ -32,6 +32,11 @@ const CHROMIUM_ARGS = [
 const SCREENSHOTS = join(APP_DIR, 'test-output', 'screenshots');
 /** The server's limit in these tests: small, so that a too-large file is cheap to make. */
 const MAX_BYTES = 1024 * 1024;
+/** A cold `next build` takes about 40 s on a shared 2-core machine; a fresh one is reused. */
+const BUILD_TIMEOUT_MS = 240_000;
+
+// Before either block: both start the built app.
+beforeAll(buildOnceAndSay, BUILD_TIMEOUT_MS);
 
 describeWithChromium('next-example in Chromium', () => {
   let server: RunningNext;
@@ -41,11 +46,10 @@ describeWithChromium('next-example in Chromium', () => {
   let pageErrors: string[];
 
   beforeAll(async () => {
-    buildOnceAndSay();
     server = await startNext({ ATTACHE_MAX_BYTES: String(MAX_BYTES) });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
     mkdirSync(SCREENSHOTS, { recursive: true });
-  }, 240_000);
+  }, 60_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -203,7 +207,6 @@ describeWithChromium('next-example in Chromium', () => {
 });
 
 describeExternalHttpContract('next-example route handler (next build, next start)', async () => {
-  buildOnceAndSay();
   // The contract's own limits (8 MiB bodies, max_bytes per call) need the store's default limit, 1 TiB.
   const running = await startNext({ ATTACHE_MAX_BYTES: String(1024 ** 4) });
   const blobsRoot = join(running.dataDir, 'blobs');
