@@ -55,14 +55,23 @@ export function Uploader({ maxBytes }: UploaderProps) {
         setCommitted(await client.listAttachments({ key: forKey }));
       } catch (error) {
         setCommitted([]);
-        setNotice({ kind: 'error', text: `Could not list ${forKey}: ${describe(error)}` });
+        setNotice({
+          kind: 'error',
+          text: isAttacheError(error, 'invalid_key')
+            ? `“${forKey}” is not a valid key: use lowercase letters, digits, “.”, “_” and “-”, with “/” between segments.`
+            : `Could not list ${forKey}: ${describe(error)}`,
+        });
       }
     },
     [client],
   );
 
+  // Listed once typing pauses, not at every keystroke (a half-typed key such
+  // as `orders/` is not a valid one).
   useEffect(() => {
-    if (lease === null) void refreshCommitted(key);
+    if (lease !== null) return;
+    const timer = setTimeout(() => void refreshCommitted(key), 250);
+    return () => clearTimeout(timer);
   }, [key, lease, refreshCommitted]);
 
   function endBatch() {
@@ -109,7 +118,9 @@ export function Uploader({ maxBytes }: UploaderProps) {
       }
       setStaged(await leaseForUploads.list());
     } catch (error) {
-      setNotice({ kind: 'error', text: describe(error) });
+      const leaseMessage = isAttacheError(error) ? leaseErrorMessage(error.code) : undefined;
+      setNotice({ kind: 'error', text: leaseMessage ?? describe(error) });
+      if (leaseMessage !== undefined) endBatch();
     } finally {
       setBusy(false);
       if (inputRef.current) inputRef.current.value = '';
@@ -152,7 +163,10 @@ export function Uploader({ maxBytes }: UploaderProps) {
         <h2 id="batch-heading">New batch</h2>
         <div className="fields">
           <label htmlFor={keyFieldId}>Key</label>
-          <input id={keyFieldId} value={key} disabled={lease !== null} onChange={(event) => setKey(event.target.value)} spellCheck={false} />
+          <input id={keyFieldId} value={key} disabled={lease !== null} onChange={(event) => {
+              setKey(event.target.value);
+              setNotice(null);
+            }} spellCheck={false} />
           <label htmlFor={ttlFieldId}>Lease length (seconds)</label>
           <input
             id={ttlFieldId}
@@ -310,7 +324,10 @@ function useSecondsLeft(lease: ClientLease | null): number {
     return () => clearInterval(timer);
   }, [lease]);
   if (!lease) return 0;
-  return Math.max(0, Math.ceil((lease.expiresAt.getTime() - now) / 1000));
+  // The API announces the expiry in whole seconds, rounded down: the lease
+  // may live up to a second past it, and "expired" must not be said early.
+  const expiresBy = lease.expiresAt.getTime() + 1000;
+  return Math.max(0, Math.ceil((expiresBy - now) / 1000));
 }
 
 function plural(count: number, noun: string): string {

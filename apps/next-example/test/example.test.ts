@@ -152,6 +152,24 @@ describeWithChromium('next-example in Chromium', () => {
     expect(unexpectedErrors()).toEqual([]);
   });
 
+  it('stages files dropped on the drop zone', async () => {
+    await useKey('browser/drop');
+    const dataTransfer = await page.evaluateHandle(() => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File(['dropped, not picked'], 'dropped.txt', { type: 'text/plain' }));
+      return transfer;
+    });
+    await page.locator('.dropzone').dispatchEvent('drop', { dataTransfer });
+    await expect.poll(() => page.getByRole('list', { name: 'Staged files' }).locator('.name').allTextContents(), { timeout: 10_000 }).toEqual(['dropped.txt']);
+    expect(unexpectedErrors()).toEqual([]);
+  });
+
+  it('says what a valid key looks like when the key is not one', async () => {
+    await page.getByLabel('Key').fill('Orders 1');
+    await page.getByRole('alert').getByText('“Orders 1” is not a valid key', { exact: false }).waitFor();
+    expect(unexpectedErrors(400)).toEqual([]);
+  });
+
   it('discards a rolled-back batch: nothing of it is committed', async () => {
     await useKey('browser/rollback');
     await page.locator('input[type=file]').setInputFiles([
@@ -195,7 +213,7 @@ describeWithChromium('next-example in Chromium', () => {
 
   it('tells a person the lease expired when they commit too late', async () => {
     await useKey('browser/expired');
-    await page.getByLabel('Lease length (seconds)').fill('2');
+    await page.getByLabel('Lease length (seconds)').fill('3');
     await page.locator('input[type=file]').setInputFiles([{ name: 'late.txt', mimeType: 'text/plain', buffer: randomText(100) }]);
     await expect.poll(() => page.getByRole('list', { name: 'Staged files' }).getByRole('listitem').count(), { timeout: 10_000 }).toBe(1);
     await page.getByText(': expired.', { exact: false }).waitFor({ timeout: 10_000 });
@@ -203,7 +221,7 @@ describeWithChromium('next-example in Chromium', () => {
     await page.getByRole('alert').getByText('The lease expired before it was released, so its staged files were discarded.', { exact: false }).waitFor();
     expect(await page.getByText('No committed files yet.').isVisible()).toBe(true);
     expect(unexpectedErrors(403)).toEqual([]);
-  });
+  }, 60_000);
 });
 
 describeExternalHttpContract('next-example route handler (next build, next start)', async () => {
