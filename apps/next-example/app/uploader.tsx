@@ -90,7 +90,8 @@ export function Uploader({ maxBytes }: UploaderProps) {
         try {
           current = await client.acquire({ key, ttlSeconds, owner: OWNER });
         } catch (error) {
-          setNotice({ kind: 'error', text: `Could not start a batch on ${key}: ${describe(error)}` });
+          const leaseMessage = isAttacheError(error) ? leaseErrorMessage(error.code) : undefined;
+          setNotice({ kind: 'error', text: leaseMessage ?? `Could not start a batch on ${key}: ${describe(error)}` });
           return;
         }
         setLease(current);
