@@ -187,7 +187,7 @@ try {
     recursive: true,
     filter: (source) => {
       const name = basename(source);
-      return !['node_modules', '.git', '.turbo', 'test-results.json'].includes(name);
+      return !['node_modules', '.git', '.turbo', '.next', 'test-results.json'].includes(name);
     },
   });
 

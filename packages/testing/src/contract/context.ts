@@ -28,6 +28,13 @@ export interface ContractSupport {
    */
   streamedContentLength: boolean;
   /**
+   * A HEAD answer to a download carries the Content-Length the handler set.
+   * Next.js route handlers drop it from every response (HEAD included, see
+   * apps/next-example); false makes the HEAD scenario expect no header and
+   * the size in X-Attachment-Size alone.
+   */
+  headContentLength: boolean;
+  /**
    * An answer sent before the body was read (413 past max_bytes) reaches a
    * client still sending a large body. Node (through @attache/node) drains a
    * bounded rest first; Bun.serve closes the connection at once, so the
