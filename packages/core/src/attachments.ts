@@ -1,7 +1,7 @@
 // Attachment operations: staging uploads under a lease, the overlay view a
 // lease sees (committed + its own staged writes and deletes), public reads,
 // and staged deletes.
-import { collectGarbage } from './commit.js';
+import { collectGarbageLater } from './commit.js';
 import type { EngineContext } from './engine-context.js';
 import { AttacheError } from './errors.js';
 import { newId } from './ids.js';
@@ -102,7 +102,7 @@ export async function stageAll(
       return { rows: written, garbage: replaced };
     });
     engine.crashPoint('upload.after-row');
-    await collectGarbage(engine, garbage).catch(() => {});
+    collectGarbageLater(engine, garbage);
     return {
       attachments: rows.map(toAttachment),
       noop: outcomes.every((outcome) => 'noop' in outcome),
@@ -132,7 +132,7 @@ async function preparePart(engine: EngineContext, credentials: CheckedCredential
     return { noop: plan.noop };
   }
   const versionId = newId();
-  const blobPath = stagedBlobPath(plan.scope.namespace, plan.scope.key, plan.txnId, versionId);
+  const blobPath = stagedBlobPath(plan.txnId, versionId);
   const metered = meter(toReadableStream(part.body), {
     maxBytes,
     expectedSize: part.expectedSize,
@@ -280,7 +280,7 @@ export async function deleteStaged(
     return { count: rows.length, garbage: dropped };
   });
   engine.crashPoint('delete.after-metadata');
-  await collectGarbage(engine, garbage).catch(() => {});
+  collectGarbageLater(engine, garbage);
   return count;
 }
 
@@ -302,7 +302,7 @@ export async function unstage(
     await tx.enqueueGarbage(dropped, now);
     return dropped;
   });
-  if (garbage) await collectGarbage(engine, garbage).catch(() => {});
+  if (garbage) collectGarbageLater(engine, garbage);
   return garbage !== undefined;
 }
 

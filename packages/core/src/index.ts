@@ -8,7 +8,7 @@ export { CRASH_POINTS, isCrashPoint, type CrashPoint, type CrashPointHook } from
 export { createAttachmentStore } from './store.js';
 export { isAttachmentRef, parseAttachmentRef } from './refs.js';
 export { createDigest, digestImplementation, type Digests } from './hash.js';
-export { committedBlobPath, stagedBlobPath, stagedTxnOf } from './paths.js';
+export { committedBlobPath, isStagedPath, stagedBlobPath, stagedTxnOf, STAGING_PREFIX } from './paths.js';
 export { checkBlobPath } from './paths.js';
 export { emptyStream } from './streams.js';
 export { formatMediaType, normalizeMediaType, parseMediaType, MAX_MEDIA_TYPE_LENGTH, type MediaType } from './media-type.js';

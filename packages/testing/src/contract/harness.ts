@@ -14,6 +14,8 @@ import {
   type MetadataStore,
   type AttachmentJson,
   type LeaseJson,
+  STAGING_PREFIX,
+  stagedTxnOf,
 } from '@attache/core';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -59,6 +61,8 @@ export interface WatchedBlobs extends BlobStore {
   readonly putsInFlight: number;
   /** Every blob path under `prefix`, sorted. */
   paths(prefix?: string): Promise<string[]>;
+  /** The blobs of a lease's key and the staged blobs of its transaction, sorted. */
+  ofLease(lease: LeaseJson): Promise<string[]>;
 }
 
 export interface ContractServer {
@@ -181,17 +185,22 @@ function stagedBlobs(inner: BlobStore, stagingDir: string): WatchedBlobs {
 }
 
 /** What both blob watchers pass straight to the store, plus `paths()`: the sorted blob paths under a prefix. */
-function readThrough(inner: BlobStore): Pick<WatchedBlobs, 'get' | 'stat' | 'copy' | 'delete' | 'list' | 'paths'> {
+function readThrough(inner: BlobStore): Pick<WatchedBlobs, 'get' | 'stat' | 'copy' | 'delete' | 'list' | 'paths' | 'ofLease'> {
+  const paths = async (prefix = 'state/') => {
+    const found: string[] = [];
+    for await (const blob of inner.list(prefix)) found.push(blob.path);
+    return found.sort();
+  };
   return {
     get: (path, range) => inner.get(path, range),
     stat: (path) => inner.stat(path),
     copy: (from, to) => inner.copy(from, to),
     delete: (path) => inner.delete(path),
     list: (prefix) => inner.list(prefix),
-    async paths(prefix = 'state/') {
-      const found: string[] = [];
-      for await (const blob of inner.list(prefix)) found.push(blob.path);
-      return found.sort();
+    paths,
+    async ofLease(lease) {
+      const staged = (await paths(STAGING_PREFIX)).filter((path) => stagedTxnOf(path) === lease.txn_id);
+      return [...(await paths(`state/${lease.namespace}/${lease.key}/`)), ...staged].sort();
     },
   };
 }
