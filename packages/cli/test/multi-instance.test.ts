@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { stagedBlobPath, stagedTxnOf } from '@attache/core';
 import { attacheS3Environment, createTestDatabase, describePostgres, describeRadosgw, type S3Connection, type TestDatabase } from '@attache/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -302,7 +303,7 @@ describePostgres('attache serve: two instances sharing PostgreSQL and a blob sto
         expect(((await throughLease.json()) as { attachments: Array<{ name: string }> }).attachments.map((x) => x.name)).toEqual([
           'report.bin',
         ]);
-        expect((await blobs.stateBlobs()).filter((path) => path.includes(`/.staging/${lease.txnId}/`))).toHaveLength(1);
+        expect((await blobs.stateBlobs()).filter((path) => stagedTxnOf(path) === lease.txnId)).toHaveLength(1);
 
         const released = await release(b.url, lease);
         expect(released.status).toBe(200);
@@ -315,8 +316,9 @@ describePostgres('attache serve: two instances sharing PostgreSQL and a blob sto
         }
         // Promoted to its committed path; nothing of the transaction left in staging.
         await eventually('the staged blob to be promoted', async () => {
-          const paths = (await blobs.stateBlobs()).filter((path) => path.startsWith(`state/default/${key}/`));
-          return paths.length === 1 && paths[0]?.includes('/attachments/') === true && !paths[0].includes('/.staging/');
+          const all = await blobs.stateBlobs();
+          const paths = all.filter((path) => path.startsWith(`state/default/${key}/`));
+          return paths.length === 1 && paths[0]?.includes('/attachments/') === true && !all.some((path) => stagedTxnOf(path) === lease.txnId);
         });
       });
 
@@ -327,7 +329,7 @@ describePostgres('attache serve: two instances sharing PostgreSQL and a blob sto
         const uploaded = await upload(a.url, lease, 'draft.txt', new TextEncoder().encode('never committed'));
         expect(uploaded.status).toBe(200);
         await uploaded.body?.cancel();
-        const keyBlobs = async () => (await blobs.stateBlobs()).filter((path) => path.startsWith(`state/default/${key}/`));
+        const keyBlobs = async () => (await blobs.stateBlobs()).filter((path) => stagedTxnOf(path) === lease.txnId || path.startsWith(`state/default/${key}/`));
         expect(await keyBlobs()).toHaveLength(1);
 
         await eventually('the lease to be expired in the database', async () => {
@@ -403,8 +405,8 @@ describePostgres('attache serve: two instances sharing PostgreSQL and a blob sto
           const state = await leaseState(database.url, lease);
           return state.lease === 'expired' && state.txn === 'rolled_back';
         });
-        await eventually('zero blobs of the key under state/', async () =>
-          (await blobs.stateBlobs()).every((path) => !path.startsWith(`state/default/${key}/`)),
+        await eventually('zero blobs of the key or its transaction under state/', async () =>
+          (await blobs.stateBlobs()).every((path) => !path.startsWith(`state/default/${key}/`) && stagedTxnOf(path) !== lease.txnId),
         );
 
         // What a killed process leaves outside state/, which no attache
@@ -414,7 +416,7 @@ describePostgres('attache serve: two instances sharing PostgreSQL and a blob sto
         // (docs/deployment.md).
         const leftovers = (await blobs.unfinishedWrites()).filter((entry) => !unfinishedBefore.has(entry));
         if (blobKind === 'radosgw bucket') {
-          expect(leftovers).toEqual([expect.stringContaining(`state/default/${key}/.staging/${lease.txnId}/attachments/`)]);
+          expect(leftovers).toEqual([expect.stringContaining(stagedBlobPath(lease.txnId, ''))]);
         } else {
           expect(leftovers).toEqual([expect.stringMatching(/^\.tmp\/[0-9a-f-]+\.part$/)]);
         }

@@ -1,7 +1,7 @@
 // Attachment operations: staging uploads under a lease, the overlay view a
 // lease sees (committed + its own staged writes and deletes), public reads,
 // and staged deletes.
-import { collectGarbage } from './commit.js';
+import { collectGarbageLater } from './commit.js';
 import { encryptedSize, keyUnavailable } from './crypto.js';
 import type { EngineContext } from './engine-context.js';
 import { AttacheError } from './errors.js';
@@ -40,9 +40,15 @@ export function toAttachment(row: AttachmentRow): Attachment {
   };
 }
 
-/** Internal upload options: `attachmentId` fixes the id of a new attachment (the document face). */
+/** Internal upload options: `attachmentId` fixes the id of a new attachment, `freshKey` skips a lookup (the document face). */
 export interface StageOptions extends AttachOptions {
   attachmentId?: string;
+  /**
+   * The key was first leased by this very transaction and holds nothing (a
+   * document): the metadata read before streaming, which finds an
+   * attachment to overwrite, is skipped. Saves one metadata transaction.
+   */
+  freshKey?: boolean;
   onProgress?: (bytesSoFar: number) => void | Promise<void>;
 }
 
@@ -103,7 +109,7 @@ export async function stageAll(
       return { rows: written, garbage: replaced };
     });
     engine.crashPoint('upload.after-row');
-    await collectGarbage(engine, garbage).catch(() => {});
+    collectGarbageLater(engine, garbage);
     return {
       attachments: rows.map(toAttachment),
       noop: outcomes.every((outcome) => 'noop' in outcome),
@@ -121,19 +127,22 @@ async function preparePart(engine: EngineContext, credentials: CheckedCredential
   const name = checkName(part.name);
   const maxBytes = effectiveMaxBytes(engine, part.maxBytes);
   type Plan = { noop: AttachmentRow } | { scope: AttachmentScope; txnId: string; attachmentId: string | undefined };
-  const plan = await withLease(engine, credentials, async (tx, lease): Promise<Plan> => {
-    const scope = { namespace: lease.namespace, key: lease.key };
-    const visible = await findVisible(tx, scope, { name }, lease.txnId);
-    if (part.preventOverwrite && visible) return { noop: visible };
-    const committed = await tx.findByName(scope, name, null);
-    return { scope, txnId: lease.txnId, attachmentId: committed?.attachmentId ?? visible?.attachmentId };
-  });
+  const plan: Plan = part.freshKey
+    ? // Nothing to look up: the lease is checked when the row is written.
+      { scope: { namespace: credentials.namespace, key: credentials.key }, txnId: credentials.txnId, attachmentId: undefined }
+    : await withLease(engine, credentials, async (tx, lease): Promise<Plan> => {
+        const scope = { namespace: lease.namespace, key: lease.key };
+        const visible = await findVisible(tx, scope, { name }, lease.txnId);
+        if (part.preventOverwrite && visible) return { noop: visible };
+        const committed = await tx.findByName(scope, name, null);
+        return { scope, txnId: lease.txnId, attachmentId: committed?.attachmentId ?? visible?.attachmentId };
+      });
   if ('noop' in plan) {
     await cancelBody(part.body);
     return { noop: plan.noop };
   }
   const versionId = newId();
-  const blobPath = stagedBlobPath(plan.scope.namespace, plan.scope.key, plan.txnId, versionId);
+  const blobPath = stagedBlobPath(plan.txnId, versionId);
   const metered = meter(toReadableStream(part.body), {
     maxBytes,
     expectedSize: part.expectedSize,
@@ -287,7 +296,7 @@ export async function deleteStaged(
     return { count: rows.length, garbage: dropped };
   });
   engine.crashPoint('delete.after-metadata');
-  await collectGarbage(engine, garbage).catch(() => {});
+  collectGarbageLater(engine, garbage);
   return count;
 }
 
@@ -309,7 +318,7 @@ export async function unstage(
     await tx.enqueueGarbage(dropped, now);
     return dropped;
   });
-  if (garbage) await collectGarbage(engine, garbage).catch(() => {});
+  if (garbage) collectGarbageLater(engine, garbage);
   return garbage !== undefined;
 }
 

@@ -9,6 +9,8 @@
 //              the staged blob), staged deletes applied, replaced
 //              blobs queued as garbage, leases released, txn marked
 //              committed                                           [commit.after-metadata]
+//           — the release answers here: steps 4–7 run in the background
+//             (background.ts); the sweeper finishes them after a crash —
 //  promote  4. copy staged blob → committed path                   [promote.after-copy]
 //           5. row repointed to the committed path                 [promote.after-row]
 //           6. staged blob deleted
@@ -140,41 +142,65 @@ async function endLeases(
   return leases.map(({ namespace, key }) => ({ namespace, key }));
 }
 
-/** Steps 4–7, after the metadata transaction committed. Failures are left for the sweeper. */
+/**
+ * After the metadata transaction committed (or rolled back): the crash
+ * point, then wake-ups, then steps 4–7 queued in the background. The caller
+ * answers at once: its outcome is durable, and every row already points at
+ * a blob that exists. Failures are left for the sweeper.
+ */
 export async function finishTxn(engine: EngineContext, outcome: TxnOutcome, committed: boolean): Promise<void> {
   if (committed) engine.crashPoint('commit.after-metadata');
   else engine.crashPoint('rollback.after-metadata');
   for (const { namespace, key } of outcome.releasedKeys) engine.waiters.notify(namespace, key);
-  try {
+  if (outcome.toPromote.length === 0 && outcome.garbage.length === 0) return;
+  engine.background.run(async () => {
     for (const row of outcome.toPromote) await promote(engine, row);
     await collectGarbage(engine, outcome.garbage);
-  } catch {
-    // The metadata is committed and every row points at an existing blob;
-    // the sweeper retries promotion and garbage collection.
-  }
+  });
 }
 
-/** Steps 4–6 for one row. Idempotent: the sweeper calls it again after a crash. */
+/** Step 7 in the background, for garbage a staging call queued (a replaced or deleted staged write). */
+export function collectGarbageLater(engine: EngineContext, paths: readonly string[]): void {
+  if (paths.length === 0) return;
+  engine.background.run(() => collectGarbage(engine, paths));
+}
+
+/**
+ * Steps 4–6 for one row. Idempotent: the sweeper calls it again after a
+ * crash, and may run it while this process's background promotes the same
+ * row; whichever repoints the row first wins, the other only cleans up.
+ */
 export async function promote(engine: EngineContext, row: AttachmentRow): Promise<void> {
   if (!isStagedPath(row.blobPath)) return;
   const stagedPath = row.blobPath;
   const target = committedBlobPath(row.namespace, row.key, row.versionId);
-  await engine.blobs.copy(stagedPath, target);
+  const scope = { namespace: row.namespace, key: row.key };
+  try {
+    await engine.blobs.copy(stagedPath, target);
+  } catch (error) {
+    // A concurrent promoter may have repointed the row and deleted the staged blob already.
+    const current = await engine.metadata.transaction((tx) => tx.findById(scope, row.attachmentId, null));
+    if (current?.versionId === row.versionId && current.blobPath === target) return;
+    throw error;
+  }
   engine.crashPoint('promote.after-copy');
   const repointed = await engine.metadata.transaction(async (tx) => {
     await tx.lockKey(row.namespace, row.key);
-    const current = await tx.findById({ namespace: row.namespace, key: row.key }, row.attachmentId, null);
-    if (current?.versionId !== row.versionId || current.blobPath !== stagedPath) return false;
+    const current = await tx.findById(scope, row.attachmentId, null);
+    if (current?.versionId !== row.versionId) return 'replaced';
+    // Promoted meanwhile by a concurrent promoter: `target` is the row's blob now.
+    if (current.blobPath === target) return 'promoted';
+    if (current.blobPath !== stagedPath) return 'replaced';
     await tx.updateAttachment(row.versionId, { blobPath: target });
-    return true;
+    return 'repointed';
   });
-  if (!repointed) {
+  if (repointed === 'replaced') {
     // A later commit replaced or deleted this version meanwhile; its staged
     // blob is that commit's garbage, and our copy belongs to nobody.
     await engine.blobs.delete(target);
     return;
   }
-  engine.crashPoint('promote.after-row');
+  if (repointed === 'repointed') engine.crashPoint('promote.after-row');
   await engine.blobs.delete(stagedPath);
 }
 

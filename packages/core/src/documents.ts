@@ -68,6 +68,8 @@ export async function createDocuments(
       const stage: StageOptions = {
         ...upload,
         attachmentId,
+        // The key's first lease ever: nothing in it to overwrite.
+        freshKey: row.fencingToken === 1,
         // Long uploads renew their lease while bytes keep flowing.
         onProgress: async () => {
           if (engine.now() - renewedAt < renewEveryMs) return;

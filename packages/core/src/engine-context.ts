@@ -1,6 +1,8 @@
 // What every engine module is handed: the two ports, the clock, the
-// store-wide settings (limits, the keyring), this process's key waiters and the host's crash-point
-// hook. Built once by createAttachmentStore (store.ts); read-only after that.
+// store-wide settings (limits, the keyring), this process's key waiters,
+// its background work and the host's crash-point hook. Built once by
+// createAttachmentStore (store.ts); read-only after that.
+import type { BackgroundWork } from './background.js';
 import type { CrashPoint } from './crash-points.js';
 import type { Keyring } from './crypto.js';
 import type { KeyWaiters } from './key-waiters.js';
@@ -16,6 +18,8 @@ export interface EngineContext {
   readonly waiters: KeyWaiters;
   /** Encryption at rest: new writes use its active key. Undefined: stored in plaintext. */
   readonly keyring: Keyring | undefined;
+  /** Promotion and garbage deletion after a commit, which no caller waits for. */
+  readonly background: BackgroundWork;
   /** Marks a named step of the commit protocol (a no-op unless the host passed `onCrashPoint`). */
   crashPoint(point: CrashPoint): void;
 }

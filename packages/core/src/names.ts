@@ -5,7 +5,8 @@ import type { AttachmentSelector } from './types.js';
 export const DEFAULT_NAMESPACE = 'default';
 const NAMESPACE = /^[a-z0-9._-]{1,128}$/;
 const KEY_SEGMENT = /^[a-z0-9._-]+$/;
-// `.staging` is reserved: staged blobs live under `<key>/.staging/<txn>/`.
+// `.staging` is reserved: earlier versions staged blobs under
+// `<key>/.staging/<txn>/`, and such leftovers are still recognized (paths.ts).
 const RESERVED_KEY_SEGMENTS = new Set(['.', '..', '.staging']);
 const MAX_KEY_LENGTH = 128;
 const MAX_NAME_LENGTH = 255;

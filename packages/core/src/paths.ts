@@ -29,17 +29,28 @@ export function committedBlobPath(namespace: string, key: string, versionId: str
   return `${STATE_PREFIX}${namespace}/${key}/attachments/${versionId}`;
 }
 
-export function stagedBlobPath(namespace: string, key: string, txnId: string, versionId: string): string {
-  return `${STATE_PREFIX}${namespace}/${key}/.staging/${txnId}/attachments/${versionId}`;
+/**
+ * Staged blobs share one flat directory, named by transaction and version:
+ * an upload then creates no directory (the directory exists after the first
+ * upload), so its blob is durable after one file fsync and one directory
+ * fsync. `~` cannot occur in a namespace (names.ts), so the directory never
+ * collides with a namespace's.
+ */
+export const STAGING_PREFIX = `${STATE_PREFIX}~staging/`;
+
+export function stagedBlobPath(txnId: string, versionId: string): string {
+  return `${STAGING_PREFIX}${txnId}.${versionId}`;
 }
 
-const STAGED = /\/\.staging\/([^/]+)\/attachments\/[^/]+$/;
+const STAGED = /^state\/~staging\/([^/.]+)\.[^/]+$/;
+/** Where earlier versions staged blobs (`<key>/.staging/<txn>/attachments/<version>`); still recognized, so their leftovers are promoted or swept. */
+const LEGACY_STAGED = /\/\.staging\/([^/]+)\/attachments\/[^/]+$/;
 
 /** The transaction a staged blob belongs to, or undefined for a committed path. */
 export function stagedTxnOf(path: string): string | undefined {
-  return STAGED.exec(path)?.[1];
+  return (STAGED.exec(path) ?? LEGACY_STAGED.exec(path))?.[1];
 }
 
 export function isStagedPath(path: string): boolean {
-  return STAGED.test(path);
+  return stagedTxnOf(path) !== undefined;
 }

@@ -5,6 +5,7 @@
 // without a lease (committed-reads.ts); every public call waits for the
 // schema (migration-gate.ts), and the sweeper runs on demand or on the
 // host's timer (sweep-runner.ts).
+import { backgroundWork } from './background.js';
 import { committedReads } from './committed-reads.js';
 import { Keyring } from './crypto.js';
 import { createDocuments, deleteDocument, type DocumentSettings } from './documents.js';
@@ -42,6 +43,7 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
     orphanGraceMs: (options.orphanGraceSeconds ?? 60) * 1000,
     waiters: new KeyWaiters(),
     keyring: options.encryption === undefined ? undefined : new Keyring(options.encryption),
+    background: backgroundWork(),
     crashPoint: onCrashPoint === undefined ? () => {} : (point) => onCrashPoint(point),
   };
   const gate = migrationGate(engine.metadata);
@@ -72,12 +74,15 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
     openAttachment: (selector, openOptions) => gate(() => reads.openAttachment(selector, openOptions)),
 
     sweep: () => sweeper.sweepOnce(),
+    settled: () => engine.background.settled(),
 
     async close() {
       if (closed) return;
       closed = true;
       stopListening?.();
       await sweeper.stop();
+      // Promotions in flight finish before the ports close (a stopped one is the sweeper's to finish, but need not be).
+      await engine.background.settled();
       await engine.blobs.close?.();
       await engine.metadata.close();
     },

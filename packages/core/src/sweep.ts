@@ -2,9 +2,10 @@
 //  1. expired leases → their transactions roll back;
 //  2. committed rows still pointing at a staged blob → promoted;
 //  3. queued garbage blobs → deleted;
-//  4. blobs no row points at (orphans): staged blobs of transactions that
-//     are no longer active, and committed-path blobs whose version has no
-//     row at all (a promotion copies before it repoints its row);
+//  4. blobs no row points at (orphans): staged blobs (state/~staging/) of
+//     transactions that are no longer active, and committed-path blobs
+//     whose version has no row at all (a promotion copies before it
+//     repoints its row);
 //  5. the blob store's temp files of writes that never finished.
 // Every step re-checks state in its own transaction, so several sweepers
 // (one per server process) may run at once.
@@ -23,6 +24,9 @@ const HISTORY_MS = 24 * 3600 * 1000;
 export async function sweep(engine: EngineContext): Promise<SweepReport> {
   const report: SweepReport = { expiredLeases: 0, rolledBackTxns: 0, promoted: 0, garbageDeleted: 0, orphansDeleted: 0 };
   await expireLeases(engine, report);
+  // The rollbacks above queued their garbage deletion in the background; let
+  // it finish, so the steps below do not race it for the same blobs.
+  await engine.background.settled();
   await finishPromotions(engine, report);
   await deleteGarbage(engine, report);
   await deleteOrphans(engine, report);
@@ -84,7 +88,9 @@ async function deleteOrphans(engine: EngineContext, report: SweepReport): Promis
     batch = [];
     const { referenced, versions } = await engine.metadata.transaction(async (tx) => ({
       referenced: await tx.referencedBlobPaths(candidates.map((blob) => blob.path)),
-      versions: await tx.existingVersionIds(candidates.map((blob) => versionOf(blob.path))),
+      versions: await tx.existingVersionIds(
+        candidates.filter((blob) => stagedTxnOf(blob.path) === undefined).map((blob) => versionOf(blob.path)),
+      ),
     }));
     const orphans: string[] = [];
     for (const blob of candidates) {

@@ -208,6 +208,15 @@ export interface AttachmentStore extends IAttachmentStore {
   ): Promise<OpenedAttachment>;
   /** Removes expired leases, unfinished promotions, garbage and orphan blobs. */
   sweep(): Promise<SweepReport>;
+  /**
+   * Resolves once the background work queued so far is done: promoting the
+   * blobs of committed releases to their committed paths and deleting blobs
+   * no row points at. Releases and uploads answer before that work (readers
+   * follow the row, so they never notice); tests and tools that inspect the
+   * blob store's layout wait here first.
+   */
+  settled(): Promise<void>;
+  /** Waits for background work, then closes the ports. */
   close(): Promise<void>;
   /** The configured maximum attachment size (0 = unlimited). */
   readonly maxBytes: number;

@@ -37,6 +37,8 @@ describe('crash points', () => {
     const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
     await lease.attach({ name: 'a.txt', body: bytes('hello') });
     await lease.release();
+    // Promotion runs in the background, after the release answered.
+    await store.settled();
     expect(reached).toEqual(['upload.after-blob', 'upload.after-row', 'commit.after-metadata', 'promote.after-copy', 'promote.after-row']);
     await store.close();
   });

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, opendir, readdir, rmdir, stat, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { AttacheError, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
 import { blobPathResolver } from './blob-paths.js';
 import { discard, errorCode, renameIntoPlace, syncDirectory } from './durability.js';
@@ -214,9 +214,23 @@ export function fsBlobs(options: FsBlobsOptions): BlobStore {
   return { put, get, stat: statBlob, copy, delete: deleteBlob, list, purgeTemporary };
 }
 
-/** Removes now-empty directories from `directory` up to (not including) `root`. */
+const KEPT_LEVELS = 2;
+
+/** How many path segments `directory` lies below `root`; 0 for root itself or a path outside it. */
+function depthBelow(root: string, directory: string): number {
+  const path = relative(root, directory);
+  if (path === '' || path.startsWith('..') || isAbsolute(path)) return 0;
+  return path.split(sep).length;
+}
+
+/**
+ * Removes now-empty directories from `directory` up, keeping `root` and the
+ * two levels below it (`state/<namespace>`, `state/~staging`): they are few
+ * and reused all the time, and removing one would cost the next write a
+ * mkdir plus an fsync of its parent.
+ */
 async function pruneEmptyParents(directory: string, root: string): Promise<void> {
-  for (let current = directory; current !== root && current.startsWith(root); current = dirname(current)) {
+  for (let current = directory; depthBelow(root, current) > KEPT_LEVELS; current = dirname(current)) {
     try {
       await rmdir(current);
     } catch (error) {

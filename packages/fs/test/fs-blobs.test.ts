@@ -179,10 +179,18 @@ describe('fsBlobs', () => {
   });
 
   describe('delete', () => {
-    it('removes parent directories left empty, up to but not including root', async () => {
+    it('removes parent directories left empty, down to the two levels below root', async () => {
       await store.put(blobPath, bytesStream('x'));
       await store.delete(blobPath);
-      expect(await readdir(root)).toEqual(['.tmp']);
+      expect((await readdir(root)).sort()).toEqual(['.tmp', 'state']);
+      expect(await readdir(join(root, 'state'))).toEqual(['default']);
+      expect(await readdir(join(root, 'state', 'default'))).toEqual([]);
+    });
+
+    it('keeps the flat staging directory when its last blob goes, so the next upload creates none', async () => {
+      await store.put('state/~staging/t1.v1', bytesStream('x'));
+      await store.delete('state/~staging/t1.v1');
+      expect(await readdir(join(root, 'state', '~staging'))).toEqual([]);
     });
 
     it('keeps parent directories that still hold other blobs', async () => {

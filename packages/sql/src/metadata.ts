@@ -13,7 +13,7 @@ import type {
   TxnRow,
   TxnState,
 } from '@attache/core';
-import { AttacheError } from '@attache/core';
+import { AttacheError, STAGING_PREFIX } from '@attache/core';
 import { Migrator, sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, attacheMigrationProvider } from './migrations.js';
 import type { AttacheDatabase, AttachmentsTable, KeysTable, LeasesTable, TxnsTable } from './schema.js';
@@ -547,13 +547,14 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
       await q().deleteFrom('attache_attachments').where('version_id', '=', versionId).execute();
     },
     async listUnpromoted(limit) {
-      // `.staging` is a reserved key segment (names.ts), so only staged
-      // paths contain it; LIKE has no wildcard characters in this pattern.
+      // Staged paths (core's paths.ts): the flat staging directory, or the
+      // per-key `.staging` of earlier versions (a reserved key segment, so
+      // only staged paths contain it). No LIKE wildcard in either pattern.
       const rows = await q()
         .selectFrom('attache_attachments')
         .selectAll()
         .where('state', '=', 'committed')
-        .where('blob_path', 'like', '%/.staging/%')
+        .where((eb) => eb.or([eb('blob_path', 'like', `${STAGING_PREFIX}%`), eb('blob_path', 'like', '%/.staging/%')]))
         .orderBy('updated_at')
         .orderBy('version_id')
         .limit(Math.max(0, limit))

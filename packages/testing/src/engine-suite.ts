@@ -5,6 +5,8 @@ import {
   createAttachmentStore,
   isAttacheError,
   newId,
+  stagedBlobPath,
+  stagedTxnOf,
   type Attachment,
   type AttachmentStore,
   type AttachmentStoreOptions,
@@ -95,6 +97,11 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
     let clock: number;
     const open = (extra: Partial<AttachmentStoreOptions> = {}) =>
       createAttachmentStore({ ...fixture.storeOptions, ...ports, sweepIntervalSeconds: 0, orphanGraceSeconds: 0, now: () => clock, ...extra });
+    /** The blobs once the store's background work (promotion, garbage deletion) is done. */
+    const settledBlobPaths = async () => {
+      await store.settled();
+      return blobPaths(ports.blobs);
+    };
 
     beforeEach(async () => {
       clock = Date.now();
@@ -171,12 +178,13 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
     });
 
     describe('release', () => {
-      it('commits staged attachments and removes their staged blobs', async () => {
+      it('commits staged attachments and, in the background, moves them to the committed path', async () => {
         const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
         await lease.attach({ name: 'x', body: bytes('xx') });
-        expect((await blobPaths(ports.blobs)).some((p) => p.includes('/.staging/'))).toBe(true);
+        expect((await settledBlobPaths()).some((p) => stagedTxnOf(p) !== undefined)).toBe(true);
         await lease.release();
-        const paths = await blobPaths(ports.blobs);
+        await store.settled();
+        const paths = await settledBlobPaths();
         expect(paths).toHaveLength(1);
         expect(paths[0]).toMatch(/^state\/default\/k\/attachments\/[0-9a-f-]{36}$/);
       });
@@ -288,8 +296,8 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         await lease.release({ rollback: true });
         const committed = await store.listAttachments({ key: 'k' });
         expect(committed.map((a) => [a.name, a.size])).toEqual([['keep', 1]]);
-        const paths = await blobPaths(ports.blobs);
-        expect(paths.filter((p) => p.includes('/.staging/'))).toEqual([]);
+        const paths = await settledBlobPaths();
+        expect(paths.filter((p) => stagedTxnOf(p) !== undefined)).toEqual([]);
         expect(paths).toHaveLength(1);
       });
 
@@ -314,7 +322,7 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         await expectCode(lease.release(), 'lease_expired');
         await expect(lease.release({ rollback: true })).resolves.toEqual({ released: true });
         expect(await store.listAttachments({ key: 'k' })).toEqual([]);
-        expect(await blobPaths(ports.blobs)).toEqual([]);
+        expect(await settledBlobPaths()).toEqual([]);
       });
     });
 
@@ -390,7 +398,7 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         await lease.attach({ name: 'x', body: bytes('x') });
         clock += 6_000;
         await expectCode(lease.list(), 'lease_expired');
-        expect(await blobPaths(ports.blobs)).toEqual([]);
+        expect(await settledBlobPaths()).toEqual([]);
         await expectCode(lease.keepalive({ ttlSeconds: 5 }), 'lease_expired');
         const next = await store.acquire({ key: 'k', ttlSeconds: 5, owner: 'p' });
         expect(await next.list()).toEqual([]);
@@ -402,7 +410,7 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         clock += 6_000;
         const report = await store.sweep();
         expect(report.rolledBackTxns).toBe(1);
-        expect(await blobPaths(ports.blobs)).toEqual([]);
+        expect(await settledBlobPaths()).toEqual([]);
         await expectCode(lease.list(), 'lease_expired');
       });
 
@@ -469,14 +477,14 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         const committed = await store.getAttachment({ key: 'k', name: 'a' });
         expect(committed).toMatchObject({ id: first.attachment.id, size: 7 });
         expect(committed.createdAt.getTime()).toBe(first.attachment.createdAt.getTime());
-        expect(await blobPaths(ports.blobs)).toHaveLength(1);
+        expect(await settledBlobPaths()).toHaveLength(1);
       });
 
       it('aborts past maxBytes with attachment_too_large and keeps nothing', async () => {
         const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
         await expectCode(lease.attach({ name: 'big', body: bytes('1234567'), maxBytes: 3 }), 'attachment_too_large');
         expect(await lease.list()).toEqual([]);
-        expect(await blobPaths(ports.blobs)).toEqual([]);
+        expect(await settledBlobPaths()).toEqual([]);
       });
 
       it('caps maxBytes at the store limit', async () => {
@@ -497,7 +505,7 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
           lease.attach({ name: 'a', body: bytes('hello world'), expectedCrc32: '0D4A1185', expectedSize: 11 }),
         ).resolves.toMatchObject({ noop: false });
         expect((await lease.list()).map((a) => a.name)).toEqual(['a']);
-        expect(await blobPaths(ports.blobs)).toHaveLength(1);
+        expect(await settledBlobPaths()).toHaveLength(1);
       });
 
       it('rejects invalid names', async () => {
@@ -524,7 +532,7 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
           ]),
         ).rejects.toThrow('client went away');
         expect(await lease.list()).toEqual([]);
-        expect(await blobPaths(ports.blobs)).toEqual([]);
+        expect(await settledBlobPaths()).toEqual([]);
         const result = await lease.attachAll([
           { name: 'one', body: bytes('1') },
           { name: 'two', body: bytes('2') },
@@ -547,7 +555,7 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         await lease.release();
         expect((await store.listAttachments({ key: 'k' })).map((x) => x.name)).toEqual(['b', 'c']);
         await expectCode(store.getAttachment({ id: a.attachment.id }), 'attachment_not_found');
-        expect(await blobPaths(ports.blobs)).toHaveLength(2);
+        expect(await settledBlobPaths()).toHaveLength(2);
       });
 
       it('deleteAll removes committed and staged attachments on release', async () => {
@@ -561,7 +569,7 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         expect((await store.listAttachments({ key: 'k' })).map((x) => x.name)).toEqual(['a']);
         await lease.release();
         expect(await store.listAttachments({ key: 'k' })).toEqual([]);
-        expect(await blobPaths(ports.blobs)).toEqual([]);
+        expect(await settledBlobPaths()).toEqual([]);
       });
 
       it('unstage takes back a staged write or delete, showing the committed version again', async () => {
@@ -580,7 +588,7 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         expect(await lease.unstage({ name: 'a' })).toEqual({ unstaged: true });
         await lease.release();
         expect((await store.listAttachments({ key: 'k' })).map((x) => [x.name, x.size])).toEqual([['a', 9]]);
-        expect(await blobPaths(ports.blobs)).toHaveLength(1);
+        expect(await settledBlobPaths()).toHaveLength(1);
       });
 
       it('a write after a staged delete of the same name wins', async () => {
@@ -621,7 +629,14 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
       async open() {
         const seedPorts = await fixture.create();
         const seedStore = createAttachmentStore({ ...fixture.storeOptions, ...seedPorts, sweepIntervalSeconds: 0, orphanGraceSeconds: 0 });
-        return { store: seedStore, blobPaths: () => blobPaths(seedPorts.blobs), close: () => seedStore.close() };
+        return {
+          store: seedStore,
+          blobPaths: async () => {
+            await seedStore.settled();
+            return blobPaths(seedPorts.blobs);
+          },
+          close: () => seedStore.close(),
+        };
       },
       explicitExtension: true,
     });
@@ -684,7 +699,7 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         const lease = await store.acquire({ key: 'k', ttlSeconds: 5, owner: 'o' });
         await lease.attach({ name: 'staged', body: bytes('staged') });
         // An orphan from an upload that died before its row was written.
-        await ports.blobs.put(`state/default/k/.staging/${lease.txnId}/attachments/0190b6e0-0000-7000-8000-000000000001`, new Blob(['x']).stream());
+        await ports.blobs.put(stagedBlobPath(lease.txnId, '0190b6e0-0000-7000-8000-000000000001'), new Blob(['x']).stream());
         if (fixture.reopen) {
           await store.close();
           ports = await fixture.reopen();
@@ -693,7 +708,7 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         clock += 6_000;
         const report = await store.sweep();
         expect(report.rolledBackTxns).toBe(1);
-        expect(await blobPaths(ports.blobs)).toEqual([]);
+        expect(await settledBlobPaths()).toEqual([]);
         const again = await store.acquire({ key: 'k', ttlSeconds: 5, owner: 'p' });
         expect(await again.list()).toEqual([]);
       });
@@ -702,30 +717,30 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         await ports.blobs.put('state/default/k/attachments/0190b6e0-0000-7000-8000-000000000002', new Blob(['x']).stream());
         const report = await store.sweep();
         expect(report.orphansDeleted).toBe(1);
-        expect(await blobPaths(ports.blobs)).toEqual([]);
+        expect(await settledBlobPaths()).toEqual([]);
       });
 
       it('keeps a committed-path blob whose version still has a row (a promotion between its copy and its repoint)', async () => {
         const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
         await lease.attach({ name: 'a', body: bytes('a') });
-        const [staged] = await blobPaths(ports.blobs);
-        const versionId = staged!.slice(staged!.lastIndexOf('/') + 1);
+        const [staged] = await settledBlobPaths();
+        const versionId = staged!.slice(staged!.lastIndexOf('.') + 1);
         // What a promotion's copy leaves before it repoints the row (a hard
         // link keeps the upload's old mtime, so age cannot protect it).
         await ports.blobs.put(`state/default/k/attachments/${versionId}`, new Blob(['a']).stream());
         const report = await store.sweep();
         expect(report.orphansDeleted).toBe(0);
-        expect(await blobPaths(ports.blobs)).toEqual([`state/default/k/attachments/${versionId}`, staged].sort());
+        expect(await settledBlobPaths()).toEqual([`state/default/k/attachments/${versionId}`, staged].sort());
         await lease.release();
         expect(await readText((await store.openAttachment({ key: 'k', name: 'a' })).body)).toBe('a');
-        expect(await blobPaths(ports.blobs)).toEqual([`state/default/k/attachments/${versionId}`]);
+        expect(await settledBlobPaths()).toEqual([`state/default/k/attachments/${versionId}`]);
       });
 
       it('keeps the blobs of a live transaction', async () => {
         const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
         await lease.attach({ name: 'a', body: bytes('a') });
         await store.sweep();
-        expect(await blobPaths(ports.blobs)).toHaveLength(1);
+        expect(await settledBlobPaths()).toHaveLength(1);
         await lease.release();
         expect(await readText((await store.openAttachment({ key: 'k', name: 'a' })).body)).toBe('a');
       });

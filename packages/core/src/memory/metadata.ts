@@ -12,6 +12,7 @@ import type {
   MetadataTx,
   TxnRow,
 } from '../ports.js';
+import { isStagedPath } from '../paths.js';
 
 export function memoryMetadata(): MetadataStore {
   const tables = {
@@ -215,7 +216,7 @@ function createTx(tables: Tables): { tx: MetadataTx; end(): void } {
       assertOpen();
       return attachments
         .values()
-        .filter((row) => row.state === 'committed' && row.blobPath.includes(STAGING_SEGMENT))
+        .filter((row) => row.state === 'committed' && isStagedPath(row.blobPath))
         .sort((a, b) => a.updatedAt - b.updatedAt || compareCodePoints(a.versionId, b.versionId))
         .slice(0, Math.max(0, limit))
         .map(copyRow);
@@ -263,8 +264,6 @@ function createTx(tables: Tables): { tx: MetadataTx; end(): void } {
     },
   };
 }
-
-const STAGING_SEGMENT = '/.staging/';
 
 /**
  * A map that records the first prior value of every entry written during a

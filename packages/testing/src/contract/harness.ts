@@ -16,6 +16,8 @@ import {
   type MetadataStore,
   type AttachmentJson,
   type LeaseJson,
+  STAGING_PREFIX,
+  stagedTxnOf,
 } from '@attache/core';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,12 +64,20 @@ export interface WatchedBlobs extends BlobStore {
   readonly putsInFlight: number;
   /** Every blob path under `prefix`, sorted. */
   paths(prefix?: string): Promise<string[]>;
+  /** The blobs of a lease's key and the staged blobs of its transaction, sorted. */
+  ofLease(lease: LeaseJson): Promise<string[]>;
 }
 
 export interface ContractServer {
   baseUrl: string;
   store: AttachmentStore;
   blobs: WatchedBlobs;
+  /**
+   * Waits until the server's background work (promotion and garbage deletion
+   * after a commit) is done: `store.settled()` in process; for a server in
+   * another process, until two listings of its blobs a moment apart agree.
+   */
+  settled(): Promise<void>;
   /** Moves the store's clock forward, so leases expire without waiting. */
   advance(seconds: number): void;
   /** While true, every metadata transaction fails as an unreachable database would. */
@@ -104,6 +114,7 @@ export async function startContractServer(
     baseUrl,
     store,
     blobs,
+    settled: () => store.settled(),
     advance: (seconds) => {
       offsetMs += seconds * 1000;
     },
@@ -120,6 +131,17 @@ export async function startContractServer(
       await store.close();
     },
   };
+}
+
+/** Waits (bounded, 10 s) until two listings of `state/` 200 ms apart agree: another process's background work is done. */
+async function blobsAtRest(blobs: WatchedBlobs): Promise<void> {
+  let previous = JSON.stringify(await blobs.paths('state/'));
+  for (let round = 0; round < 50; round++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const current = JSON.stringify(await blobs.paths('state/'));
+    if (current === previous) return;
+    previous = current;
+  }
 }
 
 /** A server in another process, for `describeExternalHttpContract`. */
@@ -147,13 +169,15 @@ export interface ExternalServer {
 export async function connectExternalServer(external: ExternalServer): Promise<ContractServer> {
   const baseUrl = external.baseUrl.replace(/\/+$/, '');
   const notInProcess = (what: string) => new Error(`${what} needs the store in this process, not in the server's`);
+  const blobs = stagedBlobs(external.blobs, external.stagingDir);
   return {
     baseUrl,
     get store(): AttachmentStore {
       if (external.store === undefined) throw notInProcess('the TypeScript store');
       return external.store;
     },
-    blobs: stagedBlobs(external.blobs, external.stagingDir),
+    blobs,
+    settled: () => blobsAtRest(blobs),
     advance() {
       throw notInProcess('moving the clock');
     },
@@ -198,17 +222,22 @@ function stagedBlobs(inner: BlobStore, stagingDir: string | undefined): WatchedB
 }
 
 /** What both blob watchers pass straight to the store, plus `paths()`: the sorted blob paths under a prefix. */
-function readThrough(inner: BlobStore): Pick<WatchedBlobs, 'get' | 'stat' | 'copy' | 'delete' | 'list' | 'paths'> {
+function readThrough(inner: BlobStore): Pick<WatchedBlobs, 'get' | 'stat' | 'copy' | 'delete' | 'list' | 'paths' | 'ofLease'> {
+  const paths = async (prefix = 'state/') => {
+    const found: string[] = [];
+    for await (const blob of inner.list(prefix)) found.push(blob.path);
+    return found.sort();
+  };
   return {
     get: (path, range) => inner.get(path, range),
     stat: (path) => inner.stat(path),
     copy: (from, to) => inner.copy(from, to),
     delete: (path) => inner.delete(path),
     list: (prefix) => inner.list(prefix),
-    async paths(prefix = 'state/') {
-      const found: string[] = [];
-      for await (const blob of inner.list(prefix)) found.push(blob.path);
-      return found.sort();
+    paths,
+    async ofLease(lease) {
+      const staged = (await paths(STAGING_PREFIX)).filter((path) => stagedTxnOf(path) === lease.txn_id);
+      return [...(await paths(`state/${lease.namespace}/${lease.key}/`)), ...staged].sort();
     },
   };
 }

@@ -206,7 +206,7 @@ export function leaseScenarios(context: ContractContext): void {
       expect((await http.release(lease, true)).status).toBe(200);
       const next = await http.acquire(lease.key);
       expect(await http.namesUnderLease(next)).toEqual([]);
-      expect(await server.blobs.paths(`state/default/${lease.key}/`)).toEqual([]);
+      expect(await server.blobs.ofLease(lease)).toEqual([]);
     });
 
     it('commits every key of a shared transaction (txn_id) when one of its leases is released', async () => {

@@ -65,7 +65,7 @@ export function lifecycleScenarios(context: ContractContext): void {
       await http.uploadRaw(lease, 'gone.txt', 'bye');
       expect((await http.release(lease, true)).status).toBe(200);
       expect(await http.committed(lease.key)).toEqual([]);
-      expect(await server.blobs.paths(`state/default/${lease.key}/`)).toEqual([]);
+      expect(await server.blobs.ofLease(lease)).toEqual([]);
     });
 
     it('deletes one attachment and then all attachments under the lease, staged until release', async () => {

@@ -60,7 +60,7 @@ export function multipartScenarios(context: ContractContext): void {
       ]);
       await expectError(await postForm(lease, body, { max_bytes: '8' }), 'attachment_too_large');
       expect(await http.namesUnderLease(lease)).toEqual([]);
-      expect(await server.blobs.paths(`state/default/${lease.key}/`)).toEqual([]);
+      expect(await server.blobs.ofLease(lease)).toEqual([]);
     });
 
     it('with prevent_overwrite, keeps existing names unchanged and stores the new ones (noop only when all were kept)', async () => {
@@ -92,7 +92,7 @@ export function multipartScenarios(context: ContractContext): void {
       ]);
       await expectError(await postForm(lease, body.slice(0, body.length - 30)), 'invalid_body');
       expect(await http.namesUnderLease(lease)).toEqual([]);
-      expect(await server.blobs.paths(`state/default/${lease.key}/`)).toEqual([]);
+      expect(await server.blobs.ofLease(lease)).toEqual([]);
     });
 
     it.skipIf(!context.supports.blobTraffic)('refuses parts that share a name with 400 invalid_name, keeping none and not streaming the repeat', async () => {
@@ -107,7 +107,7 @@ export function multipartScenarios(context: ContractContext): void {
       const refused = await expectError(await postForm(lease, body), 'invalid_name');
       expect(refused.detail).toContain('same.txt');
       expect(await http.namesUnderLease(lease)).toEqual([]);
-      expect(await server.blobs.paths(`state/default/${lease.key}/`)).toEqual([]);
+      expect(await server.blobs.ofLease(lease)).toEqual([]);
       // Only the first part reached the blob store (and was deleted again).
       expect(server.blobs.bytesPut - bytesBefore).toBe(server.storedSize('first'.length));
     });
@@ -121,7 +121,7 @@ export function multipartScenarios(context: ContractContext): void {
       ]);
       await expectError(await postForm(lease, body, { name: 'renamed.txt' }), 'invalid_name');
       expect(await http.namesUnderLease(lease)).toEqual([]);
-      expect(await server.blobs.paths(`state/default/${lease.key}/`)).toEqual([]);
+      expect(await server.blobs.ofLease(lease)).toEqual([]);
       // The file name the query replaced is free for a later part.
       const reuse = multipartBody([
         { name: 'a', filename: 'original.txt', data: 'first' },

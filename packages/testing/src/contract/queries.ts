@@ -26,6 +26,8 @@ export function queryScenarios(context: ContractContext): void {
 
     it('refuses a document upload with a misspelt key (kye=) with 400 invalid_query and stores nothing', async () => {
       const { http, server } = context;
+      // Background promotions of earlier calls must not move blobs between the two snapshots.
+      await server.settled();
       const before = await server.blobs.paths('state/');
       const response = await fetch(http.url('/attachments', { kye: 'orders/1', name: 'a.txt' }), { method: 'POST', body: 'bytes' });
       await expectInvalidQuery(response, 'kye', 'POST /attachments');
@@ -39,6 +41,8 @@ export function queryScenarios(context: ContractContext): void {
       await http.uploadRaw(lease, 'kept.txt', 'kept');
       const key = encodeURIComponent(lease.key);
       const leaseBody = JSON.stringify({ key: lease.key, lease_id: lease.lease_id, txn_id: lease.txn_id, ttl_seconds: 60 });
+      // Background promotions of earlier calls must not move blobs between the two snapshots.
+      await server.settled();
       const blobsBefore = await server.blobs.paths('state/');
       const cases: [string, string, () => Promise<Response>][] = [
         ['POST /attachments', 'nmae', () => send(lease, 'POST', '/attachments', `key=${key}&name=new.txt&nmae=x`, 'new')],

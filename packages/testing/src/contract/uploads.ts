@@ -66,7 +66,7 @@ export function uploadScenarios(context: ContractContext): void {
         'checksum_mismatch',
       );
       expect(await http.namesUnderLease(lease)).toEqual([]);
-      expect(await server.blobs.paths(`state/default/${lease.key}/`)).toEqual([]);
+      expect(await server.blobs.ofLease(lease)).toEqual([]);
 
       const good = await http.uploadRaw(lease, 'c.txt', content, {}, { 'Content-Digest': `sha-512=:AAAA:, sha-256=:${sha256Base64(content)}:` });
       expect(good.status).toBe(200);
@@ -115,19 +115,20 @@ export function uploadScenarios(context: ContractContext): void {
         await expectError(cutOff, 'attachment_too_large');
       }
       expect(await http.namesUnderLease(lease)).toEqual([]);
-      expect(await server.blobs.paths(`state/default/${lease.key}/`)).toEqual([]);
+      expect(await server.blobs.ofLease(lease)).toEqual([]);
       expect((await http.uploadRaw(lease, 'fits.bin', '123', { max_bytes: '3' })).status).toBe(200);
     });
 
     it.skipIf(!context.supports.serverOptions)('caps max_bytes at the server’s own limit', async () => {
-      await context.withServer({ maxBytes: 8 }, async ({ http, blobs }) => {
+      await context.withServer({ maxBytes: 8 }, async ({ http, blobs, store }) => {
         const lease = await http.acquire(freshKey());
         await expectError(await http.uploadRaw(lease, 'nine.bin', '123456789'), 'attachment_too_large');
         await expectError(await http.uploadRaw(lease, 'nine.bin', '123456789', { max_bytes: '100' }), 'attachment_too_large');
         expect((await http.uploadRaw(lease, 'eight.bin', '12345678')).status).toBe(200);
         await http.release(lease);
         expect((await http.committed(lease.key)).map((a) => a.name)).toEqual(['eight.bin']);
-        expect(await blobs.paths(`state/default/${lease.key}/`)).toHaveLength(1);
+        await store.settled();
+        expect(await blobs.ofLease(lease)).toEqual([expect.stringMatching(new RegExp(`^state/default/${lease.key}/attachments/`))]);
       });
     });
   });
