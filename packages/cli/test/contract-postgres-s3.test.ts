@@ -8,8 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createAttachmentStore, createHandler } from '@attache/core';
 import { toNodeListener } from '@attache/node';
 import { s3Blobs } from '@attache/s3';
@@ -21,26 +19,14 @@ import {
   describeHttpContract,
   describePostgres,
   describeRadosgw,
+  listenOnLoopback,
   type MountFn,
   type TestDatabase,
 } from '@attache/testing';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { assertBuilt, startServer, stopServer } from './process-helpers.js';
 
-const mountLikeServe: MountFn = async (options) => {
-  const handler = createHandler({ ...options, basePath: '/v1' });
-  const server = createServer(toNodeListener(handler));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    baseUrl: `http://127.0.0.1:${port}/v1`,
-    close: async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-    },
-  };
-};
+const mountLikeServe: MountFn = (options) => listenOnLoopback(toNodeListener(createHandler({ ...options, basePath: '/v1' })));
 
 describePostgres('HTTP contract on PostgreSQL + S3', (serverUrl) => {
   describeRadosgw('on radosgw', (s3) => {

@@ -26,3 +26,4 @@ export {
 export * from './portability.js';
 export * from './module-graph.js';
 export * from './radosgw.js';
+export * from './loopback-server.js';
