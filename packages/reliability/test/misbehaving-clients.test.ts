@@ -48,9 +48,18 @@ afterEach(async () => {
  * the polling; the deadline is what makes a leak fail.
  */
 async function expectNothingKept(): Promise<void> {
+  await expectStorageSettles({ allowActiveTxns: true });
+}
+
+/**
+ * Storage ends up whole: no orphan, no temp file. Polled for up to 5 s, since
+ * the server promotes committed blobs and deletes garbage after it answers
+ * (a promotion's copy is a temp file until it lands).
+ */
+async function expectStorageSettles(options: { allowActiveTxns?: boolean } = {}): Promise<void> {
   const deadline = Date.now() + 5_000;
   for (;;) {
-    const problems = await storageProblems(backend, { maxTempFiles: 0, allowActiveTxns: true });
+    const problems = await storageProblems(backend, { maxTempFiles: 0, ...options });
     if (problems.length === 0) return;
     if (Date.now() > deadline) expect(problems).toEqual([]);
     await sleep(50);
@@ -61,7 +70,7 @@ async function expectNothingKept(): Promise<void> {
 async function expectCommitShows(lease: LeaseHandle, expected: ReadonlyMap<string, Uint8Array>): Promise<void> {
   expect((await release(server.url, lease)).status).toBe(200);
   expect(await visibilityProblems(server.url, lease.key, expected)).toEqual([]);
-  expect(await storageProblems(backend, { maxTempFiles: 0 })).toEqual([]);
+  await expectStorageSettles();
 }
 
 // ---------------------------------------------------------------------------
@@ -299,7 +308,7 @@ describe('integrity checks', () => {
       expect((failure as AttacheError).code).toBe('size_mismatch');
       await expect(server.store.stat(handle.attachmentId)).rejects.toMatchObject({ code: 'attachment_not_found' });
     }
-    expect(await storageProblems(backend, { maxTempFiles: 0 })).toEqual([]);
+    await expectStorageSettles();
     expect(await blobFiles(backend.dataDir)).toEqual([]);
   });
 
