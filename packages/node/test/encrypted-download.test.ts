@@ -37,8 +37,11 @@ async function storedAttachment() {
   const lease = await writer.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
   await lease.attach({ name: 'big.bin', body: new Uint8Array(SIZE).fill(9) });
   await lease.release();
+  // The committed blob at its final path: promotion runs after the release answers.
+  await writer.settled();
   const paths: string[] = [];
   for await (const blob of blobs.list('state/')) paths.push(blob.path);
+  expect(paths).toHaveLength(1);
   return { metadata, blobs, path: paths[0]! };
 }
 

@@ -61,6 +61,7 @@ export function documentScenarios(context: ContractContext): void {
         ]),
       });
       await expectError(response, 'attachment_too_large');
+      await server.settled();
       expect(await server.blobs.paths('state/')).toEqual(before);
     });
 
@@ -116,6 +117,7 @@ export function documentScenarios(context: ContractContext): void {
         ]),
       });
       await expectError(response, 'invalid_name');
+      await server.settled();
       expect(await server.blobs.paths('state/')).toEqual(before);
     });
 
@@ -148,6 +150,7 @@ export function documentScenarios(context: ContractContext): void {
         const lease = await http.acquire(freshKey('chosen'));
         const keyed = (await (await http.uploadRaw(lease, 'k.txt', 'keyed')).json()) as { attachment: AttachmentJson };
         await http.release(lease);
+        await server.settled();
         const blobsBefore = await server.blobs.paths('state/');
         for (const namespace of [undefined, 'other']) {
           await expectError(await postDocument({ id, namespace }, 'second'), 'attachment_exists');
@@ -155,6 +158,7 @@ export function documentScenarios(context: ContractContext): void {
         }
         expect(await (await http.get('/attachment', { id })).text()).toBe('first');
         expect(await (await http.get('/attachment', { id: keyed.attachment.id })).text()).toBe('keyed');
+        await server.settled();
         expect(await server.blobs.paths('state/')).toEqual(blobsBefore);
       });
 

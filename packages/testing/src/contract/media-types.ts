@@ -24,6 +24,7 @@ export function mediaTypeScenarios(context: ContractContext): void {
         const before = await server.blobs.paths('state/');
         const document = await fetch(http.url('/attachments', { name: 'trick.png', content_type: trick }), { method: 'POST', body: 'x' });
         await expectError(document, 'invalid_content_type');
+        await server.settled();
         expect(await server.blobs.paths('state/')).toEqual(before);
       }
       expect(await http.namesUnderLease(lease)).toEqual([]);

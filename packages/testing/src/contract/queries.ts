@@ -31,6 +31,7 @@ export function queryScenarios(context: ContractContext): void {
       const before = await server.blobs.paths('state/');
       const response = await fetch(http.url('/attachments', { kye: 'orders/1', name: 'a.txt' }), { method: 'POST', body: 'bytes' });
       await expectInvalidQuery(response, 'kye', 'POST /attachments');
+      await server.settled();
       expect(await server.blobs.paths('state/')).toEqual(before);
       expect(await http.committed('orders/1')).toEqual([]);
     });
@@ -60,6 +61,7 @@ export function queryScenarios(context: ContractContext): void {
       for (const [label, parameter, request] of cases) await expectInvalidQuery(await request(), parameter, label);
       // Nothing was staged, deleted, released or rolled back.
       expect(await http.namesUnderLease(lease)).toEqual(['kept.txt']);
+      await server.settled();
       expect(await server.blobs.paths('state/')).toEqual(blobsBefore);
       expect((await http.release(lease)).status).toBe(200);
       expect((await http.committed(lease.key)).map((a) => a.name)).toEqual(['kept.txt']);
