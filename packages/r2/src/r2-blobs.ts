@@ -95,7 +95,12 @@ export function r2Blobs(options: R2BlobsOptions): BlobStore {
     try {
       if (signal?.aborted) throw signal.reason;
       signal?.addEventListener('abort', onAbort, { once: true });
-      let part = new Uint8Array(partSize);
+      // The first part's chunks are kept as they come: a body that ends
+      // within one part is one `put`, without a part-sized buffer.
+      let head: Uint8Array[] = [];
+      let headBytes = 0;
+      let inHead = true;
+      let part: Uint8Array | undefined;
       let filled = 0;
       let size = 0;
       let partNumber = 0;
@@ -112,34 +117,49 @@ export function r2Blobs(options: R2BlobsOptions): BlobStore {
           .finally(() => inFlight.delete(sent));
         inFlight.add(sent);
       };
+      const copyIntoParts = async (chunk: Uint8Array) => {
+        let offset = 0;
+        while (offset < chunk.byteLength) {
+          part ??= new Uint8Array(partSize);
+          const count = Math.min(partSize - filled, chunk.byteLength - offset);
+          part.set(chunk.subarray(offset, offset + count), filled);
+          filled += count;
+          offset += count;
+          if (filled === partSize) {
+            await sendPart(part);
+            part = undefined;
+            filled = 0;
+          }
+        }
+      };
       for (;;) {
         const { done, value } = await reader.read();
         if (signal?.aborted) throw signal.reason;
         if (done) break;
         if (!(value instanceof Uint8Array)) throw new TypeError('blob stream chunks must be Uint8Array');
         size += value.byteLength;
-        let offset = 0;
-        while (offset < value.byteLength) {
-          const count = Math.min(partSize - filled, value.byteLength - offset);
-          part.set(value.subarray(offset, offset + count), filled);
-          filled += count;
-          offset += count;
-          if (filled === partSize) {
-            await sendPart(part);
-            part = new Uint8Array(partSize);
-            filled = 0;
-          }
+        if (inHead && headBytes + value.byteLength <= partSize) {
+          head.push(value);
+          headBytes += value.byteLength;
+          continue;
         }
+        if (inHead) {
+          inHead = false;
+          for (const earlier of head) await copyIntoParts(earlier);
+          head = [];
+        }
+        await copyIntoParts(value);
       }
-      if (multipart === undefined) {
-        await bucket.put(key, part.subarray(0, filled));
+      if (inHead) {
+        await bucket.put(key, concatBytes(head, headBytes));
         return { size };
       }
-      if (filled > 0) await sendPart(part.subarray(0, filled));
+      if (part !== undefined && filled > 0) await sendPart(part.subarray(0, filled));
       await Promise.all(inFlight);
       throwPartFailure();
       parts.sort((a, b) => a.partNumber - b.partNumber);
-      await multipart.complete(parts);
+      // More than one part's bytes arrived, so the multipart upload exists.
+      await multipart!.complete(parts);
       return { size };
     } catch (error) {
       await reader.cancel(error).catch(() => {});
@@ -202,6 +222,17 @@ export function r2Blobs(options: R2BlobsOptions): BlobStore {
   }
 
   return { put, get, stat, copy, delete: deleteBlob, list };
+}
+
+function concatBytes(chunks: Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const whole = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return whole;
 }
 
 function checkRange(range: ByteRange): void {

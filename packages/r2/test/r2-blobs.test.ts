@@ -45,6 +45,24 @@ describe('r2Blobs multipart upload', () => {
     expect(await sha256Of((await store.get('big/copy'))!)).toBe(expected);
   });
 
+  it('keeps bytes in order when chunks of mixed sizes cross the first part boundary', async () => {
+    const store = r2Blobs({ bucket, prefix: `mp-${randomBytes(6).toString('hex')}/`, partSize: 5 * MiB });
+    const sizes = [3 * MiB, 3 * MiB, 1024, 1024, 2 * MiB, 7];
+    const chunks = sizes.map((length, index) => new Uint8Array(length).fill(index + 1));
+    const total = sizes.reduce((sum, length) => sum + length, 0);
+    const source = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const next = chunks.shift();
+        if (next === undefined) controller.close();
+        else controller.enqueue(next.slice());
+      },
+    });
+    const expected = createHash('sha256');
+    sizes.forEach((length, index) => expected.update(new Uint8Array(length).fill(index + 1)));
+    await expect(store.put('mixed', source)).resolves.toEqual({ size: total });
+    expect(await sha256Of((await store.get('mixed'))!)).toBe(expected.digest('hex'));
+  });
+
   it('leaves no object when the source errors after two parts', async () => {
     const store = r2Blobs({ bucket, prefix: `mp-${randomBytes(6).toString('hex')}/`, partSize: 5 * MiB });
     const failure = new Error('client went away');
