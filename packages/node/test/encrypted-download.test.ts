@@ -2,11 +2,10 @@
 // authenticate found mid-stream must break the response (the client sees a
 // truncated transfer, never a clean end with wrong or missing bytes), and an
 // attachment whose key the server lacks is refused before any byte is sent.
-import { get as httpGet, type IncomingMessage } from 'node:http';
 import { createAttachmentStore, createHandler, memoryBlobs, memoryMetadata, type AttachmentStore } from '@attache/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toNodeListener } from '../src/index.js';
-import { listen, settle, type Listening } from './servers.js';
+import { getRaw, listen, readAll, settle, type Listening } from './servers.js';
 
 const encryption = { keys: { k1: new Uint8Array(32).fill(4) }, activeKeyId: 'k1' };
 const SIZE = 200 * 1024;
@@ -17,18 +16,6 @@ afterEach(async () => {
   listening = undefined;
 });
 
-function getRaw(url: string): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const request = httpGet(url, resolve);
-    request.on('error', reject);
-  });
-}
-
-async function readAll(response: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of response) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 async function storedAttachment() {
   const metadata = memoryMetadata();

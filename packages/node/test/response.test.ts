@@ -2,7 +2,7 @@
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sendWebResponse } from '../src/index.js';
-import { deferred, delay, listen, settle, type Listening } from './servers.js';
+import { deferred, delay, getRaw, listen, readAll, settle, type Listening } from './servers.js';
 
 const MiB = 1024 * 1024;
 let listening: Listening | undefined;
@@ -11,18 +11,6 @@ afterEach(async () => {
   listening = undefined;
 });
 
-function getRaw(url: string): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const request = httpGet(url, resolve);
-    request.on('error', reject);
-  });
-}
-
-async function readAll(response: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of response) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** A lazily produced body of `total` bytes in `chunkSize` chunks that records how far it was pulled. */
 function meteredBody(total: number, chunkSize = 64 * 1024) {

@@ -1,5 +1,5 @@
 // Real `node:http` servers on 127.0.0.1 for the conversion tests.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, get as httpGet, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface Listening {
@@ -50,4 +50,18 @@ export function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; r
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/** A GET through `node:http` (no fetch): the raw response, so a cut transfer shows as `aborted`. */
+export function getRaw(url: string): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const request = httpGet(url, resolve);
+    request.on('error', reject);
+  });
+}
+
+export async function readAll(response: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
