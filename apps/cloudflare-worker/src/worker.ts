@@ -27,6 +27,8 @@ export interface Env {
   ATTACHE_MAX_BYTES?: string;
   /** Seconds between the alarm's sweeps (default 30). */
   ATTACHE_SWEEP_INTERVAL_SECONDS?: string;
+  /** Seconds a replaced or promoted R2 object stays for downloads still streaming it (default 60). */
+  ATTACHE_DELETE_GRACE_SECONDS?: string;
 }
 
 const DEFAULT_SWEEP_INTERVAL_SECONDS = 30;
@@ -40,7 +42,10 @@ export class AttacheObject extends DurableObject<Env> {
     super(ctx, env);
     const metadata = durableObjectMetadata(ctx.storage);
     // The binding's types are richer than the store's structural ones.
-    const blobs = r2Blobs({ bucket: env.BUCKET as unknown as R2BucketLike });
+    const blobs = r2Blobs({
+      bucket: env.BUCKET as unknown as R2BucketLike,
+      deleteGraceSeconds: env.ATTACHE_DELETE_GRACE_SECONDS === undefined ? undefined : Number(env.ATTACHE_DELETE_GRACE_SECONDS),
+    });
     const maxBytes = env.ATTACHE_MAX_BYTES === undefined ? undefined : Number(env.ATTACHE_MAX_BYTES);
     this.#sweepIntervalMs = Number(env.ATTACHE_SWEEP_INTERVAL_SECONDS ?? DEFAULT_SWEEP_INTERVAL_SECONDS) * 1000;
     this.#store = createAttachmentStore({ metadata, blobs, maxBytes });

@@ -13,8 +13,10 @@
 //             (background.ts); the sweeper finishes them after a crash —
 //  promote  4. copy staged blob → committed path                   [promote.after-copy]
 //           5. row repointed to the committed path                 [promote.after-row]
-//           6. staged blob deleted
+//           6. staged blob deleted (or, with a delete grace, queued
+//              as garbage in step 5's transaction)
 //  gc       7. queued garbage blobs deleted, then dequeued         [gc.after-delete]
+//              (with a delete grace: by the sweeper, once old enough)
 //  rollback   staged rows deleted and their blobs queued as garbage
 //             in one transaction                                   [rollback.after-metadata]
 //
@@ -192,6 +194,9 @@ export async function promote(engine: EngineContext, row: AttachmentRow): Promis
     if (current.blobPath === target) return 'promoted';
     if (current.blobPath !== stagedPath) return 'replaced';
     await tx.updateAttachment(row.versionId, { blobPath: target });
+    // A read may still stream the staged copy: with a delete grace it is
+    // garbage like any other, and outlives such reads.
+    if (engine.deleteGraceMs > 0) await tx.enqueueGarbage([stagedPath], engine.now());
     return 'repointed';
   });
   if (repointed === 'replaced') {
@@ -201,12 +206,16 @@ export async function promote(engine: EngineContext, row: AttachmentRow): Promis
     return;
   }
   if (repointed === 'repointed') engine.crashPoint('promote.after-row');
-  await engine.blobs.delete(stagedPath);
+  if (engine.deleteGraceMs === 0) await engine.blobs.delete(stagedPath);
 }
 
-/** Step 7. */
+/**
+ * Step 7. With a delete grace (object stores that cut reads of deleted
+ * objects), garbage stays queued and the sweeper deletes it once it is old
+ * enough for reads in flight to have finished.
+ */
 export async function collectGarbage(engine: EngineContext, paths: readonly string[]): Promise<void> {
-  if (paths.length === 0) return;
+  if (paths.length === 0 || engine.deleteGraceMs > 0) return;
   for (const path of paths) await engine.blobs.delete(path);
   engine.crashPoint('gc.after-delete');
   await engine.metadata.transaction((tx) => tx.dequeueGarbage(paths));

@@ -15,6 +15,8 @@ export interface EngineContext {
   /** Store-wide limit in bytes; 0 = unlimited. */
   readonly maxBytes: number;
   readonly orphanGraceMs: number;
+  /** How long garbage waits before deletion, for reads in flight (`BlobStore.deleteGraceSeconds`); 0 = delete at once. */
+  readonly deleteGraceMs: number;
   readonly waiters: KeyWaiters;
   /** Encryption at rest: new writes use its active key. Undefined: stored in plaintext. */
   readonly keyring: Keyring | undefined;

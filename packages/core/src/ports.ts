@@ -148,7 +148,10 @@ export interface MetadataTx {
 
   // Blob garbage: paths no row points at any more, deleted after the transaction.
   enqueueGarbage(paths: readonly string[], now: EpochMillis): Promise<void>;
-  listGarbage(limit: number): Promise<string[]>;
+  /** Oldest first, at most `limit`; only paths enqueued at or before `enqueuedBefore` when given. */
+  listGarbage(limit: number, enqueuedBefore?: EpochMillis): Promise<string[]>;
+  /** Which of these paths are queued as garbage. */
+  queuedGarbage(paths: readonly string[]): Promise<Set<string>>;
   dequeueGarbage(paths: readonly string[]): Promise<void>;
 }
 
@@ -207,5 +210,15 @@ export interface BlobStore {
    * The sweeper calls it. Returns how many were removed.
    */
   purgeTemporary?(olderThan: EpochMillis): Promise<number>;
+  /**
+   * Optional: how long a blob must outlive the last row that pointed at it
+   * before it is deleted (promoted staged copies, replaced and deleted
+   * attachments), so reads already streaming it finish. 0 or absent: a
+   * read in flight survives deletion (an open file on POSIX, a blob in
+   * memory) and blobs are deleted at once. Object stores that may cut a
+   * read of a deleted object (R2) set it; the sweeper deletes such garbage
+   * once it is this old.
+   */
+  readonly deleteGraceSeconds?: number;
   close?(): Promise<void>;
 }

@@ -41,6 +41,7 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
     now: options.now ?? Date.now,
     maxBytes,
     orphanGraceMs: (options.orphanGraceSeconds ?? 60) * 1000,
+    deleteGraceMs: Math.max(0, options.blobs.deleteGraceSeconds ?? 0) * 1000,
     waiters: new KeyWaiters(),
     keyring: options.encryption === undefined ? undefined : new Keyring(options.encryption),
     background: backgroundWork(),

@@ -1,7 +1,8 @@
 // The sweeper finishes whatever a crash or an expired lease left behind:
 //  1. expired leases → their transactions roll back;
 //  2. committed rows still pointing at a staged blob → promoted;
-//  3. queued garbage blobs → deleted;
+//  3. queued garbage blobs → deleted (once older than the blob store's
+//     delete grace, when it has one);
 //  4. blobs no row points at (orphans): staged blobs (state/~staging/) of
 //     transactions that are no longer active, and committed-path blobs
 //     whose version has no row at all (a promotion copies before it
@@ -67,7 +68,9 @@ async function finishPromotions(engine: EngineContext, report: SweepReport): Pro
 
 async function deleteGarbage(engine: EngineContext, report: SweepReport): Promise<void> {
   for (let round = 0; round < 1000; round++) {
-    const paths = await engine.metadata.transaction((tx) => tx.listGarbage(BATCH));
+    // Garbage younger than the delete grace may still be streamed by a read.
+    const enqueuedBefore = engine.deleteGraceMs > 0 ? engine.now() - engine.deleteGraceMs : undefined;
+    const paths = await engine.metadata.transaction((tx) => tx.listGarbage(BATCH, enqueuedBefore));
     if (paths.length === 0) return;
     // A queued path might have been re-referenced only through a bug; never
     // delete a blob that a row points at.
@@ -86,15 +89,18 @@ async function deleteOrphans(engine: EngineContext, report: SweepReport): Promis
   const flush = async () => {
     const candidates = batch;
     batch = [];
-    const { referenced, versions } = await engine.metadata.transaction(async (tx) => ({
-      referenced: await tx.referencedBlobPaths(candidates.map((blob) => blob.path)),
+    const paths = candidates.map((blob) => blob.path);
+    const { referenced, queued, versions } = await engine.metadata.transaction(async (tx) => ({
+      referenced: await tx.referencedBlobPaths(paths),
+      // Queued garbage is deleted by step 3, after its delete grace.
+      queued: engine.deleteGraceMs > 0 ? await tx.queuedGarbage(paths) : new Set<string>(),
       versions: await tx.existingVersionIds(
         candidates.filter((blob) => stagedTxnOf(blob.path) === undefined).map((blob) => versionOf(blob.path)),
       ),
     }));
     const orphans: string[] = [];
     for (const blob of candidates) {
-      if (referenced.has(blob.path)) continue;
+      if (referenced.has(blob.path) || queued.has(blob.path)) continue;
       const txnId = stagedTxnOf(blob.path);
       if (txnId !== undefined) {
         const txn = await engine.metadata.transaction((tx) => tx.getTxn(txnId));

@@ -174,3 +174,67 @@ describe('background work', () => {
     expect(failures).toEqual([new Error('sync failure')]);
   });
 });
+
+describe('delete grace (BlobStore.deleteGraceSeconds)', () => {
+  /** A store over blobs that ask for `graceSeconds`, on a clock the test moves; promotion waits for `open()`. */
+  function graceStore(graceSeconds: number) {
+    const gated = gatedBlobs({ ...memoryBlobs(), deleteGraceSeconds: graceSeconds });
+    let now = Date.UTC(2026, 11, 6);
+    const store = createAttachmentStore({ metadata: memoryMetadata(), blobs: gated.blobs, now: () => now });
+    stores.push(store);
+    return { store, blobs: gated.blobs, open: gated.open, advance: (ms: number) => (now += ms) };
+  }
+
+  it('keeps a promoted staged blob, for reads streaming it, until a sweep after the grace', async () => {
+    const { store, blobs, open, advance } = graceStore(60);
+    const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+    await lease.attach({ name: 'a.txt', body: bytes('hello') });
+    await lease.release();
+    // A read that opened the staged blob before promotion.
+    const reading = await store.openAttachment({ key: 'k', name: 'a.txt' });
+    open();
+    await store.settled();
+    const committed = expect.stringMatching(/^state\/default\/k\/attachments\//);
+    const staged = expect.stringMatching(/^state\/~staging\//);
+    expect(await paths(blobs)).toEqual([committed, staged]);
+
+    advance(59_000);
+    expect((await store.sweep()).garbageDeleted).toBe(0);
+    expect(await paths(blobs)).toEqual([committed, staged]);
+    expect(await readText(reading.body)).toBe('hello');
+
+    advance(2_000);
+    expect((await store.sweep()).garbageDeleted).toBe(1);
+    expect(await paths(blobs)).toEqual([committed]);
+    expect(await readText((await store.openAttachment({ key: 'k', name: 'a.txt' })).body)).toBe('hello');
+  });
+
+  it('keeps a replaced version’s blob until the grace has passed', async () => {
+    const { store, blobs, open, advance } = graceStore(60);
+    open();
+    for (const text of ['one', 'two']) {
+      const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+      await lease.attach({ name: 'a.txt', body: bytes(text) });
+      await lease.release();
+      await store.settled();
+    }
+    // Version one's committed blob, version two's committed blob and both staged copies.
+    expect(await paths(blobs)).toHaveLength(4);
+    advance(61_000);
+    await store.sweep();
+    expect(await paths(blobs)).toHaveLength(1);
+    expect(await readText((await store.openAttachment({ key: 'k', name: 'a.txt' })).body)).toBe('two');
+  });
+
+  it('without a grace, deletes promoted and replaced blobs as soon as the background work settles', async () => {
+    const { store, blobs, open } = graceStore(0);
+    open();
+    for (const text of ['one', 'two']) {
+      const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+      await lease.attach({ name: 'a.txt', body: bytes(text) });
+      await lease.release();
+    }
+    await store.settled();
+    expect(await paths(blobs)).toHaveLength(1);
+  });
+});

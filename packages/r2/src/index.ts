@@ -1,5 +1,6 @@
 export {
   MIN_PART_BYTES,
+  R2_DEFAULT_DELETE_GRACE_SECONDS,
   r2Blobs,
   type R2BlobsOptions,
   type R2BucketLike,

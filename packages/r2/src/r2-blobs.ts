@@ -62,7 +62,17 @@ export interface R2BlobsOptions {
   partSize?: number;
   /** Parts uploaded concurrently per `put`. Default 2. */
   queueSize?: number;
+  /**
+   * Seconds a blob outlives the last row that pointed at it, so downloads
+   * already streaming it finish: R2 (workerd) cuts a read of a deleted
+   * object mid-stream. The sweeper deletes such garbage once this old.
+   * Default 60; 0 deletes at once.
+   */
+  deleteGraceSeconds?: number;
 }
+
+/** Long enough for a download already under way to finish in all but pathological cases. */
+export const R2_DEFAULT_DELETE_GRACE_SECONDS = 60;
 
 export function r2Blobs(options: R2BlobsOptions): BlobStore {
   const { bucket } = options;
@@ -74,6 +84,8 @@ export function r2Blobs(options: R2BlobsOptions): BlobStore {
     throw new TypeError('r2Blobs: `partSize` must be an integer of at least 5 MiB (R2’s minimum part size)');
   }
   if (!Number.isSafeInteger(queueSize) || queueSize < 1) throw new TypeError('r2Blobs: `queueSize` must be at least 1');
+  const deleteGraceSeconds = options.deleteGraceSeconds ?? R2_DEFAULT_DELETE_GRACE_SECONDS;
+  if (!(deleteGraceSeconds >= 0)) throw new TypeError('r2Blobs: `deleteGraceSeconds` must be a number ≥ 0');
   const keyOf = (path: string) => prefix + checkBlobPath(path);
 
   async function put(
@@ -221,7 +233,7 @@ export function r2Blobs(options: R2BlobsOptions): BlobStore {
     } while (cursor !== undefined);
   }
 
-  return { put, get, stat, copy, delete: deleteBlob, list };
+  return { put, get, stat, copy, delete: deleteBlob, list, deleteGraceSeconds };
 }
 
 function concatBytes(chunks: Uint8Array[], length: number): Uint8Array {

@@ -52,6 +52,13 @@ export interface S3BlobsOptions {
   copyPartSize?: number;
   /** Keys per ListObjectsV2 page. Default 1000 (S3's maximum); some S3-compatible servers cope better with less. */
   listPageSize?: number;
+  /**
+   * Seconds a blob outlives the last row that pointed at it before the
+   * sweeper deletes it, for services that may cut a download of an object
+   * deleted mid-stream (R2 through its S3 API: set 60). Default 0: AWS S3
+   * and Ceph's radosgw finish a GET already under way, so blobs go at once.
+   */
+  deleteGraceSeconds?: number;
 }
 
 export function s3Blobs(options: S3BlobsOptions): BlobStore {
@@ -217,7 +224,7 @@ export function s3Blobs(options: S3BlobsOptions): BlobStore {
     if (ownsClient) client.destroy();
   }
 
-  return { put, get, stat, copy, delete: deleteBlob, list, close };
+  return { put, get, stat, copy, delete: deleteBlob, list, close, deleteGraceSeconds: options.deleteGraceSeconds ?? 0 };
 }
 
 function createClient(options: S3BlobsOptions): S3Client {
@@ -248,6 +255,9 @@ function checkOptions(options: S3BlobsOptions, prefix: string, partSize: number,
     throw new TypeError(`s3Blobs: \`partSize\` must be an integer of at least 5 MiB (S3's minimum part size)`);
   }
   if (!Number.isSafeInteger(queueSize) || queueSize < 1) throw new TypeError('s3Blobs: `queueSize` must be at least 1');
+  if (options.deleteGraceSeconds !== undefined && !(options.deleteGraceSeconds >= 0)) {
+    throw new TypeError('s3Blobs: `deleteGraceSeconds` must be a number ≥ 0');
+  }
   if (options.client !== undefined) {
     const conflicting = (['endpoint', 'region', 'credentials', 'forcePathStyle', 'maxAttempts'] as const).filter(
       (name) => options[name] !== undefined,

@@ -247,6 +247,29 @@ describeRadosgw('s3Blobs on radosgw', (server) => {
       client.destroy();
       agent.destroy();
     });
+
+    it('finishes a download under way when the object is deleted meanwhile (why deleteGraceSeconds defaults to 0)', async () => {
+      const store = newStore();
+      const size = 32 * MiB;
+      const expected = await sha256Of(patternStream(size));
+      await store.put('moving', patternStream(size));
+      const reader = (await store.get('moving'))!.getReader();
+      const first = await reader.read();
+      expect(first.done).toBe(false);
+      await store.delete('moving');
+      expect(await store.stat('moving')).toBeUndefined();
+      const rest = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(first.value!);
+        },
+        async pull(controller) {
+          const next = await reader.read();
+          if (next.done) controller.close();
+          else controller.enqueue(next.value);
+        },
+      });
+      expect(await sha256Of(rest)).toEqual(expected);
+    });
   });
 
   describe('copy', () => {

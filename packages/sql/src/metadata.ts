@@ -594,15 +594,24 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
           .execute();
       }
     },
-    async listGarbage(limit) {
+    async listGarbage(limit, enqueuedBefore) {
       const rows = await q()
         .selectFrom('attache_garbage')
         .select('blob_path')
+        .$if(enqueuedBefore !== undefined, (query) => query.where('enqueued_at', '<=', enqueuedBefore!))
         .orderBy('enqueued_at')
         .orderBy('blob_path')
         .limit(Math.max(0, limit))
         .execute();
       return rows.map((row) => row.blob_path);
+    },
+    async queuedGarbage(paths) {
+      const found = new Set<string>();
+      for (const batch of chunks([...new Set(paths)], MAX_PARAMETERS)) {
+        const rows = await q().selectFrom('attache_garbage').select('blob_path').where('blob_path', 'in', batch).execute();
+        for (const row of rows) found.add(row.blob_path);
+      }
+      return found;
     },
     async dequeueGarbage(paths) {
       for (const batch of chunks([...new Set(paths)], MAX_PARAMETERS)) {

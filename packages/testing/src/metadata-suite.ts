@@ -576,6 +576,26 @@ export function describeMetadataStore(name: string, create: () => Promise<Metada
         expect(await inTx((tx) => tx.listGarbage(2))).toEqual(['p/early-a', 'p/early-b']);
       });
 
+      it('lists only paths enqueued at or before enqueuedBefore when given', async () => {
+        await inTx(async (tx) => {
+          await tx.enqueueGarbage(['p/old'], 10);
+          await tx.enqueueGarbage(['p/edge'], 20);
+          await tx.enqueueGarbage(['p/new'], 30);
+        });
+        expect(await inTx((tx) => tx.listGarbage(10, 20))).toEqual(['p/old', 'p/edge']);
+        expect(await inTx((tx) => tx.listGarbage(10, 9))).toEqual([]);
+      });
+
+      it('queuedGarbage reports which of many (> 1000) paths are queued', async () => {
+        const queued = Array.from({ length: 1200 }, (_, index) => `g/${index}`);
+        await inTx((tx) => tx.enqueueGarbage(queued, 1));
+        const found = await inTx((tx) => tx.queuedGarbage([...queued, 'g/not-queued']));
+        expect(found.size).toBe(1200);
+        expect(found.has('g/1199')).toBe(true);
+        expect(found.has('g/not-queued')).toBe(false);
+        expect(await inTx((tx) => tx.queuedGarbage([]))).toEqual(new Set());
+      });
+
       it('treats enqueueing a path twice as harmless, in one call or two', async () => {
         await inTx((tx) => tx.enqueueGarbage(['p/a', 'p/a'], 1));
         await inTx((tx) => tx.enqueueGarbage(['p/a', 'p/b'], 2));

@@ -243,13 +243,18 @@ function createTx(tables: Tables): { tx: MetadataTx; end(): void } {
         if (!garbage.get(blobPath)) garbage.set(blobPath, { blobPath, enqueuedAt: now });
       }
     },
-    async listGarbage(limit) {
+    async listGarbage(limit, enqueuedBefore = Infinity) {
       assertOpen();
       return garbage
         .values()
+        .filter((entry) => entry.enqueuedAt <= enqueuedBefore)
         .sort((a, b) => a.enqueuedAt - b.enqueuedAt || compareCodePoints(a.blobPath, b.blobPath))
         .slice(0, Math.max(0, limit))
         .map((entry) => entry.blobPath);
+    },
+    async queuedGarbage(paths) {
+      assertOpen();
+      return new Set(paths.filter((blobPath) => garbage.get(blobPath) !== undefined));
     },
     async dequeueGarbage(paths) {
       assertOpen();
