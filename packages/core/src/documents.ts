@@ -58,10 +58,12 @@ export async function createDocuments(
       }
       // The seed face passes the id it handed out already (`attachmentId`); it is new by construction.
       const attachmentId = chosenId ?? (upload as StageOptions).attachmentId ?? newId();
+      // A chosen id is claimed first, in every namespace at once (see claimId).
+      if (chosenId !== undefined) held.push(credentialsOf(await claimId(engine, settings, chosenId, txnId)));
       const row = await acquireLease(engine, documentLease(settings, namespace, attachmentId, { txnId }), { allowDocument: true });
       const credentials = credentialsOf(row);
       held.push(credentials);
-      // Checked under the lease on the key (= the id), so no other create of this id can slip in between.
+      // Checked under the claim, so no other create of this id can slip in between.
       if (chosenId !== undefined) await refuseTakenId(engine, namespace, chosenId);
       const renewEveryMs = settings.leaseMs / 3;
       let renewedAt = engine.now();
@@ -70,11 +72,12 @@ export async function createDocuments(
         attachmentId,
         // The key's first lease ever: nothing in it to overwrite.
         freshKey: row.fencingToken === 1,
-        // Long uploads renew their lease while bytes keep flowing.
+        // Long uploads renew the transaction's leases (earlier documents',
+        // the id claim) while bytes keep flowing.
         onProgress: async () => {
           if (engine.now() - renewedAt < renewEveryMs) return;
           renewedAt = engine.now();
-          await keepaliveLease(engine, credentials, settings.leaseMs);
+          for (const lease of held) await keepaliveLease(engine, lease, settings.leaseMs);
         },
       };
       const { attachments } = await stageAll(engine, credentials, [stage]);
@@ -85,6 +88,31 @@ export async function createDocuments(
     return created;
   } catch (error) {
     if (held[0]) await releaseLease(engine, held[0], true).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Namespace of the leases that claim a caller-chosen id. Outside the
+ * namespace grammar ("~"), so no caller can lease it. An id is unique across
+ * namespaces, but a document's own lease is per namespace: without this
+ * claim, two creates of one id in two namespaces could both find it free.
+ */
+const ID_CLAIMS_NAMESPACE = '~ids';
+
+/**
+ * Leases `id` in the claims namespace as part of transaction `txnId`: held
+ * until that transaction commits or rolls back, like the document's own
+ * lease. Another create of the id meanwhile is refused with
+ * `attachment_exists`: it is being created.
+ */
+async function claimId(engine: EngineContext, settings: DocumentSettings, id: string, txnId: string): Promise<LeaseRow> {
+  try {
+    return await acquireLease(engine, documentLease(settings, ID_CLAIMS_NAMESPACE, id, { txnId }), { allowDocument: true });
+  } catch (error) {
+    if (error instanceof AttacheError && error.code === 'waiting') {
+      throw new AttacheError('attachment_exists', `an attachment with id ${id} is being created`);
+    }
     throw error;
   }
 }

@@ -681,6 +681,48 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
         expect((await store.listAttachments({ key: keyId })).map((a) => a.name)).toEqual(['k.txt']);
       });
 
+      it('gives a chosen id to one of two concurrent creates in two namespaces; the other is attachment_exists', async () => {
+        for (let round = 0; round < 5; round++) {
+          const id = newId();
+          const outcomes = await Promise.allSettled([
+            store.createDocuments([{ id, name: 'a.txt', body: bytes('a') }]),
+            store.createDocuments([{ id, name: 'b.txt', body: bytes('b') }], { namespace: 'other' }),
+          ]);
+          expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+          const refused = outcomes.find((outcome) => outcome.status === 'rejected');
+          expect((refused as PromiseRejectedResult).reason).toMatchObject({ code: 'attachment_exists' });
+          const winner = await store.getAttachment({ id });
+          const loser = winner.namespace === 'default' ? 'other' : 'default';
+          expect(await store.listAttachments({ namespace: loser, key: id })).toEqual([]);
+        }
+      });
+
+      it('keeps every lease of a create alive while a later document streams for longer than the lease time', async () => {
+        const slow = open({ documentLeaseSeconds: 5 });
+        try {
+          let chunks = 0;
+          // Each chunk takes two seconds of the store's clock: 20 s in all, four lease times.
+          const later = new ReadableStream<Uint8Array>({
+            pull(controller) {
+              if (chunks === 10) return controller.close();
+              chunks += 1;
+              clock += 2_000;
+              controller.enqueue(bytes('0123456789'));
+            },
+          });
+          const id = newId();
+          const created = await slow.createDocuments([
+            { id, name: 'first.txt', body: bytes('first') },
+            { name: 'later.bin', body: later },
+          ]);
+          expect(created.map((document) => document.size)).toEqual([5, 100]);
+          expect(await readText((await slow.openAttachment({ id })).body)).toBe('first');
+          expect((await slow.getAttachment({ id: created[1]!.id })).size).toBe(100);
+        } finally {
+          await slow.close();
+        }
+      });
+
       it('deletes a document with deleteDocument, and nothing else', async () => {
         const [document] = await store.createDocuments([{ name: 'd.txt', body: bytes('d') }]);
         const lease = await store.acquire({ key: 'keyed', ttlSeconds: 30, owner: 'o' });
