@@ -1,7 +1,8 @@
 'use client';
 // The upload page's interactive part. A batch is one lease: picking or
 // dropping files acquires it (through @attache/client), each file is staged
-// under it with its own progress bar (XMLHttpRequest, see lib/upload.ts),
+// under it with its own progress bar (the client sends it with
+// XMLHttpRequest, whose progress counts bytes on the wire),
 // the staged list is what the lease sees (read-your-writes), and Commit or
 // Discard releases it. The committed list is the key's public state.
 import { createClient, isAttacheError, type AttacheClient, type ClientLease } from '@attache/client';
@@ -10,7 +11,7 @@ import { useCallback, useEffect, useId, useRef, useState, type DragEvent } from 
 import { API_BASE_PATH } from '../lib/api-path';
 import { formatBytes, isPreviewableImage } from '../lib/format';
 import { leaseErrorMessage, uploadErrorMessage } from '../lib/messages';
-import { crc32Hex, downloadUrl, uploadFile } from '../lib/upload';
+import { crc32Hex, downloadUrl } from '../lib/upload';
 
 const OWNER = 'next-example page';
 
@@ -104,12 +105,23 @@ export function Uploader({ maxBytes }: UploaderProps) {
       let leaseLost: string | undefined;
       await Promise.all(
         batch.map(async ({ file, id }) => {
-          const crc32 = await crc32Hex(file);
+          const expectedCrc32 = await crc32Hex(file);
           update(id, { state: 'uploading' });
-          const outcome = await uploadFile(leaseForUploads, file, crc32, ({ sentBytes }) => update(id, { sentBytes }));
-          if (outcome.ok) return update(id, { state: 'staged', sentBytes: file.size });
-          leaseLost ??= leaseErrorMessage(outcome.code);
-          update(id, { state: 'failed', error: uploadErrorMessage(file.name, file.size, outcome.code, outcome.detail, maxBytes) });
+          try {
+            await leaseForUploads.attach({
+              name: file.name,
+              body: file,
+              contentType: file.type || 'application/octet-stream',
+              expectedCrc32,
+              onProgress: ({ sentBytes }) => update(id, { sentBytes }),
+            });
+            update(id, { state: 'staged', sentBytes: file.size });
+          } catch (error) {
+            // No answer at all (fetch's TypeError): the connection closed first.
+            const { code, detail } = isAttacheError(error) ? { code: error.code as string, detail: error.message } : { code: 'network', detail: 'the connection closed before an answer arrived' };
+            leaseLost ??= leaseErrorMessage(code);
+            update(id, { state: 'failed', error: uploadErrorMessage(file.name, file.size, code, detail, maxBytes) });
+          }
         }),
       );
       if (leaseLost !== undefined) {

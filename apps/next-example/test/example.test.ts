@@ -7,7 +7,7 @@
 // - the shared HTTP contract against the route handler, with the same SQLite
 //   file and blob directory opened here beside the server.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync, crc32 } from 'node:zlib';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -15,20 +15,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createAttachmentStore } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
 import { sqliteMetadata } from '@attache/sql/sqlite';
-import { describeExternalHttpContract } from '@attache/testing';
+import { chromiumLaunchOptions, describeExternalHttpContract, describeWithChromium } from '@attache/testing';
 import { APP_DIR, buildOnce, startNext, type RunningNext } from './next-server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SCREENSHOTS = join(APP_DIR, 'test-output', 'screenshots');
 /** The server's limit in these tests: small, so that a too-large file is cheap to make. */
 const MAX_BYTES = 1024 * 1024;
@@ -47,7 +36,7 @@ describeWithChromium('next-example in Chromium', () => {
 
   beforeAll(async () => {
     server = await startNext({ ATTACHE_MAX_BYTES: String(MAX_BYTES) });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+    browser = await chromium.launch(chromiumLaunchOptions());
     mkdirSync(SCREENSHOTS, { recursive: true });
   }, 60_000);
 
@@ -274,19 +263,6 @@ async function watchProgress(page: Page, count: number, whileUploading: () => Pr
     await new Promise((resolve) => setTimeout(resolve, 40));
   }
   throw new Error(`progress did not reach 100 % on ${count} bars; seen: ${seen.join(', ')}`);
-}
-
-function describeWithChromium(name: string, body: () => void): void {
-  const present = existsSync(CHROMIUM);
-  if (!present && process.env.CI) {
-    describe(name, () => {
-      it('has Chromium (CI must install it: apt-get install chromium)', () => {
-        throw new Error(`browser tests cannot run: ${CHROMIUM} is missing`);
-      });
-    });
-    return;
-  }
-  describe.skipIf(!present)(name, body);
 }
 
 function randomBytes(size: number): Buffer {

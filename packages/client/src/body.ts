@@ -1,7 +1,9 @@
 // Request bodies: streamed where the runtime can (Node, Bun, Workers), else
 // collected into a Blob (browsers stream request bodies only over HTTP/2, and
 // `fetch` cannot tell which protocol it will get). Progress counts the bytes
-// the transport has taken from the body.
+// the transport has taken from a streamed body; a collected one is sent
+// through XMLHttpRequest where there is one (browsers), which reports the
+// bytes sent (xhr.ts), else counted as it is collected.
 import type { AttachmentBody } from '@attache/core';
 
 export interface UploadProgress {
@@ -74,14 +76,34 @@ function counted(stream: ReadableStream<Uint8Array>, totalBytes: number | undefi
   );
 }
 
-/** What to hand `fetch`: a counted stream, or (without stream support) the collected bytes. */
+export interface BodySettings {
+  /** Stream the body (Node, Bun, Workers); else it is collected into a Blob first. */
+  streaming: boolean;
+  /** A collected body is sent by a transport that reports bytes sent (XMLHttpRequest). */
+  sentWithProgress: boolean;
+}
+
+/** A request body, and what the transport reports bytes sent to (only for a collected body sent with progress). */
+export interface PreparedBody {
+  body: ReadableStream<Uint8Array> | Blob;
+  onUploadProgress?: (sentBytes: number) => void;
+}
+
+/** What to hand the transport: a counted stream, or (without stream support) the collected bytes. */
 export async function requestBody(
   body: AttachmentBody | Blob,
-  options: { streaming: boolean; totalBytes?: number | undefined; onProgress?: ProgressCallback | undefined },
-): Promise<ReadableStream<Uint8Array> | Blob> {
-  const totalBytes = options.totalBytes ?? (body instanceof Blob ? body.size : body instanceof Uint8Array ? body.byteLength : undefined);
-  if (options.streaming) return counted(toStream(body), totalBytes, options.onProgress);
-  // Collected: the whole body is read first; progress reports as it is read.
-  const blob = await new Response(counted(toStream(body), totalBytes, options.onProgress)).blob();
-  return blob;
+  settings: BodySettings,
+  options: { totalBytes?: number | undefined; onProgress?: ProgressCallback | undefined } = {},
+): Promise<PreparedBody> {
+  const { onProgress } = options;
+  const declared = options.totalBytes ?? (body instanceof Blob ? body.size : body instanceof Uint8Array ? body.byteLength : undefined);
+  if (settings.streaming) return { body: counted(toStream(body), declared, onProgress) };
+  if (onProgress && settings.sentWithProgress) {
+    const blob = body instanceof Blob ? body : await new Response(toStream(body)).blob();
+    const totalBytes = declared ?? blob.size;
+    onProgress({ sentBytes: 0, totalBytes });
+    return { body: blob, onUploadProgress: (sentBytes) => onProgress({ sentBytes, totalBytes }) };
+  }
+  // Collected without a transport that reports sending: progress counts the bytes collected.
+  return { body: await new Response(counted(toStream(body), declared, onProgress)).blob() };
 }

@@ -1,11 +1,12 @@
 // `createClient`: the seed `IAttachmentStore`, leases, public reads and the
 // document face of an attache server, over `fetch`.
 import type { AcquireOptions, Attachment, AttachmentSelector, IAttachmentStore } from '@attache/core';
-import { canStreamRequestBodies, requestBody, type ProgressCallback } from './body.js';
+import { canStreamRequestBodies, requestBody, type BodySettings, type ProgressCallback } from './body.js';
 import { attachmentOf, leaseInfoOf, type AttachmentJson, type LeaseJson } from './json.js';
 import { downloadedAttachment, leaseOverHttp, selectorQuery, type ClientLease } from './lease.js';
 import { createOverHttp, getOverHttp, statOverHttp } from './seed.js';
 import { call, callJson, type FetchFunction, type RetryPolicy, type Transport } from './transport.js';
+import { hasXmlHttpRequest, xhrFetch } from './xhr.js';
 
 export interface ClientOptions {
   /** The API's base URL, e.g. `http://127.0.0.1:3000/v1`. */
@@ -16,7 +17,11 @@ export interface ClientOptions {
   fetch?: FetchFunction;
   /** Bounded retries of 503 `unavailable` and of `waiting` for acquires that wait. */
   retry?: Partial<RetryPolicy>;
-  /** Stream request bodies (default: where the runtime can; never in browsers, which collect into a Blob). */
+  /**
+   * Stream request bodies (default: where the runtime can; never in
+   * browsers, which collect into a Blob and, unless you pass your own
+   * `fetch`, send it with XMLHttpRequest so progress counts bytes sent).
+   */
   streamUploads?: boolean;
   /** Namespace for documents created through `create()` / `upload()`; the server's default otherwise. */
   documentNamespace?: string;
@@ -60,9 +65,14 @@ export function createClient(options: ClientOptions): AttacheClient {
     token: options.token,
     fetch: fetchFunction,
     retry: { attempts: options.retry?.attempts ?? 3, maxDelayMs: options.retry?.maxDelayMs ?? 10_000 },
+    // Your own fetch is used for everything; without one, browsers upload with XMLHttpRequest for progress.
+    fetchWithUploadProgress: options.fetch === undefined && hasXmlHttpRequest() ? xhrFetch : undefined,
   };
-  const streaming = options.streamUploads ?? canStreamRequestBodies();
-  const seed = { streaming, namespace: options.documentNamespace };
+  const bodies: BodySettings = {
+    streaming: options.streamUploads ?? canStreamRequestBodies(),
+    sentWithProgress: transport.fetchWithUploadProgress !== undefined,
+  };
+  const seed = { bodies, namespace: options.documentNamespace };
 
   return {
     create: (createOptions) => createOverHttp(transport, seed, createOptions),
@@ -87,14 +97,14 @@ export function createClient(options: ClientOptions): AttacheClient {
         // Only a caller who asked to wait is made to wait longer.
         retryWaiting: acquire.blockSeconds !== undefined && acquire.blockSeconds >= 0,
       });
-      return leaseOverHttp(transport, leaseInfoOf(json), streaming);
+      return leaseOverHttp(transport, leaseInfoOf(json), bodies);
     },
 
     resume(credentials) {
       return leaseOverHttp(
         transport,
         { ...credentials, namespace: credentials.namespace ?? 'default', owner: '', expiresAt: new Date(Number.NaN) },
-        streaming,
+        bodies,
       );
     },
 
@@ -123,12 +133,13 @@ export function createClient(options: ClientOptions): AttacheClient {
       const contentType = uploadOptions.contentType ?? (isBlob ? file.type || undefined : file.contentType);
       const source = isBlob ? file : file.body;
       const totalBytes = isBlob ? file.size : file.sizeBytes;
-      const body = await requestBody(source, { streaming, totalBytes, onProgress: uploadOptions.onProgress });
+      const { body, onUploadProgress } = await requestBody(source, bodies, { totalBytes, onProgress: uploadOptions.onProgress });
       const json = await callJson<{ attachment: AttachmentJson }>(transport, {
         method: 'POST',
         path: '/attachments',
         query: { namespace: uploadOptions.namespace ?? options.documentNamespace, name, content_type: contentType },
         body,
+        onUploadProgress,
         signal: uploadOptions.signal,
       });
       return attachmentOf(json.attachment);

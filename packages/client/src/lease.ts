@@ -1,7 +1,7 @@
 // A lease held over HTTP: every call carries the lease id, the transaction
 // id and the fencing token (docs/http.md "Lease headers").
-import type { Attachment, AttachmentBody, AttachmentSelector, AttachResult, LeaseInfo } from '@attache/core';
-import { requestBody, type ProgressCallback } from './body.js';
+import { AttacheError, type Attachment, type AttachmentBody, type AttachmentSelector, type AttachResult, type LeaseInfo } from '@attache/core';
+import { requestBody, type BodySettings, type ProgressCallback } from './body.js';
 import { attachmentOf, leaseInfoOf, type AttachmentJson, type LeaseJson } from './json.js';
 import { call, callJson, type Transport } from './transport.js';
 
@@ -13,8 +13,30 @@ export interface ClientAttachOptions {
   preventOverwrite?: boolean;
   /** Declared size, for progress totals. */
   sizeBytes?: number;
+  /**
+   * The bytes' CRC-32 and/or SHA-256 (hex), as the in-process `attach`
+   * takes them: sent as `X-Attachment-CRC32` / `Content-Digest`, so the
+   * server refuses damaged bytes (`checksum_mismatch`) and keeps nothing.
+   */
+  expectedCrc32?: string;
+  expectedSha256?: string;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
+}
+
+/** Request headers that make the server verify the bytes it receives. */
+function checksumHeaders(options: Pick<ClientAttachOptions, 'expectedCrc32' | 'expectedSha256'>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (options.expectedCrc32 !== undefined) headers['x-attachment-crc32'] = options.expectedCrc32;
+  if (options.expectedSha256 !== undefined) headers['content-digest'] = `sha-256=:${hexToBase64(options.expectedSha256)}:`;
+  return headers;
+}
+
+function hexToBase64(hex: string): string {
+  if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) throw new AttacheError('invalid_argument', 'expectedSha256 must be hex');
+  let binary = '';
+  for (let i = 0; i < hex.length; i += 2) binary += String.fromCharCode(Number.parseInt(hex.slice(i, i + 2), 16));
+  return btoa(binary);
 }
 
 export interface ClientLease extends LeaseInfo {
@@ -45,7 +67,7 @@ export function downloadedAttachment(response: Response): Pick<Attachment, 'id' 
   };
 }
 
-export function leaseOverHttp(transport: Transport, acquired: LeaseInfo, streaming: boolean): ClientLease {
+export function leaseOverHttp(transport: Transport, acquired: LeaseInfo, bodies: BodySettings): ClientLease {
   let info = acquired;
   const where = () => ({ namespace: info.namespace, key: info.key });
   const leaseHeaders = () => ({
@@ -69,7 +91,7 @@ export function leaseOverHttp(transport: Transport, acquired: LeaseInfo, streami
     get owner() { return info.owner; },
 
     async attach(options) {
-      const body = await requestBody(options.body, { streaming, totalBytes: options.sizeBytes, onProgress: options.onProgress });
+      const { body, onUploadProgress } = await requestBody(options.body, bodies, { totalBytes: options.sizeBytes, onProgress: options.onProgress });
       const json = await callJson<{ attachment: AttachmentJson; noop: boolean }>(transport, {
         method: 'POST',
         path: '/attachments',
@@ -80,8 +102,9 @@ export function leaseOverHttp(transport: Transport, acquired: LeaseInfo, streami
           max_bytes: options.maxBytes,
           prevent_overwrite: options.preventOverwrite ? true : undefined,
         },
-        headers: leaseHeaders(),
+        headers: { ...leaseHeaders(), ...checksumHeaders(options) },
         body,
+        onUploadProgress,
         signal: options.signal,
       });
       return { attachment: attachmentOf(json.attachment), noop: json.noop === true };

@@ -13,14 +13,14 @@ import {
   type CreateAttachmentResult,
   type GetAttachmentParams,
 } from '@attache/core';
-import { requestBody, type ProgressCallback } from './body.js';
+import { requestBody, type BodySettings, type ProgressCallback } from './body.js';
 import { attachmentOf, headerOf, type AttachmentJson } from './json.js';
 import { call, type Transport } from './transport.js';
 
 const REF_PREFIX = 'attachment://';
 
 export interface SeedSettings {
-  streaming: boolean;
+  bodies: BodySettings;
   /** Namespace for documents; the server's document namespace when undefined. */
   namespace: string | undefined;
 }
@@ -70,12 +70,13 @@ export function createOverHttp(
         // The HTTP API derives the extension from the name; refuse rather than store another one.
         throw new AttacheError('invalid_argument', 'over HTTP the extension is derived from fileName; an explicit different extension cannot be sent');
       }
-      const body = await requestBody(channel.readable, { streaming: settings.streaming, totalBytes: sizeBytes, onProgress });
+      const { body, onUploadProgress } = await requestBody(channel.readable, settings.bodies, { totalBytes: sizeBytes, onProgress });
       const response = await call(transport, {
         method: 'POST',
         path: '/attachments',
         query: { namespace: settings.namespace, name: options.fileName, content_type: options.mimeType, id: attachmentId },
         body,
+        onUploadProgress,
         signal: request.signal,
       });
       const json = (await response.json()) as { attachment: AttachmentJson };

@@ -17,6 +17,8 @@ export interface Transport {
   token: string | undefined;
   fetch: FetchFunction;
   retry: RetryPolicy;
+  /** Sends a body with upload progress (XMLHttpRequest in browsers); undefined where there is none. */
+  fetchWithUploadProgress: ((onUploadProgress: (sentBytes: number) => void) => FetchFunction) | undefined;
 }
 
 export interface CallOptions {
@@ -34,6 +36,8 @@ export interface CallOptions {
    * for an acquire that asked to wait.
    */
   retryWaiting?: boolean;
+  /** Bytes of the body sent so far, when the transport can tell (`Transport.fetchWithUploadProgress`). */
+  onUploadProgress?: ((sentBytes: number) => void) | undefined;
 }
 
 const KNOWN_CODES = new Set(Object.keys(ERROR_STATUS));
@@ -114,6 +118,8 @@ export async function call(transport: Transport, options: CallOptions): Promise<
   const headers: Record<string, string> = { ...options.headers };
   if (transport.token) headers.authorization = `Bearer ${transport.token}`;
   const url = urlOf(transport, options.path, options.query);
+  const { onUploadProgress } = options;
+  const send = onUploadProgress && transport.fetchWithUploadProgress ? transport.fetchWithUploadProgress(onUploadProgress) : transport.fetch;
   for (let attempt = 0; ; attempt++) {
     const init: RequestInit & { duplex?: 'half' } = { method: options.method, headers };
     // Uint8Array<ArrayBufferLike> is a valid body; lib.dom narrows it to ArrayBuffer-backed views.
@@ -121,7 +127,7 @@ export async function call(transport: Transport, options: CallOptions): Promise<
     // Node, Bun and Workers stream a request body only in half-duplex mode.
     if (options.body instanceof ReadableStream) init.duplex = 'half';
     if (options.signal) init.signal = options.signal;
-    const response = await transport.fetch(url, init);
+    const response = await send(url, init);
     if (response.ok || response.status === 304) return response;
     const error = await errorOf(response);
     const safe =

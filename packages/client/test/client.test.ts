@@ -53,6 +53,18 @@ describe('@attache/client', () => {
       expect(await readText((await client.getAttachment({ id: attachment.id })).body)).toBe('hello');
     });
 
+    it('sends expected checksums: matching bytes are staged, damaged ones refused with checksum_mismatch and nothing kept', async () => {
+      const lease = await client.acquire({ key: 'sums', ttlSeconds: 30, owner: 'test' });
+      const sha256 = '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824';
+      const { attachment } = await lease.attach({ name: 'ok.txt', body: bytes('hello'), expectedCrc32: '3610a686', expectedSha256: sha256 });
+      expect(attachment).toMatchObject({ crc32: '3610a686', sha256 });
+      await expectCode(lease.attach({ name: 'crc.txt', body: bytes('hellO'), expectedCrc32: '3610a686' }), 'checksum_mismatch');
+      await expectCode(lease.attach({ name: 'sha.txt', body: bytes('hellO'), expectedSha256: sha256 }), 'checksum_mismatch');
+      await expectCode(lease.attach({ name: 'bad.txt', body: bytes('hello'), expectedSha256: 'not hex' }), 'invalid_argument');
+      expect((await lease.list()).map((a) => a.name)).toEqual(['ok.txt']);
+      await lease.release({ rollback: true });
+    });
+
     it('discards staged writes on release({ rollback: true })', async () => {
       const lease = await client.acquire({ key: 'k', ttlSeconds: 30, owner: 'test' });
       await lease.attach({ name: 'a', body: bytes('a') });
