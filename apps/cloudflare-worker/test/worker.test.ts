@@ -3,9 +3,7 @@
 // Object and an R2 bucket simulated locally. Driven over real HTTP from Node:
 // the one-winner and all-or-nothing guarantees the Durable Object gives the
 // engine, the alarm's sweep, and a 64 MiB body streamed both ways. (The
-// shared HTTP contract passes 66–72 of its 77 applicable scenarios here;
-// workerd's early answers and its keep-alive resets are what remains, see
-// the app's README.)
+// shared HTTP contract runs against it in contract.test.ts.)
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

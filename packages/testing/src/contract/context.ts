@@ -43,6 +43,13 @@ export interface ContractSupport {
    */
   earlyAnswerDelivered: boolean;
   /**
+   * A client that hangs up cancels the handler's request (its signal
+   * aborts), so a blocking acquire stops waiting. Not so in miniflare: the
+   * hang-up does not reach the Durable Object behind the Worker, so the
+   * scenario that proves it is skipped there.
+   */
+  hangUpReachesHandler: boolean;
+  /**
    * `server.store` is the server's store, opened in this process too, to
    * write what HTTP cannot (a malformed stored type). Not so for a server
    * whose metadata lives inside its runtime (a Durable Object's SQLite).

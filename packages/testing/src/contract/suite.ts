@@ -37,7 +37,7 @@ export function describeHttpContract(name: string, mount: MountFn, ports?: Contr
     });
 
     const context: ContractContext = {
-      supports: { clock: true, serverOptions: true, blobTraffic: true, streamedContentLength: true, headContentLength: true, earlyAnswerDelivered: true, writesInFlight: true, storeInProcess: true },
+      supports: { clock: true, serverOptions: true, blobTraffic: true, streamedContentLength: true, headContentLength: true, earlyAnswerDelivered: true, hangUpReachesHandler: true, writesInFlight: true, storeInProcess: true },
       get server() {
         if (shared === undefined) throw new Error('the contract server is not running yet');
         return shared;
@@ -70,7 +70,9 @@ export function describeHttpContract(name: string, mount: MountFn, ports?: Contr
 export function describeExternalHttpContract(
   name: string,
   connect: () => Promise<ExternalServer>,
-  server: Partial<Pick<ContractSupport, 'streamedContentLength' | 'headContentLength' | 'earlyAnswerDelivered' | 'writesInFlight' | 'storeInProcess'>> = {},
+  server: Partial<
+    Pick<ContractSupport, 'streamedContentLength' | 'headContentLength' | 'earlyAnswerDelivered' | 'hangUpReachesHandler' | 'writesInFlight' | 'storeInProcess'>
+  > = {},
 ): void {
   describe(`HTTP contract: ${name}`, () => {
     let shared: ContractServer | undefined;
@@ -89,6 +91,7 @@ export function describeExternalHttpContract(
         streamedContentLength: true,
         headContentLength: true,
         earlyAnswerDelivered: true,
+        hangUpReachesHandler: true,
         writesInFlight: true,
         storeInProcess: true,
         ...server,

@@ -110,8 +110,9 @@ export function uploadScenarios(context: ContractContext): void {
         return undefined;
       });
       if (cutOff !== undefined) {
-        // The rest of the body was never read: the connection cannot be reused.
-        expect(cutOff.headers.get('connection')).toBe('close');
+        // The rest of the body was never read: the connection cannot be
+        // reused. (Servers that just close it, as Bun and workerd do, need not say so.)
+        if (context.supports.earlyAnswerDelivered) expect(cutOff.headers.get('connection')).toBe('close');
         await expectError(cutOff, 'attachment_too_large');
       }
       expect(await http.namesUnderLease(lease)).toEqual([]);
