@@ -5,39 +5,12 @@
 // engine, the alarm's sweep, and a 64 MiB body streamed both ways. (The
 // shared HTTP contract runs against it in contract.test.ts.)
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { r2Blobs, type R2BucketLike } from '@attache/r2';
+import { r2Blobs } from '@attache/r2';
 import { patternStream } from '@attache/testing';
-import { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { startWorker, type RunningWorker } from './miniflare.js';
 
-const WORKER = fileURLToPath(new URL('../dist/worker.js', import.meta.url));
 const MiB = 1024 * 1024;
-
-interface RunningWorker {
-  baseUrl: string;
-  bucket: R2BucketLike;
-  close(): Promise<void>;
-}
-
-async function startWorker(vars: Record<string, string> = {}): Promise<RunningWorker> {
-  if (!existsSync(WORKER)) throw new Error(`${WORKER} is missing: run \`pnpm build\` first`);
-  const miniflare = new Miniflare({
-    modules: true,
-    scriptPath: WORKER,
-    compatibilityDate: '2026-04-01',
-    host: '127.0.0.1',
-    port: 0,
-    durableObjects: { ATTACHE: { className: 'AttacheObject', useSQLite: true } },
-    r2Buckets: ['BUCKET'],
-    bindings: vars,
-  });
-  const url = await miniflare.ready;
-  // Miniflare's Node-side proxy of the binding: the bucket the Worker writes.
-  const bucket = (await miniflare.getR2Bucket('BUCKET')) as unknown as R2BucketLike;
-  return { baseUrl: new URL('/v1', url).href, bucket, close: () => miniflare.dispose() };
-}
 
 describe('Cloudflare Worker in miniflare', () => {
   let worker: RunningWorker;

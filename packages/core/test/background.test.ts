@@ -185,6 +185,15 @@ describe('delete grace (BlobStore.deleteGraceSeconds)', () => {
     return { store, blobs: gated.blobs, open: gated.open, advance: (ms: number) => (now += ms) };
   }
 
+  /** Commits each text in turn as a new version of k/a.txt. */
+  async function commitVersions(store: AttachmentStore, texts: string[]): Promise<void> {
+    for (const text of texts) {
+      const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+      await lease.attach({ name: 'a.txt', body: bytes(text) });
+      await lease.release();
+    }
+  }
+
   it('keeps a promoted staged blob, for reads streaming it, until a sweep after the grace', async () => {
     const { store, blobs, open, advance } = graceStore(60);
     const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
@@ -212,12 +221,8 @@ describe('delete grace (BlobStore.deleteGraceSeconds)', () => {
   it('keeps a replaced version’s blob until the grace has passed', async () => {
     const { store, blobs, open, advance } = graceStore(60);
     open();
-    for (const text of ['one', 'two']) {
-      const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
-      await lease.attach({ name: 'a.txt', body: bytes(text) });
-      await lease.release();
-      await store.settled();
-    }
+    await commitVersions(store, ['one', 'two']);
+    await store.settled();
     // Version one's committed blob, version two's committed blob and both staged copies.
     expect(await paths(blobs)).toHaveLength(4);
     advance(61_000);
@@ -229,11 +234,7 @@ describe('delete grace (BlobStore.deleteGraceSeconds)', () => {
   it('without a grace, deletes promoted and replaced blobs as soon as the background work settles', async () => {
     const { store, blobs, open } = graceStore(0);
     open();
-    for (const text of ['one', 'two']) {
-      const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
-      await lease.attach({ name: 'a.txt', body: bytes(text) });
-      await lease.release();
-    }
+    await commitVersions(store, ['one', 'two']);
     await store.settled();
     expect(await paths(blobs)).toHaveLength(1);
   });
