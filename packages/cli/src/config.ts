@@ -69,6 +69,8 @@ export interface ServeConfig {
   maxBytes: number | undefined;
   /** Seconds between background sweeps (the server asks core for the timer; core starts none itself). */
   sweepIntervalSeconds: number;
+  /** A blob no row points at is left alone this long before a sweep deletes it; undefined keeps core's default (60 s). */
+  orphanGraceSeconds: number | undefined;
   /** A connection that sends and receives nothing for this long is closed (slow or stalled clients). */
   idleTimeoutSeconds: number;
   /** Uploads streamed at once; more are refused with 503 + Retry-After. */
@@ -146,6 +148,7 @@ Environment:
   ATTACHE_TOKEN                   Require "Authorization: Bearer <token>" (all but /v1/healthz)
   ATTACHE_MAX_BYTES               Largest attachment in bytes (0 = unlimited; default 1 TiB)
   ATTACHE_SWEEP_INTERVAL_SECONDS  Seconds between sweeps of expired leases and orphans (default 30)
+  ATTACHE_ORPHAN_GRACE_SECONDS    Age before a sweep deletes a blob no row points at (default 60; longer than any write)
   ATTACHE_IDLE_TIMEOUT_SECONDS    Close a connection silent this long, e.g. a stalled upload (default ${DEFAULT_IDLE_TIMEOUT_SECONDS})
   ATTACHE_MAX_CONCURRENT_UPLOADS  Uploads at once; more get 503 with Retry-After (default ${DEFAULT_MAX_CONCURRENT_UPLOADS})
   ATTACHE_MAX_HEADER_BYTES        Request line + headers, query included; more get 431 (default ${DEFAULT_MAX_HEADER_BYTES})
@@ -369,6 +372,10 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
       ? DEFAULT_SWEEP_INTERVAL_SECONDS
       : parsePositiveInteger(sweepText, 'ATTACHE_SWEEP_INTERVAL_SECONDS', problems);
 
+  const graceText = nonEmpty(env.ATTACHE_ORPHAN_GRACE_SECONDS);
+  const orphanGraceSeconds =
+    graceText === undefined ? undefined : parseNonNegativeInteger(graceText, 'ATTACHE_ORPHAN_GRACE_SECONDS', problems);
+
   const idleText = nonEmpty(env.ATTACHE_IDLE_TIMEOUT_SECONDS);
   const idleTimeoutSeconds =
     idleText === undefined
@@ -397,6 +404,7 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
     token: token === undefined ? undefined : token,
     maxBytes,
     sweepIntervalSeconds,
+    orphanGraceSeconds,
     idleTimeoutSeconds,
     maxConcurrentUploads,
     maxHeaderBytes,

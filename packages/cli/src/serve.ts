@@ -73,6 +73,7 @@ export async function serve(config: ServeConfig): Promise<RunningServer> {
     blobs,
     ...(config.maxBytes === undefined ? {} : { maxBytes: config.maxBytes }),
     sweepIntervalSeconds: config.sweepIntervalSeconds,
+    ...(config.orphanGraceSeconds === undefined ? {} : { orphanGraceSeconds: config.orphanGraceSeconds }),
     ...(config.encryption === undefined ? {} : { encryption: config.encryption }),
     ...(config.crashAt === undefined ? {} : { onCrashPoint: killSelfAt(config.crashAt) }),
   });

@@ -53,6 +53,13 @@ describe('attache serve configuration', () => {
     expect(DEFAULT_SWEEP_INTERVAL_SECONDS).toBe(30);
   });
 
+  it('reads ATTACHE_ORPHAN_GRACE_SECONDS (0 allowed), undefined keeping the store default', () => {
+    expect(serveConfig([], { ATTACHE_ORPHAN_GRACE_SECONDS: '5' }).orphanGraceSeconds).toBe(5);
+    expect(serveConfig([], { ATTACHE_ORPHAN_GRACE_SECONDS: '0' }).orphanGraceSeconds).toBe(0);
+    expect(serveConfig([]).orphanGraceSeconds).toBeUndefined();
+    expect(configError(['serve'], { ATTACHE_ORPHAN_GRACE_SECONDS: '-1' }).message).toContain('ATTACHE_ORPHAN_GRACE_SECONDS must be a non-negative integer');
+  });
+
   it('reads ATTACHE_MAX_HEADER_BYTES', () => {
     expect(serveConfig([], { ATTACHE_MAX_HEADER_BYTES: '32768' }).maxHeaderBytes).toBe(32768);
   });
