@@ -272,6 +272,35 @@ export function describeKeyRotation(name: string, fixture: EngineFixture & { reo
       });
     });
 
+    it('lets an overwrite committed while an object is re-encrypted win: readers get the new bytes, under the active key', async () => {
+      await seed(OLD_KEY);
+      const store = await storeWith(BOTH_KEYS);
+      const replacement = pattern(150_000, 9);
+      let overwritten = false;
+      const report = await store.rotateKeys({
+        onProgress: async (progress) => {
+          if (overwritten || progress.doneObjects > 0 || progress.doneBytes === 0) return;
+          overwritten = true;
+          const lease = await store.acquire({ key: KEY, ttlSeconds: 30, owner: 'writer' });
+          await lease.attach({ name: 'a.bin', body: replacement });
+          await lease.release();
+        },
+      });
+      expect(overwritten).toBe(true);
+      expect(report).toMatchObject({ rotated: 4, superseded: 1, failed: [], remaining: 0 });
+      expect(await readAll((await store.openAttachment({ key: KEY, name: 'a.bin' })).body)).toEqual(replacement);
+      await store.settled();
+      await store.sweep();
+      await closeStore(store);
+      await inspect(async (ports) => {
+        const rows = await committedRows(ports);
+        expect(rows.map((row) => row.keyId)).toEqual(['k2', 'k2', 'k2', 'k2', 'k2']);
+        const paths: string[] = [];
+        for await (const blob of ports.blobs.list('state/')) paths.push(blob.path);
+        expect(paths.sort()).toEqual(rows.map((row) => row.blobPath).sort());
+      });
+    });
+
     it('reports progress: the totals first, then objects and bytes done, ending at the totals', async () => {
       await seed(OLD_KEY);
       const store = await storeWith(BOTH_KEYS);
