@@ -2,13 +2,16 @@
 // `attache serve` wrote, with the same environment. What clients see before
 // and after must be identical, and the data directory must end up holding no
 // plaintext.
+import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, describePostgres, DROP_DATABASES_TIMEOUT_MS, dropTestDatabases, type TestDatabase } from '@attache/testing';
 import {
   acquire,
   assertBuilt,
+  BIN_PATH,
   download,
   killLeftovers,
   release,
@@ -101,6 +104,24 @@ describe('attache keys rotate (embedded store)', () => {
       const again = runCli(['keys', 'rotate'], { ATTACHE_DATA_DIR: dir.path, ...ONLY_K2 });
       expect(await again.exited).toEqual({ code: 0, signal: null });
       expect(again.output.stdout).toContain('rotated 0 objects (0.0 MiB) to key k2; 0 remaining under other keys or in plaintext');
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  it('draws a progress bar on stderr when it is a terminal (under script(1))', { timeout: 30_000 }, async () => {
+    const dir = await withTempDir();
+    try {
+      const server = await startServer(dir.path);
+      await uploadOne(server.url, 'docs', 'two.bin', new Uint8Array(2 * 1024 * 1024).fill(7));
+      expect(await stopServer(server)).toEqual({ code: 0, signal: null });
+      const command = ['node', BIN_PATH, 'keys', 'rotate'].map((word) => `'${word.replaceAll("'", `'\\''`)}'`).join(' ');
+      // script(1) runs the command on a fresh pseudo-terminal and copies what it draws to our stdout.
+      const { stdout } = await promisify(execFile)('script', ['-qec', command, '/dev/null'], {
+        env: { PATH: process.env.PATH ?? '', ATTACHE_DATA_DIR: dir.path, ...ONLY_K2 },
+      });
+      expect(stdout).toMatch(/rotate to k2 [█░]{30} 100% \| 2\.0\/2\.0 MiB \| [\d.]+ MiB\/s/);
+      expect(stdout).toContain('rotated 1 object (2.0 MiB) to key k2; 0 remaining under other keys or in plaintext');
     } finally {
       await dir.remove();
     }
