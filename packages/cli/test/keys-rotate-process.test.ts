@@ -47,6 +47,7 @@ async function clientView(url: string, key: string, name: string) {
     status: response.status,
     etag: response.headers.get('etag'),
     length: response.headers.get('content-length'),
+    lastModified: response.headers.get('last-modified'),
     bytes: new Uint8Array(await response.arrayBuffer()),
   };
 }
@@ -66,7 +67,7 @@ beforeAll(() => assertBuilt());
 afterAll(() => killLeftovers());
 
 describe('attache keys rotate (embedded store)', () => {
-  it('re-encrypts plaintext and k1 objects to k2: clients see the same bytes and ETags, no plaintext is left on disk, k1 can go', { timeout: 60_000 }, async () => {
+  it('re-encrypts plaintext and k1 objects to k2: clients see the same bytes, ETags and Last-Modified, no plaintext is left on disk, k1 can go', { timeout: 60_000 }, async () => {
     const dir = await withTempDir();
     try {
       const plain = await startServer(dir.path);
