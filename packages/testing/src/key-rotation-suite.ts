@@ -349,6 +349,33 @@ export function describeKeyRotation(name: string, fixture: EngineFixture & { reo
       });
     }
 
+    it('stops when its signal aborts mid-object, leaving what is done done and nothing half-written; a rerun finishes', async () => {
+      await seed(OLD_KEY);
+      const store = await storeWith(BOTH_KEYS);
+      const abort = new AbortController();
+      const reason = new Error('stop');
+      const keyedBytes = [...KEYED.values()].reduce((sum, bytes) => sum + bytes.byteLength, 0);
+      const stopped = store.rotateKeys({
+        signal: abort.signal,
+        // Part-way through the first document (70 000 bytes), after the three keyed objects (in version order).
+        onProgress: (progress) => {
+          if (progress.doneObjects === 3 && progress.doneBytes > keyedBytes) abort.abort(reason);
+        },
+      });
+      await expect(stopped).rejects.toBe(reason);
+      await store.sweep();
+      await closeStore(store);
+      await inspect(async (ports) => {
+        const rows = await committedRows(ports);
+        expect(rows.filter((row) => row.keyId === 'k2')).toHaveLength(3);
+        const paths: string[] = [];
+        for await (const blob of ports.blobs.list('state/')) paths.push(blob.path);
+        expect(paths.sort()).toEqual(rows.map((row) => row.blobPath).sort());
+      });
+      const rerun = await storeWith(BOTH_KEYS);
+      expect(await rerun.rotateKeys()).toMatchObject({ totalObjects: 2, rotated: 2, remaining: 0 });
+    });
+
     it('reports objects under a key it does not hold as failed (key_unavailable), rotates the rest and counts them as remaining', async () => {
       await seed(OLD_KEY);
       const writer = await storeWith({ keys: { k3: K2.map((byte) => byte ^ 0xff) }, activeKeyId: 'k3' });
