@@ -4,11 +4,12 @@
 //   0: success (including a clean shutdown on SIGTERM/SIGINT)
 //   1: the server could not start or failed to shut down cleanly
 //   2: usage or configuration error
+// `keys rotate` exits 1 also when objects failed or remain (keys-command.ts).
 // Client commands (client-commands.ts) have their own codes by error class.
 // Each command loads only what it runs: a client command does not load the
 // server's stack (SQL drivers, the S3 SDK: ~30 MiB of RSS), nor `serve` the client.
 import { ConfigError, describeStorage, parseCommandLine } from './config.js';
-import type { ServeConfig } from './config.js';
+import type { KeysRotateConfig, ServeConfig } from './config.js';
 import type { RunningServer } from './serve.js';
 import { cliVersion } from './version.js';
 
@@ -39,7 +40,23 @@ async function main(argv: readonly string[]): Promise<number> {
       return 0;
     case 'serve':
       return runServer(command.config);
+    case 'keys-rotate':
+      return rotateKeys(command.config);
   }
+}
+
+async function rotateKeys(config: KeysRotateConfig): Promise<number> {
+  // Ctrl-C stops between chunks; what is re-encrypted so far stays so, a rerun resumes.
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (abort.signal.aborted) process.exit(130);
+    process.stderr.write(`\nattache: ${signal} received, stopping the rotation\n`);
+    abort.abort(new Error(`interrupted by ${signal}`));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const { runKeysRotate } = await import('./keys-command.js');
+  return runKeysRotate(config, { stdout: process.stdout, stderr: process.stderr, signal: abort.signal });
 }
 
 async function runServer(config: ServeConfig): Promise<number> {

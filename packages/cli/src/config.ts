@@ -69,6 +69,8 @@ export interface ServeConfig {
   maxBytes: number | undefined;
   /** Seconds between background sweeps (the server asks core for the timer; core starts none itself). */
   sweepIntervalSeconds: number;
+  /** A blob no row points at is left alone this long before a sweep deletes it; undefined keeps core's default (60 s). */
+  orphanGraceSeconds: number | undefined;
   /** A connection that sends and receives nothing for this long is closed (slow or stalled clients). */
   idleTimeoutSeconds: number;
   /** Uploads streamed at once; more are refused with 503 + Retry-After. */
@@ -85,8 +87,21 @@ export interface ServeConfig {
   crashAt?: CrashPoint | undefined;
 }
 
+/** `attache keys rotate`: the storage of `attache serve`, opened directly (no HTTP). */
+export interface KeysRotateConfig extends Pick<ServeConfig, 'dataDir' | 'metadata' | 'blobs' | 'crashAt'> {
+  /** The active key and the old ones to read; rotation needs encryption configured. */
+  encryption: NonNullable<ServeConfig['encryption']>;
+  /** Print the report as one JSON object on stdout. */
+  json: boolean;
+  /** Whether objects stored in plaintext are encrypted too (`--keep-plaintext` turns it off). */
+  encryptPlaintext: boolean;
+  /** Rows read per page (`--batch-size`); undefined keeps core's default. */
+  batchSize: number | undefined;
+}
+
 export type CliCommand =
   | { kind: 'serve'; config: ServeConfig }
+  | { kind: 'keys-rotate'; config: KeysRotateConfig }
   | { kind: 'help'; text: string }
   | { kind: 'version' };
 
@@ -107,6 +122,7 @@ export const MAIN_USAGE = `Usage: attache <command> [options]
 
 Commands:
   serve          Run the attachment HTTP server (SQLite + local files, or PostgreSQL + S3)
+  keys rotate    Re-encrypt stored objects to the active master key ("attache keys rotate --help")
   acquire, keepalive, release, attachments, put, get
                  Client commands against a server ("attache acquire --help")
 
@@ -132,6 +148,7 @@ Environment:
   ATTACHE_TOKEN                   Require "Authorization: Bearer <token>" (all but /v1/healthz)
   ATTACHE_MAX_BYTES               Largest attachment in bytes (0 = unlimited; default 1 TiB)
   ATTACHE_SWEEP_INTERVAL_SECONDS  Seconds between sweeps of expired leases and orphans (default 30)
+  ATTACHE_ORPHAN_GRACE_SECONDS    Age before a sweep deletes a blob no row points at (default 60; longer than any write)
   ATTACHE_IDLE_TIMEOUT_SECONDS    Close a connection silent this long, e.g. a stalled upload (default ${DEFAULT_IDLE_TIMEOUT_SECONDS})
   ATTACHE_MAX_CONCURRENT_UPLOADS  Uploads at once; more get 503 with Retry-After (default ${DEFAULT_MAX_CONCURRENT_UPLOADS})
   ATTACHE_MAX_HEADER_BYTES        Request line + headers, query included; more get 431 (default ${DEFAULT_MAX_HEADER_BYTES})
@@ -150,6 +167,7 @@ Environment:
   ATTACHE_MASTER_KEY              Encrypt attachments at rest with this key: 32 bytes in base64
                                   ("openssl rand -base64 32"); keep it safe, data is unreadable without it
   ATTACHE_MASTER_KEY_ID           Id stored with each object it encrypts (default ${DEFAULT_MASTER_KEY_ID})
+  ATTACHE_OLD_MASTER_KEYS         Earlier keys, still read: id:base64[,id:base64...] (see "attache keys rotate")
 
 Prints "attache listening on <url>" once ready; SIGTERM/SIGINT stop it after
 in-flight requests finish.
@@ -177,6 +195,9 @@ export function parseCommandLine(argv: readonly string[], context: ParseContext)
   }
   if (first === 'serve') {
     return parseServe(rest, context);
+  }
+  if (first === 'keys') {
+    return parseKeys(rest, context);
   }
   const what = first.startsWith('-') ? `unknown option ${first}` : `unknown command "${first}"`;
   throw new ConfigError(what, MAIN_USAGE);
@@ -206,6 +227,113 @@ function parseServe(argv: readonly string[], context: ParseContext): CliCommand 
   return { kind: 'serve', config: resolveServeConfig(values, context) };
 }
 
+export const KEYS_USAGE = `Usage: attache keys rotate [--data-dir DIR] [--json] [--keep-plaintext] [--batch-size N]
+
+Re-encrypts every stored object that is not under the active master key
+(ATTACHE_MASTER_KEY, id ATTACHE_MASTER_KEY_ID) to it, reading the old ones
+with the keys in ATTACHE_OLD_MASTER_KEYS; objects stored in plaintext before
+encryption was enabled are encrypted too (unless --keep-plaintext). It opens
+the storage of "attache serve" directly, from the same environment
+(ATTACHE_DATA_DIR, ATTACHE_DATABASE_URL, ATTACHE_S3_*, the keys).
+
+  Embedded store (SQLite): stop the server first (the data directory admits
+  one process); the replaced blobs are deleted before it exits.
+  PostgreSQL: run it beside the servers (give them the same keys first);
+  readers and writers go on, and the servers' sweeps delete the replaced blobs.
+
+Safe to interrupt (Ctrl-C) and run again: it resumes with what is left. Once
+it reports 0 remaining, the old keys can be removed from the environment.
+
+Options:
+  --data-dir DIR     Where metadata and blobs live   [env ATTACHE_DATA_DIR, default ${DEFAULT_DATA_DIR}]
+  --json             Print the report as JSON on stdout
+  --keep-plaintext   Leave objects stored in plaintext as they are
+  --batch-size N     Rows read from the metadata store at a time (default 100)
+  -h, --help         Show this help
+
+Progress is drawn on stderr when it is a terminal. Exit codes: 0 everything
+is under the active key; 1 some objects failed or remain (listed on stderr),
+or the storage could not be opened; 2 usage or configuration error.
+`;
+
+function parseKeys(argv: readonly string[], context: ParseContext): CliCommand {
+  const [subcommand, ...rest] = argv;
+  if (subcommand === undefined || subcommand === '-h' || subcommand === '--help') {
+    if (subcommand === undefined) throw new ConfigError('missing subcommand: attache keys rotate', KEYS_USAGE);
+    return { kind: 'help', text: KEYS_USAGE };
+  }
+  if (subcommand !== 'rotate') throw new ConfigError(`unknown subcommand "keys ${subcommand}"`, KEYS_USAGE);
+  let values: { 'data-dir'?: string; json?: boolean; 'keep-plaintext'?: boolean; 'batch-size'?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: [...rest],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'data-dir': { type: 'string' },
+        json: { type: 'boolean' },
+        'keep-plaintext': { type: 'boolean' },
+        'batch-size': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new ConfigError(error instanceof Error ? error.message : String(error), KEYS_USAGE);
+  }
+  if (values.help === true) return { kind: 'help', text: KEYS_USAGE };
+  const problems: string[] = [];
+  const storage = resolveStorage(values, context, problems);
+  if (storage.encryption === undefined && problems.length === 0) {
+    problems.push('attache keys rotate needs ATTACHE_MASTER_KEY: the key to re-encrypt to (and ATTACHE_OLD_MASTER_KEYS to read the others)');
+  }
+  const batchText = values['batch-size'];
+  const batchSize = batchText === undefined ? undefined : parsePositiveInteger(batchText, '--batch-size', problems);
+  if (problems.length > 0 || storage.encryption === undefined) throw new ConfigError(problems.join('\n'));
+  return {
+    kind: 'keys-rotate',
+    config: {
+      dataDir: storage.dataDir,
+      metadata: storage.metadata,
+      blobs: storage.blobs,
+      crashAt: storage.crashAt,
+      encryption: storage.encryption,
+      json: values.json === true,
+      encryptPlaintext: values['keep-plaintext'] !== true,
+      batchSize,
+    },
+  };
+}
+
+/** Where the data is and how it is encrypted: what `serve` and `keys rotate` share. Problems are collected, not thrown. */
+function resolveStorage(
+  flags: { 'data-dir'?: string },
+  context: ParseContext,
+  problems: string[],
+): Pick<ServeConfig, 'dataDir' | 'metadata' | 'blobs' | 'encryption' | 'crashAt'> {
+  const env = context.env;
+  const encryption = resolveEncryption(env, problems);
+  const postgres = resolvePostgres(env, problems);
+  const s3 = resolveS3(env, problems);
+  const dataDirText = flags['data-dir'] ?? nonEmpty(env.ATTACHE_DATA_DIR) ?? DEFAULT_DATA_DIR;
+  if (flags['data-dir'] !== undefined && flags['data-dir'].trim() === '') {
+    problems.push('--data-dir must not be empty');
+  }
+  const crashText = nonEmpty(env.ATTACHE_CRASH_AT);
+  let crashAt: CrashPoint | undefined;
+  if (crashText !== undefined) {
+    if (isCrashPoint(crashText)) crashAt = crashText;
+    else problems.push(`ATTACHE_CRASH_AT must name a crash point: ${CRASH_POINTS.join(', ')}`);
+  }
+  const dataDir = resolve(context.cwd ?? process.cwd(), dataDirText);
+  return {
+    dataDir,
+    metadata: postgres ?? { kind: 'sqlite', filename: join(dataDir, 'attache.db') },
+    blobs: s3 ?? { kind: 'fs', root: join(dataDir, 'blobs') },
+    encryption,
+    crashAt,
+  };
+}
+
 interface ServeFlags {
   port?: string;
   host?: string;
@@ -217,9 +345,7 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
   const env = context.env;
   const problems: string[] = [];
 
-  const encryption = resolveEncryption(env, problems);
-  const postgres = resolvePostgres(env, problems);
-  const s3 = resolveS3(env, problems);
+  const storage = resolveStorage(flags, context, problems);
 
   const portSource = flags.port !== undefined ? '--port' : 'PORT';
   const portText = flags.port ?? nonEmpty(env.PORT);
@@ -228,11 +354,6 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
   const host = flags.host ?? DEFAULT_HOST;
   if (host.trim() === '') {
     problems.push('--host must not be empty');
-  }
-
-  const dataDirText = flags['data-dir'] ?? nonEmpty(env.ATTACHE_DATA_DIR) ?? DEFAULT_DATA_DIR;
-  if (flags['data-dir'] !== undefined && flags['data-dir'].trim() === '') {
-    problems.push('--data-dir must not be empty');
   }
 
   // An empty token would let everyone in while looking configured; refuse it.
@@ -251,12 +372,9 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
       ? DEFAULT_SWEEP_INTERVAL_SECONDS
       : parsePositiveInteger(sweepText, 'ATTACHE_SWEEP_INTERVAL_SECONDS', problems);
 
-  const crashText = nonEmpty(env.ATTACHE_CRASH_AT);
-  let crashAt: CrashPoint | undefined;
-  if (crashText !== undefined) {
-    if (isCrashPoint(crashText)) crashAt = crashText;
-    else problems.push(`ATTACHE_CRASH_AT must name a crash point: ${CRASH_POINTS.join(', ')}`);
-  }
+  const graceText = nonEmpty(env.ATTACHE_ORPHAN_GRACE_SECONDS);
+  const orphanGraceSeconds =
+    graceText === undefined ? undefined : parseNonNegativeInteger(graceText, 'ATTACHE_ORPHAN_GRACE_SECONDS', problems);
 
   const idleText = nonEmpty(env.ATTACHE_IDLE_TIMEOUT_SECONDS);
   const idleTimeoutSeconds =
@@ -277,22 +395,22 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
   if (problems.length > 0) {
     throw new ConfigError(problems.join('\n'));
   }
-  const dataDir = resolve(context.cwd ?? process.cwd(), dataDirText);
   return {
     host,
     port,
-    dataDir,
-    metadata: postgres ?? { kind: 'sqlite', filename: join(dataDir, 'attache.db') },
-    blobs: s3 ?? { kind: 'fs', root: join(dataDir, 'blobs') },
+    dataDir: storage.dataDir,
+    metadata: storage.metadata,
+    blobs: storage.blobs,
     token: token === undefined ? undefined : token,
     maxBytes,
     sweepIntervalSeconds,
+    orphanGraceSeconds,
     idleTimeoutSeconds,
     maxConcurrentUploads,
     maxHeaderBytes,
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
-    encryption,
-    crashAt,
+    encryption: storage.encryption,
+    crashAt: storage.crashAt,
   };
 }
 
@@ -414,28 +532,61 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A
 const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
- * ATTACHE_MASTER_KEY (+ ATTACHE_MASTER_KEY_ID) → the store's encryption
- * option. A key that is not exactly 32 bytes of base64 is an error, never
- * "no encryption": the operator asked for it. Messages never echo the key.
+ * ATTACHE_MASTER_KEY (+ ATTACHE_MASTER_KEY_ID), the key new writes use, and
+ * ATTACHE_OLD_MASTER_KEYS, earlier keys kept for reading what they
+ * encrypted until `attache keys rotate` has moved it → the store's
+ * encryption option. A key that is not exactly 32 bytes of base64 is an
+ * error, never "no encryption": the operator asked for it. Messages never
+ * echo a key.
  */
 function resolveEncryption(env: Environment, problems: string[]): ServeConfig['encryption'] {
   const keyText = nonEmpty(env.ATTACHE_MASTER_KEY)?.trim();
   const idText = nonEmpty(env.ATTACHE_MASTER_KEY_ID)?.trim();
+  const oldText = nonEmpty(env.ATTACHE_OLD_MASTER_KEYS)?.trim();
   if (keyText === undefined) {
     if (idText !== undefined) problems.push('ATTACHE_MASTER_KEY_ID is set, but ATTACHE_MASTER_KEY is not');
+    if (oldText !== undefined) problems.push('ATTACHE_OLD_MASTER_KEYS is set, but ATTACHE_MASTER_KEY (the key new writes use) is not');
     return undefined;
   }
   const keyId = idText ?? DEFAULT_MASTER_KEY_ID;
   if (!KEY_ID.test(keyId)) {
     problems.push('ATTACHE_MASTER_KEY_ID must be 1 to 64 characters of A-Z a-z 0-9 . _ -');
   }
-  const key = BASE64.test(keyText) ? new Uint8Array(Buffer.from(keyText, 'base64')) : undefined;
-  if (key === undefined || key.byteLength !== MASTER_KEY_BYTES) {
-    const got = key === undefined ? 'not valid base64' : `${key.byteLength} bytes`;
-    problems.push(`ATTACHE_MASTER_KEY must be ${MASTER_KEY_BYTES} bytes encoded in base64 (e.g. "openssl rand -base64 32"), got ${got}`);
+  const key = decodeMasterKey(keyText);
+  if (key === undefined || typeof key === 'string') {
+    problems.push(`ATTACHE_MASTER_KEY must be ${MASTER_KEY_BYTES} bytes encoded in base64 (e.g. "openssl rand -base64 32"), got ${key ?? 'nothing'}`);
     return undefined;
   }
-  return { keys: { [keyId]: key }, activeKeyId: keyId };
+  const keys: Record<string, Uint8Array> = { [keyId]: key };
+  const oldEntries = oldText === undefined ? [] : oldText.split(',');
+  for (const [index, entry] of oldEntries.entries()) {
+    const separator = entry.indexOf(':');
+    const id = entry.slice(0, Math.max(separator, 0)).trim();
+    const which = `ATTACHE_OLD_MASTER_KEYS entry ${index + 1}`;
+    if (separator < 0 || !KEY_ID.test(id)) {
+      problems.push(`${which} must be id:base64, the id 1 to 64 characters of A-Z a-z 0-9 . _ - (entries separated by ",")`);
+      continue;
+    }
+    if (Object.hasOwn(keys, id)) {
+      problems.push(`${which}: key id "${id}" is given twice${id === keyId ? ' (it is ATTACHE_MASTER_KEY_ID)' : ''}`);
+      continue;
+    }
+    const old = decodeMasterKey(entry.slice(separator + 1).trim());
+    if (old === undefined || typeof old === 'string') {
+      problems.push(`${which} ("${id}") must be ${MASTER_KEY_BYTES} bytes encoded in base64, got ${old ?? 'nothing'}`);
+      continue;
+    }
+    keys[id] = old;
+  }
+  return { keys, activeKeyId: keyId };
+}
+
+/** The key, or what is wrong with it (never the key itself). */
+function decodeMasterKey(text: string): Uint8Array | string | undefined {
+  if (text === '') return undefined;
+  if (!BASE64.test(text)) return 'not valid base64';
+  const key = new Uint8Array(Buffer.from(text, 'base64'));
+  return key.byteLength === MASTER_KEY_BYTES ? key : `${key.byteLength} bytes`;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -73,6 +73,7 @@ export async function serve(config: ServeConfig): Promise<RunningServer> {
     blobs,
     ...(config.maxBytes === undefined ? {} : { maxBytes: config.maxBytes }),
     sweepIntervalSeconds: config.sweepIntervalSeconds,
+    ...(config.orphanGraceSeconds === undefined ? {} : { orphanGraceSeconds: config.orphanGraceSeconds }),
     ...(config.encryption === undefined ? {} : { encryption: config.encryption }),
     ...(config.crashAt === undefined ? {} : { onCrashPoint: killSelfAt(config.crashAt) }),
   });
@@ -118,13 +119,13 @@ export async function serve(config: ServeConfig): Promise<RunningServer> {
  * The crash-safety tests' power cut: the process dies on the spot (SIGKILL,
  * no cleanup, nothing flushed) when the engine reaches `crashAt`.
  */
-function killSelfAt(crashAt: CrashPoint): CrashPointHook {
+export function killSelfAt(crashAt: CrashPoint): CrashPointHook {
   return (point) => {
     if (point === crashAt) process.kill(process.pid, 'SIGKILL');
   };
 }
 
-async function openMetadata(backend: MetadataBackend): Promise<MetadataStore> {
+export async function openMetadata(backend: MetadataBackend): Promise<MetadataStore> {
   if (backend.kind === 'postgres') {
     return postgresMetadata({
       connectionString: backend.connectionString,
@@ -134,7 +135,7 @@ async function openMetadata(backend: MetadataBackend): Promise<MetadataStore> {
   return sqliteMetadata({ filename: backend.filename });
 }
 
-async function lockEmbeddedDataDir(dataDir: string): Promise<DataDirLock> {
+export async function lockEmbeddedDataDir(dataDir: string): Promise<DataDirLock> {
   try {
     await mkdir(dataDir, { recursive: true });
     return lockDataDir(dataDir);
@@ -156,7 +157,7 @@ async function prepareBlobDirectory(root: string): Promise<void> {
   }
 }
 
-async function openBlobs(backend: BlobBackend): Promise<BlobStore> {
+export async function openBlobs(backend: BlobBackend): Promise<BlobStore> {
   if (backend.kind === 'fs') {
     await prepareBlobDirectory(backend.root);
     return fsBlobs({ root: backend.root });

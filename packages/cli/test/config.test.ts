@@ -53,6 +53,13 @@ describe('attache serve configuration', () => {
     expect(DEFAULT_SWEEP_INTERVAL_SECONDS).toBe(30);
   });
 
+  it('reads ATTACHE_ORPHAN_GRACE_SECONDS (0 allowed), undefined keeping the store default', () => {
+    expect(serveConfig([], { ATTACHE_ORPHAN_GRACE_SECONDS: '5' }).orphanGraceSeconds).toBe(5);
+    expect(serveConfig([], { ATTACHE_ORPHAN_GRACE_SECONDS: '0' }).orphanGraceSeconds).toBe(0);
+    expect(serveConfig([]).orphanGraceSeconds).toBeUndefined();
+    expect(configError(['serve'], { ATTACHE_ORPHAN_GRACE_SECONDS: '-1' }).message).toContain('ATTACHE_ORPHAN_GRACE_SECONDS must be a non-negative integer');
+  });
+
   it('reads ATTACHE_MAX_HEADER_BYTES', () => {
     expect(serveConfig([], { ATTACHE_MAX_HEADER_BYTES: '32768' }).maxHeaderBytes).toBe(32768);
   });
@@ -148,6 +155,38 @@ describe('attache serve configuration', () => {
     expect(error.message).toContain(detail);
     const key = env.ATTACHE_MASTER_KEY;
     if (key !== undefined) expect(error.message).not.toContain(key);
+  });
+
+  it('reads earlier keys from ATTACHE_OLD_MASTER_KEYS (id:base64, comma-separated) beside the active one', () => {
+    const active = Buffer.alloc(32, 1);
+    const older = Buffer.alloc(32, 2);
+    const oldest = Buffer.alloc(32, 3);
+    const config = serveConfig([], {
+      ATTACHE_MASTER_KEY: active.toString('base64'),
+      ATTACHE_MASTER_KEY_ID: 'k3',
+      ATTACHE_OLD_MASTER_KEYS: ` k2:${older.toString('base64')} , k1:${oldest.toString('base64').replace(/=+$/, '')}`,
+    });
+    expect(config.encryption).toEqual({
+      keys: { k3: new Uint8Array(active), k2: new Uint8Array(older), k1: new Uint8Array(oldest) },
+      activeKeyId: 'k3',
+    });
+  });
+
+  it.each([
+    ['an entry without an id', `${Buffer.alloc(32, 2).toString('base64')}`, 'ATTACHE_OLD_MASTER_KEYS entry 1 must be id:base64'],
+    ['a short key', `k2:${Buffer.alloc(31, 2).toString('base64')}`, 'ATTACHE_OLD_MASTER_KEYS entry 1 ("k2") must be 32 bytes encoded in base64, got 31 bytes'],
+    ['the active key id again', `k1:${Buffer.alloc(32, 2).toString('base64')}`, 'key id "k1" is given twice (it is ATTACHE_MASTER_KEY_ID)'],
+    ['an id given twice', `k2:${Buffer.alloc(32, 2).toString('base64')},k2:${Buffer.alloc(32, 3).toString('base64')}`, 'ATTACHE_OLD_MASTER_KEYS entry 2: key id "k2" is given twice'],
+  ])('refuses ATTACHE_OLD_MASTER_KEYS with %s, never echoing a key', (_what, old, message) => {
+    const error = configError(['serve'], { ATTACHE_MASTER_KEY: Buffer.alloc(32, 1).toString('base64'), ATTACHE_OLD_MASTER_KEYS: old });
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toContain(message);
+    for (const part of old.split(/[,:]/)) if (part.length > 8) expect(error.message).not.toContain(part);
+  });
+
+  it('refuses ATTACHE_OLD_MASTER_KEYS without ATTACHE_MASTER_KEY', () => {
+    const error = configError(['serve'], { ATTACHE_OLD_MASTER_KEYS: `k1:${Buffer.alloc(32, 2).toString('base64')}` });
+    expect(error.message).toContain('ATTACHE_OLD_MASTER_KEYS is set, but ATTACHE_MASTER_KEY (the key new writes use) is not');
   });
 
   it('reports every problem at once', () => {
@@ -318,5 +357,51 @@ describe('attache command line', () => {
     for (const word of words) {
       expect(SERVE_USAGE).toContain(word);
     }
+  });
+});
+
+describe('attache keys rotate', () => {
+  const keys = { ATTACHE_MASTER_KEY: Buffer.alloc(32, 1).toString('base64'), ATTACHE_MASTER_KEY_ID: 'k2', ATTACHE_OLD_MASTER_KEYS: `k1:${Buffer.alloc(32, 2).toString('base64')}` };
+
+  it('opens the storage serve would, from the same environment, with the keys', () => {
+    const command = parseCommandLine(['keys', 'rotate', '--data-dir', 'data'], { env: { ...keys, ATTACHE_DATABASE_URL: 'postgres://db/a' }, cwd });
+    expect(command).toEqual({
+      kind: 'keys-rotate',
+      config: {
+        dataDir: '/srv/app/data',
+        metadata: { kind: 'postgres', connectionString: 'postgres://db/a', poolSize: undefined },
+        blobs: { kind: 'fs', root: '/srv/app/data/blobs' },
+        crashAt: undefined,
+        encryption: { keys: { k2: new Uint8Array(Buffer.alloc(32, 1)), k1: new Uint8Array(Buffer.alloc(32, 2)) }, activeKeyId: 'k2' },
+        json: false,
+        encryptPlaintext: true,
+        batchSize: undefined,
+      },
+    });
+  });
+
+  it('takes --json, --keep-plaintext and --batch-size', () => {
+    const command = parseCommandLine(['keys', 'rotate', '--json', '--keep-plaintext', '--batch-size', '7'], { env: keys, cwd });
+    expect(command).toMatchObject({ kind: 'keys-rotate', config: { json: true, encryptPlaintext: false, batchSize: 7 } });
+  });
+
+  it('shows its help', () => {
+    for (const argv of [['keys', '--help'], ['keys', 'rotate', '--help']]) {
+      const command = parseCommandLine(argv, { env: {}, cwd });
+      expect(command.kind).toBe('help');
+      expect(command.kind === 'help' && command.text).toContain('Usage: attache keys rotate');
+    }
+  });
+
+  it.each([
+    [['keys'], {}, 'missing subcommand: attache keys rotate'],
+    [['keys', 'spin'], {}, 'unknown subcommand "keys spin"'],
+    [['keys', 'rotate', '--force'], {}, "Unknown option '--force'"],
+    [['keys', 'rotate'], {}, 'attache keys rotate needs ATTACHE_MASTER_KEY'],
+    [['keys', 'rotate', '--batch-size', '0'], keys, '--batch-size must be a positive integer, got "0"'],
+  ] as [string[], Environment, string][])('refuses %j with exit code 2: %s', (argv, env, message) => {
+    const error = configError(argv, env);
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toContain(message);
   });
 });

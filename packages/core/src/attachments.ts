@@ -364,7 +364,7 @@ export async function openRow(
  * read fails with `key_unavailable`. Rows without one were stored in
  * plaintext (before encryption was enabled) and are read as they are.
  */
-async function openBytes(
+export async function openBytes(
   engine: EngineContext,
   row: AttachmentRow,
   range: { start: number; end: number } | null,

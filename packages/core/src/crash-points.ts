@@ -1,4 +1,5 @@
-// Named crash points of the commit protocol (see commit.ts). Core only names
+// Named crash points of the commit protocol (see commit.ts) and of key
+// rotation (key-rotation.ts). Core only names
 // them: the engine calls the host's `onCrashPoint` hook at each one, and the
 // host decides what happens there. `attache serve` kills itself (SIGKILL, no
 // cleanup) at the point named by ATTACHE_CRASH_AT, which is how the
@@ -15,6 +16,8 @@ export const CRASH_POINTS = [
   'sweep.after-expire',
   'delete.after-metadata',
   'sweep.after-garbage-delete',
+  'rotate.after-blob',
+  'rotate.after-row',
 ] as const;
 
 export type CrashPoint = (typeof CRASH_POINTS)[number];

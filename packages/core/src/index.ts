@@ -10,7 +10,7 @@ export { isAttachmentRef, parseAttachmentRef } from './refs.js';
 export { Keyring, encryptedSize, SEGMENT_SIZE, type EncryptionOptions, type EncryptedObject, type CiphertextReader } from './crypto.js';
 export { isUuidV7, newId } from './ids.js';
 export { createDigest, digestImplementation, type Digests } from './hash.js';
-export { committedBlobPath, isStagedPath, stagedBlobPath, stagedTxnOf, STAGING_PREFIX } from './paths.js';
+export { committedBlobPath, rotatedBlobPath, isStagedPath, stagedBlobPath, stagedTxnOf, STAGING_PREFIX } from './paths.js';
 export { checkBlobPath } from './paths.js';
 export { emptyStream } from './streams.js';
 export { formatMediaType, normalizeMediaType, parseMediaType, MAX_MEDIA_TYPE_LENGTH, type MediaType } from './media-type.js';

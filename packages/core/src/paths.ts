@@ -30,6 +30,16 @@ export function committedBlobPath(namespace: string, key: string, versionId: str
 }
 
 /**
+ * Where key rotation writes the re-encrypted copy of a committed version: a
+ * new path beside the old blob (never over it: a reader may be streaming
+ * it), unique per rotation, whose last segment is no version id. So until
+ * the row points at it, the orphan scan treats it as an orphan.
+ */
+export function rotatedBlobPath(namespace: string, key: string, versionId: string, rotationId: string): string {
+  return `${committedBlobPath(namespace, key, versionId)}.${rotationId}`;
+}
+
+/**
  * Staged blobs share one flat directory, named by transaction and version:
  * an upload then creates no directory (the directory exists after the first
  * upload), so its blob is durable after one file fsync and one directory

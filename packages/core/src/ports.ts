@@ -77,6 +77,14 @@ export interface AttachmentScope {
   key: string;
 }
 
+/** Which committed rows key rotation still has to re-encrypt. */
+export interface NotOnKeyQuery {
+  /** The active key id: rows under it are done. */
+  keyId: string;
+  /** Whether plaintext rows (`keyId` null) count too. */
+  includePlaintext: boolean;
+}
+
 export interface MetadataTx {
   // Keys and leases
   /**
@@ -136,6 +144,23 @@ export interface MetadataTx {
   deleteAttachment(versionId: string): Promise<void>;
   /** Committed rows whose blob still sits at a staged path (promotion unfinished). */
   listUnpromoted(limit: number): Promise<AttachmentRow[]>;
+  // Key rotation (key-rotation.ts): re-encrypting committed objects to the active key.
+  /**
+   * Committed rows not encrypted with `keyId` — rows under another key id,
+   * and plaintext rows (`keyId` null) when `includePlaintext` — with a
+   * version id greater than `afterVersionId` (code-point order), in version
+   * id order, at most `limit`.
+   */
+  listNotOnKey(query: NotOnKeyQuery & { afterVersionId: string | null; limit: number }): Promise<AttachmentRow[]>;
+  /** How many committed rows `listNotOnKey` would page through, and the sum of their (plaintext) sizes. */
+  countNotOnKey(query: NotOnKeyQuery): Promise<{ rows: number; bytes: number }>;
+  /**
+   * Points a committed row at a re-encrypted copy of its bytes: sets
+   * `blobPath` and `keyId` only while the row exists, is committed and still
+   * points at `fromBlobPath` (a concurrent delete or overwrite wins).
+   * Nothing else changes, `updatedAt` included. Returns whether it did.
+   */
+  repointEncrypted(versionId: string, change: { fromBlobPath: string; toBlobPath: string; keyId: string }): Promise<boolean>;
   /** Which of these blob paths a row (any state) points at. */
   referencedBlobPaths(paths: readonly string[]): Promise<Set<string>>;
   /** Which of these version ids have a row (any state). */

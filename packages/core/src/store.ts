@@ -11,6 +11,7 @@ import { Keyring } from './crypto.js';
 import { createDocuments, deleteDocument, type DocumentSettings } from './documents.js';
 import type { EngineContext } from './engine-context.js';
 import { KeyWaiters } from './key-waiters.js';
+import { rotateKeys } from './key-rotation.js';
 import { acquireLease } from './lease.js';
 import { leaseFromCredentials, leaseFromRow } from './lease-handle.js';
 import { checkAcquireOptions, checkCredentials, ttlProblem } from './lease-rules.js';
@@ -75,6 +76,7 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
     openAttachment: (selector, openOptions) => gate(() => reads.openAttachment(selector, openOptions)),
 
     sweep: () => sweeper.sweepOnce(),
+    rotateKeys: (rotateOptions) => gate(() => rotateKeys(engine, rotateOptions)),
     settled: () => engine.background.settled(),
 
     async close() {

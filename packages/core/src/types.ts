@@ -1,6 +1,7 @@
 // Public shapes of the keyed, leased face of the store (API.md §0).
 import type { CrashPointHook } from './crash-points.js';
 import type { EncryptionOptions } from './crypto.js';
+import type { ErrorCode } from './errors.js';
 import type { BlobStore, MetadataStore } from './ports.js';
 import type { AttachmentRef, GetAttachmentParams, IAttachmentStore } from './seed-interface.js';
 
@@ -141,6 +142,63 @@ export interface SweepReport {
   orphansDeleted: number;
 }
 
+export interface RotateKeysOptions {
+  /** Stops the rotation between objects and mid-object (the rotation rejects with the signal's reason); rerun to resume. */
+  signal?: AbortSignal;
+  /**
+   * Called before the first object, after each one, and between the chunks
+   * of each. May be async: the rotation waits for it (backpressure for a
+   * slow progress display).
+   */
+  onProgress?: (progress: KeyRotationProgress) => void | Promise<void>;
+  /** Rows read from the metadata store per page (default 100). */
+  batchSize?: number;
+  /**
+   * Whether objects stored in plaintext (written before encryption was
+   * enabled) are encrypted too. Default true: enabling encryption and
+   * rotating leaves nothing in plaintext.
+   */
+  encryptPlaintext?: boolean;
+}
+
+export interface KeyRotationProgress {
+  /** The key every object ends up under. */
+  activeKeyId: string;
+  /** Committed objects not under the active key when the rotation started (grows if more turn up meanwhile), and their plaintext bytes. */
+  totalObjects: number;
+  totalBytes: number;
+  /** Of those, objects handled so far (re-encrypted, superseded or failed), and bytes read so far. */
+  doneObjects: number;
+  doneBytes: number;
+}
+
+export interface KeyRotationFailure {
+  attachmentId: string;
+  namespace: string;
+  key: string;
+  name: string;
+  /** The key id the object is still under (null: plaintext). */
+  keyId: string | null;
+  code: ErrorCode;
+  message: string;
+}
+
+export interface KeyRotationReport extends KeyRotationProgress {
+  /** Objects now under the active key, and their plaintext bytes. */
+  rotated: number;
+  rotatedBytes: number;
+  /** Objects deleted or overwritten while they were being re-encrypted: the newer state won, nothing was left to do. */
+  superseded: number;
+  /** Objects that could not be re-encrypted (unreadable, a key missing, bytes that no longer match their SHA-256); they stay as they were. */
+  failed: KeyRotationFailure[];
+  /**
+   * Committed objects still not under the active key after the pass: the
+   * failures, plus any written meanwhile by a process whose active key is
+   * another one. 0 means no object needs the other keys any more.
+   */
+  remaining: number;
+}
+
 export interface AttachmentStoreOptions {
   metadata: MetadataStore;
   blobs: BlobStore;
@@ -216,6 +274,18 @@ export interface AttachmentStore extends IAttachmentStore {
    * blob store's layout wait here first.
    */
   settled(): Promise<void>;
+  /**
+   * Re-encrypts every committed object (attachments and documents) that is
+   * not under the active encryption key — and, unless
+   * `encryptPlaintext: false`, every object stored in plaintext — to the
+   * active key, one object at a time, while readers and writers go on.
+   * Each object gets a new blob; its row switches to it only if nothing
+   * changed the object meanwhile, and the old blob is queued as garbage
+   * (deleted by a later sweep, so readers already streaming it finish).
+   * Safe to interrupt and rerun: it picks up the objects still under other
+   * keys. Needs `encryption` (else `invalid_argument`).
+   */
+  rotateKeys(options?: RotateKeysOptions): Promise<KeyRotationReport>;
   /** Waits for background work, then closes the ports. */
   close(): Promise<void>;
   /** The configured maximum attachment size (0 = unlimited). */

@@ -102,6 +102,28 @@ export async function startServer(dataDir: string, env: Record<string, string> =
   };
 }
 
+/** Runs `attache keys rotate --json --data-dir <dir>` to its end (or its death); no timeout of its own. */
+export async function runKeysRotate(
+  dataDir: string,
+  env: Record<string, string>,
+): Promise<{ exit: Exit; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN_PATH, 'keys', 'rotate', '--json', '--data-dir', dataDir], {
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const output = { stdout: '', stderr: '' };
+  child.stdout?.setEncoding('utf8').on('data', (text: string) => (output.stdout += text));
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => (output.stderr += text));
+  const exit = await new Promise<Exit>((resolve) => {
+    child.on('close', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  return { exit, ...output };
+}
+
 /** SIGTERM (clean shutdown) and wait. */
 export async function stopServer(server: ServerProcess): Promise<Exit> {
   if (!server.hasExited) server.child.kill('SIGTERM');

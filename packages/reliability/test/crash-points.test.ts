@@ -23,6 +23,7 @@ import {
   pattern,
   postgresBackend,
   release,
+  runKeysRotate,
   sleep,
   sqliteBackend,
   startServer,
@@ -41,6 +42,11 @@ const KEY = 'orders/42';
 
 /** The points core names: a point added there without a case here fails the coverage test below. */
 const NAMED_POINTS: readonly CrashPoint[] = CRASH_POINTS;
+
+/** Key rotation's points: the process that dies there is `attache keys rotate`, not the server. */
+const ROTATION_POINTS = ['rotate.after-blob', 'rotate.after-row'] as const satisfies readonly CrashPoint[];
+/** The key rotation moves everything to (k1, if the backend is encrypted, stays readable while it runs). */
+const ROTATED_KEY = Buffer.alloc(32, 0x5a).toString('base64');
 
 /** Committed before the crash run (by an in-process store on the same storage). */
 const BASELINE = new Map<string, Uint8Array<ArrayBuffer>>([
@@ -255,7 +261,10 @@ async function expectKeyUsable(expect: ExpectStatic, url: string, expected: Read
 function defineCrashCases(makeBackend: () => Promise<Backend>, pace = LOCAL_PACE): void {
   it('has a case for every crash point core names', ({ expect }) => {
     expect(NAMED_POINTS.length).toBeGreaterThanOrEqual(10);
-    const covered = new Set(CASES.flatMap((crashCase) => [crashCase.point, crashCase.thenCrashSweeperAt ?? []].flat()));
+    const covered = new Set<CrashPoint>([
+      ...CASES.flatMap((crashCase) => [crashCase.point, crashCase.thenCrashSweeperAt ?? []].flat()),
+      ...ROTATION_POINTS,
+    ]);
     expect(NAMED_POINTS.filter((point) => !covered.has(point))).toEqual([]);
     expect([...covered].filter((point) => !NAMED_POINTS.includes(point))).toEqual([]);
   });
@@ -305,6 +314,54 @@ function defineCrashCases(makeBackend: () => Promise<Backend>, pace = LOCAL_PACE
             `died during "${diedDuring}"; left ${leftAfterCrash.length} problem(s) (${leftAfterCrash.join('; ') || 'none'}); ` +
             `${crashCase.outcome} state exact at every poll; clean after ${ms} ms (${polls} polls); ` +
             `${leftoverTemps.length} unfinished write(s) left`,
+        );
+      } finally {
+        for (const server of started) killServer(server);
+        await backend.dispose();
+      }
+    });
+  }
+
+  for (const point of ROTATION_POINTS) {
+    it(`${point} (attache keys rotate dies): the baseline reads throughout, a rerun finishes, nothing is left behind`, { timeout: 2 * pace.timeoutMs }, async ({ expect }) => {
+      const backend = await makeBackend();
+      const started: ServerProcess[] = [];
+      const start = async (env: Record<string, string>) => {
+        const server = await startServer(backend.dataDir, env);
+        started.push(server);
+        return server;
+      };
+      try {
+        await commitBaseline(backend);
+        // A plaintext baseline is encrypted by the rotation; an encrypted one (k1) moves to k2.
+        const oldKey = backend.env.ATTACHE_MASTER_KEY;
+        const newKeyOnly = { ...backend.env, ATTACHE_MASTER_KEY: ROTATED_KEY, ATTACHE_MASTER_KEY_ID: 'k2' };
+        const rotating = { ...newKeyOnly, ...(oldKey === undefined ? {} : { ATTACHE_OLD_MASTER_KEYS: `k1:${oldKey}` }) };
+
+        const crashed = await runKeysRotate(backend.dataDir, { ...rotating, ATTACHE_CRASH_AT: point });
+        expect(crashed.exit, crashed.stderr).toEqual({ code: null, signal: 'SIGKILL' });
+        const leftAfterCrash = await storageProblems(backend, { maxTempFiles: 0 });
+
+        // A re-encrypted blob the crash left unreferenced is an orphan once its grace (1 s here) has passed.
+        const restarted = await start({ ...rotating, ATTACHE_SWEEP_INTERVAL_SECONDS: '1', ATTACHE_ORPHAN_GRACE_SECONDS: '1' });
+        const { ms } = await convergeAfterRestart(expect, restarted, backend, BASELINE, 0, pace);
+        expect(await stopServer(restarted)).toEqual({ code: 0, signal: null });
+
+        const finished = await runKeysRotate(backend.dataDir, rotating);
+        expect(finished.exit, finished.stderr).toEqual({ code: 0, signal: null });
+        const report = JSON.parse(finished.stdout) as { rotated: number; remaining: number; failed: unknown[] };
+        expect(report).toMatchObject({ remaining: 0, failed: [] });
+        // after-blob: the object that died half-way is done again; after-row: it was done.
+        expect(report.rotated).toBe(point === 'rotate.after-blob' ? BASELINE.size : BASELINE.size - 1);
+
+        // Only the new key from here on: every object must read under it.
+        const onlyNew = await start({ ...newKeyOnly, ATTACHE_SWEEP_INTERVAL_SECONDS: '1' });
+        await convergeAfterRestart(expect, onlyNew, backend, BASELINE, 0, pace);
+        await expectKeyUsable(expect, onlyNew.url, BASELINE);
+        expect(await stopServer(onlyNew)).toEqual({ code: 0, signal: null });
+        observations.push(
+          `[${backend.kind} + ${backend.blobs.kind}] ${point} (keys rotate): left ${leftAfterCrash.length} problem(s) ` +
+            `(${leftAfterCrash.join('; ') || 'none'}); baseline exact at every poll; clean after ${ms} ms; the rerun rotated ${report.rotated}`,
         );
       } finally {
         for (const server of started) killServer(server);
@@ -400,6 +457,13 @@ describe.concurrent('crash points (SQLite + fs, encrypted at rest)', () => {
 describePostgres('crash points (PostgreSQL + fs)', (serverUrl) => {
   describe.concurrent('each point', () => {
     defineCrashCases(() => postgresBackend(serverUrl));
+  });
+});
+
+// PostgreSQL once more with encryption at rest: the store other processes share, encrypted.
+describePostgres('crash points (PostgreSQL + fs, encrypted at rest)', (serverUrl) => {
+  describe.concurrent('each point', () => {
+    defineCrashCases(async () => encryptedAtRest(await postgresBackend(serverUrl)));
   });
 });
 

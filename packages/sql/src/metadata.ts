@@ -10,6 +10,7 @@ import type {
   LeaseState,
   MetadataStore,
   MetadataTx,
+  NotOnKeyQuery,
   TxnRow,
   TxnState,
 } from '@attache/core';
@@ -325,6 +326,17 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
     if (dialect.keyLock) await dialect.keyLock(namespace, key).execute(q());
   };
 
+  /** Committed rows that key rotation still has to re-encrypt (`MetadataTx.listNotOnKey`). */
+  const notOnKey = (query: NotOnKeyQuery) =>
+    q()
+      .selectFrom('attache_attachments')
+      .where('state', '=', 'committed')
+      .where((eb) =>
+        query.includePlaintext
+          ? eb.or([eb('key_id', 'is', null), eb('key_id', '<>', query.keyId)])
+          : eb.and([eb('key_id', 'is not', null), eb('key_id', '<>', query.keyId)]),
+      );
+
   /** The committed row of a name or id in one key, or the row `txnId` staged for it (which wins). */
   const findVisibleVersion = async (
     scope: AttachmentScope,
@@ -560,6 +572,30 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
         .limit(Math.max(0, limit))
         .execute();
       return rows.map(toAttachmentRow);
+    },
+    async listNotOnKey(query) {
+      let select = notOnKey(query);
+      // Keyset paging: `>` and `order by` use the same collation, so pages neither skip nor repeat rows.
+      if (query.afterVersionId !== null) select = select.where('version_id', '>', query.afterVersionId);
+      const rows = await select.selectAll().orderBy('version_id').limit(Math.max(0, query.limit)).execute();
+      return rows.map(toAttachmentRow);
+    },
+    async countNotOnKey(query) {
+      const row = await notOnKey(query)
+        .select((eb) => [eb.fn.countAll().as('rows'), eb.fn.sum('size').as('bytes')])
+        .executeTakeFirst();
+      // PostgreSQL returns counts and sums of bigint as strings, and a sum over no rows as null.
+      return { rows: Number(row?.rows ?? 0), bytes: Number(row?.bytes ?? 0) };
+    },
+    async repointEncrypted(versionId, change) {
+      const result = await q()
+        .updateTable('attache_attachments')
+        .set({ blob_path: change.toBlobPath, key_id: change.keyId })
+        .where('version_id', '=', versionId)
+        .where('state', '=', 'committed')
+        .where('blob_path', '=', change.fromBlobPath)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
     },
     async existingVersionIds(versionIds) {
       const found = new Set<string>();

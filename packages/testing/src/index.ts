@@ -1,6 +1,7 @@
 export * from './blob-suite.js';
 export * from './metadata-suite.js';
 export * from './engine-suite.js';
+export * from './key-rotation-suite.js';
 export * from './seed-suite.js';
 export * from './postgres.js';
 export { describeExternalHttpContract, describeHttpContract } from './contract/suite.js';

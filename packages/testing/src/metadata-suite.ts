@@ -532,6 +532,61 @@ export function describeMetadataStore(name: string, create: () => Promise<Metada
         expect(await inTx((tx) => tx.listUnpromoted(1))).toHaveLength(1);
       });
 
+      describe('key rotation', () => {
+        const seedKeys = () =>
+          inTx(async (tx) => {
+            await tx.insertAttachment(attachmentRow({ versionId: 'v-1', name: 'a', keyId: null, size: 1 }));
+            await tx.insertAttachment(attachmentRow({ versionId: 'v-2', name: 'b', keyId: 'old', size: 20 }));
+            await tx.insertAttachment(attachmentRow({ versionId: 'v-3', name: 'c', keyId: 'new', size: 300 }));
+            await tx.insertAttachment(attachmentRow({ versionId: 'v-4', name: 'd', keyId: 'older', size: 4000 }));
+            await tx.insertAttachment(staged({ versionId: 'v-5', name: 'e', txnId: 'txn-1', keyId: 'old', size: 50000 }));
+          });
+
+        it('listNotOnKey pages through committed rows under other keys (and plaintext ones when asked) in version id order', async () => {
+          await seedKeys();
+          const page = (afterVersionId: string | null, limit: number, includePlaintext = true) =>
+            inTx((tx) => tx.listNotOnKey({ keyId: 'new', includePlaintext, afterVersionId, limit }));
+          expect((await page(null, 10)).map((row) => row.versionId)).toEqual(['v-1', 'v-2', 'v-4']);
+          expect((await page(null, 10, false)).map((row) => row.versionId)).toEqual(['v-2', 'v-4']);
+          expect((await page(null, 2)).map((row) => row.versionId)).toEqual(['v-1', 'v-2']);
+          expect((await page('v-2', 2)).map((row) => row.versionId)).toEqual(['v-4']);
+          expect(await page('v-4', 2)).toEqual([]);
+          expect((await page(null, 1))[0]).toEqual(attachmentRow({ versionId: 'v-1', name: 'a', keyId: null, size: 1 }));
+        });
+
+        it('countNotOnKey counts those rows and sums their sizes', async () => {
+          expect(await inTx((tx) => tx.countNotOnKey({ keyId: 'new', includePlaintext: true }))).toEqual({ rows: 0, bytes: 0 });
+          await seedKeys();
+          expect(await inTx((tx) => tx.countNotOnKey({ keyId: 'new', includePlaintext: true }))).toEqual({ rows: 3, bytes: 4021 });
+          expect(await inTx((tx) => tx.countNotOnKey({ keyId: 'new', includePlaintext: false }))).toEqual({ rows: 2, bytes: 4020 });
+        });
+
+        it('repointEncrypted switches blob path and key id of a committed row still at the old blob, nothing else', async () => {
+          await seedKeys();
+          const repointed = await inTx((tx) =>
+            tx.repointEncrypted('v-2', { fromBlobPath: 'state/ns/doc/attachments/v-2', toBlobPath: 'rotated/v-2', keyId: 'new' }),
+          );
+          expect(repointed).toBe(true);
+          const rows = await inTx((tx) => tx.listAttachments({ namespace: 'ns', key: 'doc' }));
+          expect(rows.find((row) => row.versionId === 'v-2')).toEqual(
+            attachmentRow({ versionId: 'v-2', name: 'b', keyId: 'new', size: 20, blobPath: 'rotated/v-2' }),
+          );
+          expect(rows.find((row) => row.versionId === 'v-1')).toEqual(attachmentRow({ versionId: 'v-1', name: 'a', keyId: null, size: 1 }));
+        });
+
+        it('repointEncrypted changes nothing when the row moved to another blob, is gone, or is not committed', async () => {
+          await seedKeys();
+          const attempt = (versionId: string, fromBlobPath: string) =>
+            inTx((tx) => tx.repointEncrypted(versionId, { fromBlobPath, toBlobPath: 'rotated/x', keyId: 'new' }));
+          expect(await attempt('v-2', 'state/ns/doc/attachments/other')).toBe(false);
+          expect(await attempt('v-9', 'state/ns/doc/attachments/v-9')).toBe(false);
+          expect(await attempt('v-5', 'state/ns/doc/.staging/txn-1/attachments/v-5')).toBe(false);
+          const rows = await inTx((tx) => tx.listAttachments({ namespace: 'ns', key: 'doc' }, 'txn-1'));
+          expect(rows.filter((row) => row.blobPath === 'rotated/x')).toEqual([]);
+          expect(await inTx((tx) => tx.referencedBlobPaths(['rotated/x']))).toEqual(new Set());
+        });
+      });
+
       it('existingVersionIds reports which of many (> 1000) version ids have a row of any state', async () => {
         const rowCount = 1200;
         await inTx(async (tx) => {

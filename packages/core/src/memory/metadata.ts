@@ -10,6 +10,7 @@ import type {
   LeaseRow,
   MetadataStore,
   MetadataTx,
+  NotOnKeyQuery,
   TxnRow,
 } from '../ports.js';
 import { isStagedPath } from '../paths.js';
@@ -221,6 +222,34 @@ function createTx(tables: Tables): { tx: MetadataTx; end(): void } {
         .slice(0, Math.max(0, limit))
         .map(copyRow);
     },
+    async listNotOnKey(query) {
+      assertOpen();
+      const after = query.afterVersionId;
+      return attachments
+        .values()
+        .filter((row) => isNotOnKey(row, query) && (after === null || compareCodePoints(row.versionId, after) > 0))
+        .sort((a, b) => compareCodePoints(a.versionId, b.versionId))
+        .slice(0, Math.max(0, query.limit))
+        .map(copyRow);
+    },
+    async countNotOnKey(query) {
+      assertOpen();
+      let rows = 0;
+      let bytes = 0;
+      for (const row of attachments.values()) {
+        if (!isNotOnKey(row, query)) continue;
+        rows += 1;
+        bytes += row.size;
+      }
+      return { rows, bytes };
+    },
+    async repointEncrypted(versionId, change) {
+      assertOpen();
+      const row = attachments.get(versionId);
+      if (row?.state !== 'committed' || row.blobPath !== change.fromBlobPath) return false;
+      attachments.set(versionId, { ...row, blobPath: change.toBlobPath, keyId: change.keyId });
+      return true;
+    },
     async existingVersionIds(versionIds) {
       assertOpen();
       return new Set(versionIds.filter((versionId) => attachments.get(versionId) !== undefined));
@@ -332,6 +361,11 @@ function assertUniqueName(table: JournaledTable<AttachmentRow>, candidate: Attac
       `a ${clash.state} attachment named "${candidate.name}" already exists in ${candidate.namespace}/${candidate.key}`,
     );
   }
+}
+
+function isNotOnKey(row: AttachmentRow, query: NotOnKeyQuery): boolean {
+  if (row.state !== 'committed') return false;
+  return row.keyId === null ? query.includePlaintext : row.keyId !== query.keyId;
 }
 
 function uniqueViolation(detail: string): Error {
