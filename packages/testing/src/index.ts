@@ -27,3 +27,4 @@ export * from './portability.js';
 export * from './module-graph.js';
 export * from './radosgw.js';
 export * from './loopback-server.js';
+export * from './tus-suite.js';
