@@ -45,6 +45,8 @@ export const ERROR_STATUS = {
   /** Resumable uploads (tus): a request without `Tus-Resumable: 1.0.0`. */
   unsupported_tus_version: 412,
   range_not_satisfiable: 416,
+  /** Resumable uploads (tus): another request of this server has been appending to the upload for a while; retry. */
+  upload_locked: 423,
   /** Resumable uploads (tus checksum extension): the body does not match its `Upload-Checksum`; it was discarded. */
   upload_checksum_mismatch: 460,
   internal: 500,
