@@ -249,4 +249,52 @@ describePostgres('tus-js-client on two instances sharing PostgreSQL', (serverUrl
       rmSync(blobRoot, { recursive: true, force: true });
     }
   });
+  it('lets exactly one of two PATCHes racing on two instances win; the loser is refused and no bytes interleave', async () => {
+    const database = await createTestDatabase(serverUrl);
+    databases.push(database);
+    const blobRoot = mkdtempSync(join(tmpdir(), 'attache-tus-shared-'));
+    const a = postgresStore(database.url, { blobRoot });
+    const b = postgresStore(database.url, { blobRoot });
+    const onA = await mountOn('node', a.store);
+    const onB = await mountOn('node', b.store);
+    try {
+      const size = MIB;
+      const created = await fetch(`${onA.baseUrl}/uploads`, {
+        method: 'POST',
+        headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': String(size), 'Upload-Metadata': `filename ${btoa('race.bin')}` },
+      });
+      const path = new URL(created.headers.get('Location')!, onA.baseUrl).pathname;
+      const bodies = [patternBytes(size, 31), patternBytes(size, 32)];
+      // Both bodies trickle in, so both instances stream at once; only the offset's compare-and-set decides.
+      const trickle = (bytes: Uint8Array) =>
+        new ReadableStream<Uint8Array>({
+          start: async (controller) => {
+            for (let at = 0; at < bytes.byteLength; at += 64 * 1024) {
+              controller.enqueue(bytes.slice(at, at + 64 * 1024));
+              await new Promise((resolve) => setTimeout(resolve, 10));
+            }
+            controller.close();
+          },
+        });
+      const responses = await Promise.all(
+        [onA, onB].map((instance, index) =>
+          fetch(`${new URL(instance.baseUrl).origin}${path}`, {
+            method: 'PATCH',
+            headers: { 'Tus-Resumable': '1.0.0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': '0' },
+            body: trickle(bodies[index]!),
+            duplex: 'half',
+          } as RequestInit),
+        ),
+      );
+      expect(responses.map((response) => response.status).sort()).toEqual([204, 409]);
+      const winner = responses.findIndex((response) => response.status === 204);
+      await expectAttachment(onB.baseUrl, responses[winner]!.headers.get('X-Attachment-ID')!, bodies[winner]!);
+    } finally {
+      await onA.close();
+      await onB.close();
+      await a.close();
+      await b.close();
+      rmSync(blobRoot, { recursive: true, force: true });
+    }
+  });
 });

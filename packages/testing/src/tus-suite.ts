@@ -483,7 +483,7 @@ export function describeTusProtocol(name: string, mount: TusMount): void {
               controller.close();
             },
           });
-        const responses = await Promise.all(
+        const outcomes = await Promise.allSettled(
           bodies.map((bytes) =>
             fetch(url, {
               method: 'PATCH',
@@ -493,10 +493,13 @@ export function describeTusProtocol(name: string, mount: TusMount): void {
             } as RequestInit),
           ),
         );
-        const statuses = responses.map((response) => response.status).sort();
-        expect(statuses).toEqual([204, 409]);
-        const winner = responses.findIndex((response) => response.status === 204);
-        const id = responses[winner]!.headers.get('X-Attachment-ID')!;
+        // The loser is answered (409) before its body is read; a host that closes such a
+        // connection at once (@hono/node-server) may show the client a reset instead.
+        const statuses = outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value.status : 'reset'));
+        expect(statuses.filter((status) => status === 204)).toHaveLength(1);
+        expect(statuses.filter((status) => status === 409 || status === 'reset')).toHaveLength(1);
+        const winner = statuses.indexOf(204);
+        const id = (outcomes[winner] as PromiseFulfilledResult<Response>).value.headers.get('X-Attachment-ID')!;
         expectSameBytes(await download(server.baseUrl, id), bodies[winner]);
         expect(await blobPaths(server.blobs, 'uploads/')).toEqual([]);
       });
