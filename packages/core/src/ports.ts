@@ -110,8 +110,11 @@ export interface UploadRow {
 export interface UploadPartRow {
   uploadId: string;
   start: number;
+  /** Plaintext bytes. */
   size: number;
   blobPath: string;
+  /** Encryption key id when the part is stored encrypted (its version id is the blob name's last segment), else null. */
+  keyId: string | null;
 }
 
 export interface AttachmentScope {

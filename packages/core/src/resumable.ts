@@ -26,6 +26,7 @@
 // for an orphan; the upload sweeper (`sweepUploads`) deletes expired and
 // abandoned uploads with their parts.
 import { stageAll } from './attachments.js';
+import { encryptedSize, keyUnavailable } from './crypto.js';
 import { createDocuments, type DocumentSettings } from './documents.js';
 import type { EngineContext } from './engine-context.js';
 import { AttacheError, isAttacheError } from './errors.js';
@@ -205,7 +206,10 @@ export async function appendToUpload(
 
   const start = row.offset;
   const room = row.length - start;
-  const partPath = `${PARTS_OF(uploadId)}${String(start).padStart(16, '0')}.${newId()}`;
+  // The part's own version id names its blob and, with encryption at rest, binds its ciphertext.
+  const partVersion = newId();
+  const partPath = `${PARTS_OF(uploadId)}${String(start).padStart(16, '0')}.${partVersion}`;
+  const keyId = engine.keyring?.activeKeyId ?? null;
   let crc = Number.parseInt(row.crc32, 16);
   const checksum = options.checksum ? createChecksum(options.checksum.algorithm) : undefined;
   let size = 0;
@@ -223,8 +227,10 @@ export async function appendToUpload(
       checksum?.update(chunk);
     },
   });
+  let stored: { size: number };
   try {
-    await engine.blobs.put(partPath, counted);
+    // Encrypted like any attachment blob: the bytes are never at rest in plaintext when the store encrypts.
+    stored = await engine.blobs.put(partPath, engine.keyring ? counted.pipeThrough(engine.keyring.encrypt(partVersion)) : counted);
   } catch (error) {
     await engine.blobs.delete(partPath).catch(() => {});
     throw error;
@@ -237,8 +243,10 @@ export async function appendToUpload(
       await engine.blobs.delete(partPath);
       return statusOf(row);
     }
+    const expectedStored = keyId === null ? size : encryptedSize(size, keyId);
+    if (stored.size !== expectedStored) throw new AttacheError('internal', `blob store stored ${stored.size} of ${expectedStored} bytes`);
     const now = engine.now();
-    const part: UploadPartRow = { uploadId, start, size, blobPath: partPath };
+    const part: UploadPartRow = { uploadId, start, size, blobPath: partPath, keyId };
     const patch = { offset: start + size, crc32: toHex32(crc), expiresAt: now + settings.expiryMs, updatedAt: now };
     const recorded = await engine.metadata.transaction((tx) => tx.advanceUpload(uploadId, start, part, patch));
     if (!recorded) {
@@ -321,7 +329,7 @@ function concatenate(engine: EngineContext, parts: readonly UploadPartRow[]): Re
           if (reader === undefined) {
             const part = parts[index++];
             if (part === undefined) return controller.close();
-            const stream = await engine.blobs.get(part.blobPath);
+            const stream = await openPart(engine, part);
             if (stream === undefined) throw new AttacheError('internal', `upload part ${part.blobPath} is missing`);
             reader = stream.getReader();
           }
@@ -336,6 +344,14 @@ function concatenate(engine: EngineContext, parts: readonly UploadPartRow[]): Re
     },
     { highWaterMark: 0 },
   );
+}
+
+/** A part's plaintext: decrypted when it was stored encrypted. */
+async function openPart(engine: EngineContext, part: UploadPartRow): Promise<ReadableStream<Uint8Array> | undefined> {
+  if (part.keyId === null) return engine.blobs.get(part.blobPath);
+  if (!engine.keyring?.has(part.keyId)) throw keyUnavailable(part.keyId);
+  const versionId = part.blobPath.slice(part.blobPath.lastIndexOf('.') + 1);
+  return engine.keyring.open({ versionId, keyId: part.keyId, size: part.size }, (range) => engine.blobs.get(part.blobPath, range));
 }
 
 /** Forgets an upload: the row first (nobody records into it any more), then every part blob. */

@@ -634,7 +634,7 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
       if (Number(result.numUpdatedRows) !== 1) return false;
       await q()
         .insertInto('attache_upload_parts')
-        .values({ upload_id: part.uploadId, start: part.start, size: part.size, blob_path: part.blobPath })
+        .values({ upload_id: part.uploadId, start: part.start, size: part.size, blob_path: part.blobPath, key_id: part.keyId })
         .execute();
       return true;
     },
@@ -822,5 +822,5 @@ function toUploadRow(row: Selectable<UploadsTable>): UploadRow {
 }
 
 function toUploadPartRow(row: Selectable<UploadPartsTable>): UploadPartRow {
-  return { uploadId: row.upload_id, start: Number(row.start), size: Number(row.size), blobPath: row.blob_path };
+  return { uploadId: row.upload_id, start: Number(row.start), size: Number(row.size), blobPath: row.blob_path, keyId: row.key_id };
 }

@@ -151,6 +151,7 @@ export const attacheMigrations: Readonly<Record<string, Migration>> = {
         .addColumn('start', 'bigint', (column) => column.notNull())
         .addColumn('size', 'bigint', (column) => column.notNull())
         .addColumn('blob_path', 'text', (column) => column.notNull())
+        .addColumn('key_id', 'text')
         .addPrimaryKeyConstraint('attache_upload_parts_pk', ['upload_id', 'start'])
         .execute();
     },

@@ -84,6 +84,7 @@ export interface UploadPartsTable {
   start: Int64;
   size: Int64;
   blob_path: string;
+  key_id: string | null;
 }
 
 export interface AttacheDatabase {

@@ -582,11 +582,11 @@ export function describeMetadataStore(name: string, create: () => Promise<Metada
       it('advanceUpload records the part and moves the offset only from the offset given', async () => {
         await inTx((tx) => tx.insertUpload(uploadRow()));
         const patch = { offset: 5, crc32: '00000005', expiresAt: 9_000, updatedAt: 200 };
-        expect(await inTx((tx) => tx.advanceUpload('up-1', 0, uploadPart({ start: 0, size: 5 }), patch))).toBe(true);
+        expect(await inTx((tx) => tx.advanceUpload('up-1', 0, uploadPart({ start: 0, size: 5, keyId: 'k1' }), patch))).toBe(true);
         // A second writer that also started at 0 loses, and records nothing.
         expect(await inTx((tx) => tx.advanceUpload('up-1', 0, uploadPart({ start: 0, size: 7, blobPath: 'uploads/x' }), patch))).toBe(false);
         expect(await inTx((tx) => tx.getUpload('up-1'))).toEqual(uploadRow({ offset: 5, crc32: '00000005', expiresAt: 9_000, updatedAt: 200 }));
-        expect(await inTx((tx) => tx.listUploadParts('up-1'))).toEqual([uploadPart({ start: 0, size: 5 })]);
+        expect(await inTx((tx) => tx.listUploadParts('up-1'))).toEqual([uploadPart({ start: 0, size: 5, keyId: 'k1' })]);
       });
 
       it('advanceUpload refuses a finished upload and an unknown one', async () => {
@@ -817,5 +817,5 @@ function uploadRow(fields: Partial<UploadRow> = {}): UploadRow {
 }
 
 function uploadPart(fields: Partial<UploadPartRow> = {}): UploadPartRow {
-  return { uploadId: 'up-1', start: 0, size: 5, blobPath: 'uploads/up-1.0', ...fields };
+  return { uploadId: 'up-1', start: 0, size: 5, blobPath: 'uploads/up-1.0', keyId: null, ...fields };
 }

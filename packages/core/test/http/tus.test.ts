@@ -1,11 +1,16 @@
-// The tus routes on core's bare handler (@hono/node-server) over memory ports.
-import { describeTusProtocol } from '../../../testing/src/tus-suite.js';
+// The tus routes on core's bare handler (@hono/node-server) over memory
+// ports, in plaintext and with encryption at rest.
+import { describe, expect, it } from 'vitest';
+import { describeTusProtocol, patternBytes, tusClient, type TusMountOptions, type TusServer } from '../../../testing/src/tus-suite.js';
+import type { EncryptionOptions } from '../../src/crypto.js';
 import { memoryBlobs } from '../../src/memory/blobs.js';
 import { memoryMetadata } from '../../src/memory/metadata.js';
 import { createAttachmentStore } from '../../src/store.js';
 import { mountHandler } from './server.js';
 
-describeTusProtocol('core handler on memory ports', async (options) => {
+const encryption: EncryptionOptions = { keys: { k1: new Uint8Array(32).fill(9) }, activeKeyId: 'k1' };
+
+async function memoryServer(options: TusMountOptions & { encryption?: EncryptionOptions }): Promise<TusServer> {
   let skew = 0;
   const blobs = memoryBlobs();
   const store = createAttachmentStore({ metadata: memoryMetadata(), blobs, now: () => Date.now() + skew, ...options });
@@ -20,4 +25,29 @@ describeTusProtocol('core handler on memory ports', async (options) => {
       await store.close();
     },
   };
+}
+
+describeTusProtocol('core handler on memory ports', (options) => memoryServer(options));
+describeTusProtocol('core handler on memory ports, encrypted at rest', (options) => memoryServer({ ...options, encryption }));
+
+describe('tus with encryption at rest', () => {
+  it('stores an unfinished upload’s parts encrypted, never as the plaintext', async () => {
+    const server = await memoryServer({ encryption });
+    try {
+      const client = tusClient(server.baseUrl);
+      const bytes = patternBytes(200_000, 4);
+      const url = await client.createUrl(bytes.byteLength);
+      expect((await client.patch(url, 0, bytes.subarray(0, 100_000))).status).toBe(204);
+      const parts: Uint8Array[] = [];
+      for await (const blob of server.blobs.list('uploads/')) {
+        parts.push(new Uint8Array(await new Response(await server.blobs.get(blob.path)).arrayBuffer()));
+      }
+      expect(parts).toHaveLength(1);
+      const stored = Buffer.from(parts[0]!);
+      expect(stored.byteLength).toBeGreaterThan(100_000);
+      expect(stored.includes(Buffer.from(bytes.subarray(1_000, 1_064)))).toBe(false);
+    } finally {
+      await server.close();
+    }
+  });
 });
