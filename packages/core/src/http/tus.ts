@@ -34,6 +34,12 @@ export type TusMethod = 'OPTIONS' | 'POST' | 'HEAD' | 'PATCH' | 'DELETE';
 const COLLECTION_METHODS: readonly TusMethod[] = ['OPTIONS', 'POST'];
 const MEMBER_METHODS: readonly TusMethod[] = ['OPTIONS', 'HEAD', 'PATCH', 'DELETE'];
 
+/** The tus routes as OpenAPI names them. */
+export const TUS_ROUTES: Readonly<Record<string, readonly TusMethod[]>> = {
+  [UPLOADS_PATH]: COLLECTION_METHODS,
+  [`${UPLOADS_PATH}/{upload_id}`]: MEMBER_METHODS,
+};
+
 /** The tus route for a path below the base path: the collection, or one upload; undefined for other paths. */
 export function matchTusPath(routePath: string): { uploadId?: string; methods: readonly TusMethod[] } | undefined {
   if (routePath === UPLOADS_PATH) return { methods: COLLECTION_METHODS };
