@@ -1,15 +1,17 @@
 // The tus protocol suite (@attache/testing) on the stacks that ship: SQLite
-// + file system through @attache/node, and PostgreSQL + file system.
+// + file system through @attache/node, PostgreSQL + file system, and SQLite
+// + S3 (radosgw): each part is a whole object, so S3 needs nothing special.
 import {
   createTestDatabase,
   describePostgres,
+  describeRadosgw,
   describeTusProtocol,
   DROP_DATABASES_TIMEOUT_MS,
   dropTestDatabases,
   type TestDatabase,
 } from '@attache/testing';
 import { afterAll } from 'vitest';
-import { postgresStore, sqliteStore, tusServer } from './tus-stacks.js';
+import { postgresStore, sqliteS3Store, sqliteStore, tusServer } from './tus-stacks.js';
 
 describeTusProtocol('SQLite + fs through @attache/node', async (options) => tusServer(sqliteStore(options), 'node'));
 
@@ -21,4 +23,8 @@ describePostgres('PostgreSQL', (serverUrl) => {
     databases.push(database);
     return tusServer(postgresStore(database.url, options), 'node');
   });
+});
+
+describeRadosgw('S3 on radosgw', (s3) => {
+  describeTusProtocol('SQLite + S3 (radosgw) through @attache/node', async (options) => tusServer(sqliteS3Store(s3, options), 'node'));
 });

@@ -9,11 +9,12 @@ import { createAttachmentStore, type AttachmentStore, type BlobStore, type Metad
 import { createHandler } from '@attache/core/http';
 import { attache } from '@attache/express';
 import { fsBlobs } from '@attache/fs';
+import { s3Blobs } from '@attache/s3';
 import { attacheRoutes } from '@attache/hono';
 import { toNodeListener } from '@attache/node';
 import { postgresMetadata } from '@attache/sql/postgres';
 import { sqliteMetadata } from '@attache/sql/sqlite';
-import { listenOnLoopback, type TusMountOptions, type TusServer } from '@attache/testing';
+import { listenOnLoopback, type S3Connection, type TusMountOptions, type TusServer } from '@attache/testing';
 import { serve } from '@hono/node-server';
 import express from 'express';
 import { Hono } from 'hono';
@@ -41,6 +42,35 @@ export function storeOnDisk(metadata: MetadataStore, options: TusMountOptions & 
     close: async () => {
       await store.close();
       if (owned) rmSync(owned, { recursive: true, force: true });
+    },
+  };
+}
+
+/** SQLite metadata with blobs on S3 (radosgw) under a fresh key prefix. */
+export function sqliteS3Store(s3: S3Connection, options: TusMountOptions = {}): StoreOnDisk {
+  const dir = mkdtempSync(join(tmpdir(), 'attache-tus-db-'));
+  const blobs = s3Blobs({
+    bucket: s3.bucket,
+    prefix: `tus-${Date.now()}-${Math.random().toString(36).slice(2)}/`,
+    endpoint: s3.endpoint,
+    region: s3.region,
+    credentials: s3.credentials,
+    forcePathStyle: true,
+  });
+  let skew = 0;
+  const store = createAttachmentStore({
+    metadata: sqliteMetadata({ filename: join(dir, 'attache.db') }),
+    blobs,
+    now: () => Date.now() + skew,
+    ...options,
+  });
+  return {
+    store,
+    blobs,
+    advance: (ms) => void (skew += ms),
+    close: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
