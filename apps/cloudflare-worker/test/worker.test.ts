@@ -151,7 +151,7 @@ describe('Cloudflare Worker in miniflare', () => {
     });
     expect(created.status).toBe(201);
     const url = new URL(created.headers.get('location')!, worker.baseUrl).href;
-    const patch = (offset: number, body: Uint8Array) =>
+    const patch = (offset: number, body: Uint8Array<ArrayBuffer>) =>
       fetch(url, { method: 'PATCH', headers: { ...tus, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset) }, body });
     expect((await patch(0, bytes.slice(0, 100_000))).status).toBe(204);
     const last = await patch(100_000, bytes.slice(100_000));

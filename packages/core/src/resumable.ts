@@ -235,6 +235,8 @@ export async function appendToUpload(
     await engine.blobs.delete(partPath).catch(() => {});
     throw error;
   }
+  // Whether the part is (or, when the metadata call failed midway, may be) recorded: then its blob must stay.
+  let mayBeRecorded = false;
   try {
     if (checksum && !equalBytes(checksum.digest(), options.checksum!.digest)) {
       throw new AttacheError('upload_checksum_mismatch', `the body does not match its Upload-Checksum (${options.checksum!.algorithm}); it was discarded`);
@@ -248,7 +250,9 @@ export async function appendToUpload(
     const now = engine.now();
     const part: UploadPartRow = { uploadId, start, size, blobPath: partPath, keyId };
     const patch = { offset: start + size, crc32: toHex32(crc), expiresAt: now + settings.expiryMs, updatedAt: now };
+    mayBeRecorded = true;
     const recorded = await engine.metadata.transaction((tx) => tx.advanceUpload(uploadId, start, part, patch));
+    mayBeRecorded = recorded;
     if (!recorded) {
       throw new AttacheError('offset_mismatch', 'another request moved this upload meanwhile; ask for its offset (HEAD) and resume from there');
     }
@@ -257,11 +261,7 @@ export async function appendToUpload(
     return statusOf(advanced);
   } catch (error) {
     // A part that was not recorded is nobody's; a recorded one stays (finish failed: the next request retries).
-    const recorded = await engine.metadata
-      .transaction((tx) => tx.listUploadParts(uploadId))
-      .then((parts) => parts.some((part) => part.blobPath === partPath))
-      .catch(() => true);
-    if (!recorded) await engine.blobs.delete(partPath).catch(() => {});
+    if (!mayBeRecorded) await engine.blobs.delete(partPath).catch(() => {});
     throw error;
   }
 }
