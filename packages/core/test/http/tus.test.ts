@@ -51,3 +51,30 @@ describe('tus with encryption at rest', () => {
     }
   });
 });
+
+describe('tus sweep', () => {
+  it('deletes part blobs whose upload row is gone, once older than the orphan grace, and no younger ones', async () => {
+    let skew = 0;
+    const metadata = memoryMetadata();
+    const blobs = memoryBlobs();
+    const store = createAttachmentStore({ metadata, blobs, now: () => Date.now() + skew, orphanGraceSeconds: 60 });
+    try {
+      const { uploadId } = await store.uploads.create({ length: 10, name: 'a.bin' });
+      await store.uploads.append(uploadId, { offset: 0, body: new Response(patternBytes(4)).body });
+      // As a crash between forgetting the row and deleting its parts would leave it.
+      await metadata.transaction((tx) => tx.deleteUpload(uploadId));
+      const partsLeft = async () => {
+        let count = 0;
+        for await (const _blob of blobs.list('uploads/')) count += 1;
+        return count;
+      };
+      expect((await store.sweep()).uploadsDeleted).toBe(0);
+      expect(await partsLeft()).toBe(1);
+      skew += 61_000;
+      expect((await store.sweep()).uploadsDeleted).toBe(1);
+      expect(await partsLeft()).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+});
