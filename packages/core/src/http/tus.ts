@@ -122,7 +122,8 @@ async function create(context: RouteContext, body: ReadableStream<Uint8Array> | 
   // The same order as the attachment routes: key → name → namespace → validity → lease headers.
   const namespaceParam = url.searchParams.get('namespace') || undefined;
   const keyParam = url.searchParams.get('key') || undefined;
-  let scope: { namespace: string; key?: string };
+  // As for POST /attachments: a document upload shows the hook the namespace it asked for, if any (else the store's).
+  let scope: { namespace: string; key?: string } | undefined;
   if (keyParam !== undefined || hasLeaseHeaders(headers)) {
     if (keyParam === undefined) throw new AttacheError('missing_key', 'an upload with lease headers needs ?key= (and ?namespace= unless default)');
     const namespace = checkNamespace(namespaceParam);
@@ -134,7 +135,7 @@ async function create(context: RouteContext, body: ReadableStream<Uint8Array> | 
   } else {
     checkName(name);
     if (namespaceParam !== undefined) options.namespace = checkNamespace(namespaceParam);
-    scope = { namespace: options.namespace ?? checkNamespace(undefined) };
+    scope = options.namespace === undefined ? undefined : { namespace: options.namespace };
   }
   if (store.maxBytes > 0 && length > store.maxBytes) {
     throw new AttacheError('attachment_too_large', `Upload-Length ${length} is above this server's limit of ${store.maxBytes} bytes`);

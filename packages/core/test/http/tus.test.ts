@@ -78,3 +78,37 @@ describe('tus sweep', () => {
     }
   });
 });
+
+describe('tus and the authorize hook', () => {
+  it('asks the hook (action upload) with the upload’s namespace and key on every request, and a refusal is 401', async () => {
+    const store = createAttachmentStore({ metadata: memoryMetadata(), blobs: memoryBlobs() });
+    const seen: string[] = [];
+    let allow = true;
+    const mounted = await mountHandler({
+      store,
+      authorize: ({ request, action, namespace, key }) => {
+        seen.push(`${request.method} ${action} ${namespace ?? '-'} ${key ?? '-'}`);
+        return allow;
+      },
+    });
+    try {
+      const client = tusClient(mounted.baseUrl);
+      const lease = await store.acquire({ key: 'hooked/key', owner: 'test', ttlSeconds: 60 });
+      const url = await client.createUrl(4, {
+        query: '?key=hooked/key',
+        headers: { 'X-Lease-ID': lease.leaseId, 'X-Txn-ID': lease.txnId, 'X-Fencing-Token': String(lease.fencingToken) },
+      });
+      await client.createUrl(4);
+      allow = false;
+      const refused = await client.patch(url, 0, patternBytes(4));
+      expect(refused.status).toBe(401);
+      expect(await refused.json()).toMatchObject({ error: 'unauthorized' });
+      expect(seen).toEqual(['POST upload default hooked/key', 'POST upload - -', 'PATCH upload default hooked/key']);
+      allow = true;
+      expect(await client.offset(url)).toBe(0);
+    } finally {
+      await mounted.close();
+      await store.close();
+    }
+  });
+});
