@@ -113,6 +113,26 @@ describe('Cloudflare Worker in miniflare', () => {
     expect(await underKey()).toEqual([]);
   });
 
+  it('takes a tus upload into a lease transaction over two PATCHes, parts in R2, staged at the last byte', async () => {
+    const bytes = new Uint8Array(300_000).map((_, index) => (index * 31) % 251);
+    const lease = await acquire('tus');
+    const tus = { 'tus-resumable': '1.0.0' };
+    const created = await fetch(`${worker.baseUrl}/uploads?key=tus`, {
+      method: 'POST',
+      headers: { ...tus, ...leaseHeaders(lease), 'upload-length': String(bytes.byteLength), 'upload-metadata': `filename ${btoa('w.bin')}` },
+    });
+    expect(created.status).toBe(201);
+    const url = new URL(created.headers.get('location')!, worker.baseUrl).href;
+    const patch = (offset: number, body: Uint8Array<ArrayBuffer>) =>
+      fetch(url, { method: 'PATCH', headers: { ...tus, 'content-type': 'application/offset+octet-stream', 'upload-offset': String(offset) }, body });
+    expect((await patch(0, bytes.slice(0, 100_000))).status).toBe(204);
+    const last = await patch(100_000, bytes.slice(100_000));
+    expect(last.status).toBe(204);
+    expect((await post('/release', { key: 'tus', lease_id: lease.lease_id, txn_id: lease.txn_id }, leaseHeaders(lease))).status).toBe(200);
+    const listed = (await (await fetch(`${worker.baseUrl}/attachments?key=tus`)).json()) as { attachments: { id: string; sha256: string }[] };
+    expect(listed.attachments).toMatchObject([{ id: last.headers.get('x-attachment-id'), sha256: createHash('sha256').update(bytes).digest('hex') }]);
+  });
+
   it('streams a 64 MiB upload into R2 and back, byte for byte, while promotion moves it', { timeout: 180_000 }, async () => {
     // Default settings: a download that starts on the staged object right
     // after the release must not be cut when promotion replaces it. (R2

@@ -37,8 +37,18 @@ export const ERROR_STATUS = {
   document_key: 409,
   /** A document upload that chose an id (`id=`) an attachment already has. */
   attachment_exists: 409,
+  /** Resumable uploads (tus): a PATCH whose `Upload-Offset` is not where the upload stands, or that lost a race to another PATCH. */
+  offset_mismatch: 409,
   attachment_too_large: 413,
+  /** Resumable uploads (tus): a PATCH whose body is not `application/offset+octet-stream`. */
+  unsupported_media_type: 415,
+  /** Resumable uploads (tus): a request without `Tus-Resumable: 1.0.0`. */
+  unsupported_tus_version: 412,
   range_not_satisfiable: 416,
+  /** Resumable uploads (tus): another request of this server has been appending to the upload for a while; retry. */
+  upload_locked: 423,
+  /** Resumable uploads (tus checksum extension): the body does not match its `Upload-Checksum`; it was discarded. */
+  upload_checksum_mismatch: 460,
   internal: 500,
   /** Stored bytes failed authentication on read: altered, truncated, reordered, moved under another version, or the wrong key. */
   decryption_failed: 500,

@@ -72,6 +72,51 @@ export interface AttachmentRow {
   updatedAt: EpochMillis;
 }
 
+/**
+ * A resumable upload (the tus protocol, `resumable.ts`): its bytes arrive
+ * in parts, each a blob of its own; the row is what every server instance
+ * reads to answer where the upload stands.
+ */
+export interface UploadRow {
+  uploadId: string;
+  /** `receiving` until the last byte arrived and the attachment was written; then `done`. */
+  state: 'receiving' | 'done';
+  /** Total size, fixed at creation. */
+  length: number;
+  /** Bytes received and durable so far (the sum of the recorded parts). */
+  offset: number;
+  /** CRC-32 of bytes 0..offset, 8 lowercase hex digits; checked against the assembled bytes at the end. */
+  crc32: string;
+  /** The attachment's name and stored type. */
+  name: string;
+  contentType: string;
+  /** The client's `Upload-Metadata`, echoed on HEAD. */
+  metadata: string;
+  /** The document namespace, or the lease's namespace. */
+  namespace: string;
+  /** Lease face: the key, lease, transaction and fencing token it stages into. All null for a document upload. */
+  key: string | null;
+  leaseId: string | null;
+  txnId: string | null;
+  fencingToken: number | null;
+  /** Document face: the id chosen at creation. Lease face: the id once the attachment is staged. */
+  attachmentId: string | null;
+  expiresAt: EpochMillis;
+  createdAt: EpochMillis;
+  updatedAt: EpochMillis;
+}
+
+/** One recorded part of an upload: bytes start..start+size-1 in the blob at `blobPath`. */
+export interface UploadPartRow {
+  uploadId: string;
+  start: number;
+  /** Plaintext bytes. */
+  size: number;
+  blobPath: string;
+  /** Encryption key id when the part is stored encrypted (its version id is the blob name's last segment), else null. */
+  keyId: string | null;
+}
+
 export interface AttachmentScope {
   namespace: string;
   key: string;
@@ -170,6 +215,33 @@ export interface MetadataTx {
    * with `MetadataStore.onRelease` that the key is free (PostgreSQL NOTIFY).
    */
   announceRelease?(namespace: string, key: string): Promise<void>;
+
+  // Resumable uploads
+  getUpload(uploadId: string): Promise<UploadRow | undefined>;
+  insertUpload(row: UploadRow): Promise<void>;
+  /**
+   * Records `part` and moves the upload to `patch.offset`, only if the
+   * upload is still `receiving` at offset `from` (a compare-and-set: of two
+   * writers that started at the same offset, exactly one succeeds).
+   * Returns whether it did.
+   */
+  advanceUpload(
+    uploadId: string,
+    from: number,
+    part: UploadPartRow,
+    patch: Pick<UploadRow, 'offset' | 'crc32' | 'expiresAt' | 'updatedAt'>,
+  ): Promise<boolean>;
+  updateUpload(uploadId: string, patch: Partial<Pick<UploadRow, 'state' | 'attachmentId' | 'expiresAt' | 'updatedAt'>>): Promise<void>;
+  /** The recorded parts of an upload, by `start`. */
+  listUploadParts(uploadId: string): Promise<UploadPartRow[]>;
+  /** Forgets an upload and its part rows (the caller deletes the blobs). */
+  deleteUpload(uploadId: string): Promise<void>;
+  /**
+   * Uploads to forget, oldest first: expired ones (`expiresAt` at or before
+   * `now`), and unfinished ones bound to a transaction that is no longer
+   * active (committed, rolled back, or forgotten).
+   */
+  listAbandonedUploads(now: EpochMillis, limit: number): Promise<UploadRow[]>;
 
   // Blob garbage: paths no row points at any more, deleted after the transaction.
   enqueueGarbage(paths: readonly string[], now: EpochMillis): Promise<void>;

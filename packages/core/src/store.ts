@@ -19,6 +19,7 @@ import { migrationGate } from './migration-gate.js';
 import { checkNamespace, DEFAULT_NAMESPACE } from './names.js';
 import { seedFace } from './seed-face.js';
 import { createSweepRunner } from './sweep-runner.js';
+import { resumableUploads } from './resumable-face.js';
 import type { AttachmentStore, AttachmentStoreOptions } from './types.js';
 
 const TIB = 1024 ** 4;
@@ -35,6 +36,8 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
     namespace: checkNamespace(options.documentNamespace ?? DEFAULT_NAMESPACE),
     leaseMs: documentLeaseSeconds * 1000,
   };
+  const uploadExpirySeconds = options.uploadExpirySeconds ?? 86_400;
+  if (!(uploadExpirySeconds > 0)) throw new TypeError('uploadExpirySeconds must be a number > 0');
   const onCrashPoint = options.onCrashPoint;
   const engine: EngineContext = {
     metadata: options.metadata,
@@ -70,6 +73,8 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
       return gate(() => createDocuments(engine, documents, parts, namespace));
     },
     deleteDocument: (attachmentId) => gate(() => deleteDocument(engine, documents, attachmentId)),
+
+    uploads: resumableUploads(engine, gate, { documents, expiryMs: uploadExpirySeconds * 1000 }),
 
     listAttachments: (scope) => gate(() => reads.listAttachments(scope)),
     getAttachment: (selector) => gate(() => reads.getAttachment(selector)),

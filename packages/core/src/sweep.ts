@@ -7,13 +7,16 @@
 //     transactions that are no longer active, and committed-path blobs
 //     whose version has no row at all (a promotion copies before it
 //     repoints its row);
-//  5. the blob store's temp files of writes that never finished.
+//  5. the blob store's temp files of writes that never finished;
+//  6. resumable uploads that expired or whose transaction ended, with their
+//     parts, and parts whose upload is gone (resumable.ts).
 // Every step re-checks state in its own transaction, so several sweepers
 // (one per server process) may run at once.
 import { expireTxn, finishTxn, promote } from './commit.js';
 import type { EngineContext } from './engine-context.js';
 import { STATE_PREFIX, stagedTxnOf } from './paths.js';
 import type { BlobInfo } from './ports.js';
+import { sweepUploads } from './resumable.js';
 import type { SweepReport } from './types.js';
 
 const BATCH = 200;
@@ -23,7 +26,7 @@ const TEMPORARY_GRACE_MS = 15 * 60 * 1000;
 const HISTORY_MS = 24 * 3600 * 1000;
 
 export async function sweep(engine: EngineContext): Promise<SweepReport> {
-  const report: SweepReport = { expiredLeases: 0, rolledBackTxns: 0, promoted: 0, garbageDeleted: 0, orphansDeleted: 0 };
+  const report: SweepReport = { expiredLeases: 0, rolledBackTxns: 0, promoted: 0, garbageDeleted: 0, orphansDeleted: 0, uploadsDeleted: 0 };
   await expireLeases(engine, report);
   // The rollbacks above queued their garbage deletion in the background; let
   // it finish, so the steps below do not race it for the same blobs.
@@ -34,6 +37,8 @@ export async function sweep(engine: EngineContext): Promise<SweepReport> {
   // A write still in progress touches its temp file all the time; one left
   // alone this long belongs to a process that died.
   report.orphansDeleted += (await engine.blobs.purgeTemporary?.(engine.now() - TEMPORARY_GRACE_MS)) ?? 0;
+  const uploads = await sweepUploads(engine);
+  report.uploadsDeleted = uploads.uploads + uploads.parts;
   await engine.metadata.transaction(async (tx) => {
     const horizon = engine.now() - HISTORY_MS;
     await tx.pruneLeases(horizon);

@@ -140,6 +140,8 @@ export interface SweepReport {
   promoted: number;
   garbageDeleted: number;
   orphansDeleted: number;
+  /** Resumable uploads deleted with their bytes (expired, or their transaction ended), plus orphan parts. */
+  uploadsDeleted: number;
 }
 
 export interface RotateKeysOptions {
@@ -214,6 +216,12 @@ export interface AttachmentStoreOptions {
    * serve` uses 30 s), a Worker calls `sweep()` from a scheduled event.
    */
   sweepIntervalSeconds?: number;
+  /**
+   * A resumable (tus) upload untouched this long is deleted with its bytes
+   * (default 86400 s = 24 h); a finished one is remembered this long for
+   * clients asking where it stands.
+   */
+  uploadExpirySeconds?: number;
   /** A staged blob younger than this is never treated as an orphan (default 60 s). */
   orphanGraceSeconds?: number;
   /**
@@ -264,6 +272,8 @@ export interface AttachmentStore extends IAttachmentStore {
     selector: { namespace?: string; key: string; name: string } | { namespace?: string; key?: string; id: string },
     options?: OpenOptions,
   ): Promise<OpenedAttachment>;
+  /** Resumable uploads (the engine of the tus routes): bytes over many requests, an attachment at the last byte. */
+  readonly uploads: ResumableUploads;
   /** Removes expired leases, unfinished promotions, garbage and orphan blobs. */
   sweep(): Promise<SweepReport>;
   /**
@@ -293,3 +303,63 @@ export interface AttachmentStore extends IAttachmentStore {
 }
 
 export type { AttachmentRef };
+
+/** A resumable upload's arguments (`store.uploads.create`). */
+export interface CreateUploadOptions {
+  /** Total size in bytes (≤ the store's `maxBytes`, else `attachment_too_large`). */
+  length: number;
+  /** The attachment's name. */
+  name: string;
+  contentType?: string;
+  /** Opaque text returned by `status` (tus `Upload-Metadata`). */
+  metadata?: string;
+  /** Stage into this lease's transaction (lease face); without it the upload becomes a committed document. */
+  lease?: LeaseCredentials;
+  /** Document face: the namespace (default: the store's document namespace). */
+  namespace?: string;
+}
+
+export interface AppendUploadOptions {
+  /** Where these bytes start; must be the upload's offset (`offset_mismatch` otherwise). */
+  offset: number;
+  body: ReadableStream<Uint8Array> | null;
+  /** The digest the body must have (`upload_checksum_mismatch` otherwise, and the body is discarded). */
+  checksum?: { algorithm: 'sha1' | 'sha256' | 'crc32'; digest: Uint8Array };
+  /** The client went away: the bytes received so far are kept (unless a checksum was given). */
+  signal?: AbortSignal;
+}
+
+export interface UploadState {
+  uploadId: string;
+  length: number;
+  /** Bytes durably received. */
+  offset: number;
+  metadata: string;
+  expiresAt: Date;
+  namespace: string;
+  /** The lease's key; null for a document upload. */
+  key: string | null;
+  /** All bytes arrived and the attachment is written (or being written by a concurrent request). */
+  complete: boolean;
+  /** The attachment's id once written. */
+  attachmentId: string | null;
+}
+
+/** A document upload has only a namespace; a lease-bound one also its key, lease and transaction. */
+export interface UploadBinding {
+  namespace: string;
+  key?: string;
+  leaseId?: string;
+  txnId?: string;
+}
+
+export interface ResumableUploads {
+  create(options: CreateUploadOptions): Promise<UploadState>;
+  /** Where the upload stands; finishes it when all bytes arrived but the attachment is not written yet. */
+  status(uploadId: string): Promise<UploadState>;
+  append(uploadId: string, options: AppendUploadOptions): Promise<UploadState>;
+  /** Deletes the upload and its bytes (a finished upload's attachment stays). */
+  terminate(uploadId: string): Promise<void>;
+  /** Where an upload is bound, for authorization, without side effects. */
+  scope(uploadId: string): Promise<UploadBinding>;
+}

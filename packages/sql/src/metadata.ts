@@ -13,11 +13,21 @@ import type {
   NotOnKeyQuery,
   TxnRow,
   TxnState,
+  UploadPartRow,
+  UploadRow,
 } from '@attache/core';
 import { AttacheError, STAGING_PREFIX } from '@attache/core';
 import { Migrator, sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, attacheMigrationProvider } from './migrations.js';
-import type { AttacheDatabase, AttachmentsTable, KeysTable, LeasesTable, TxnsTable } from './schema.js';
+import type {
+  AttacheDatabase,
+  AttachmentsTable,
+  KeysTable,
+  LeasesTable,
+  TxnsTable,
+  UploadPartsTable,
+  UploadsTable,
+} from './schema.js';
 
 export interface SqlDialectInfo {
   name: string;
@@ -620,6 +630,102 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
       return found;
     },
 
+    async getUpload(uploadId) {
+      const row = await q().selectFrom('attache_uploads').selectAll().where('upload_id', '=', uploadId).executeTakeFirst();
+      return row && toUploadRow(row);
+    },
+    async insertUpload(row) {
+      await q()
+        .insertInto('attache_uploads')
+        .values({
+          upload_id: row.uploadId,
+          state: row.state,
+          length: row.length,
+          offset: row.offset,
+          crc32: row.crc32,
+          name: row.name,
+          content_type: row.contentType,
+          metadata: row.metadata,
+          namespace: row.namespace,
+          key: row.key,
+          lease_id: row.leaseId,
+          txn_id: row.txnId,
+          fencing_token: row.fencingToken,
+          attachment_id: row.attachmentId,
+          expires_at: row.expiresAt,
+          created_at: row.createdAt,
+          updated_at: row.updatedAt,
+        })
+        .execute();
+    },
+    async advanceUpload(uploadId, from, part, patch) {
+      // The compare-and-set: the row moves only from the offset this writer started at.
+      const result = await q()
+        .updateTable('attache_uploads')
+        .set({ offset: patch.offset, crc32: patch.crc32, expires_at: patch.expiresAt, updated_at: patch.updatedAt })
+        .where('upload_id', '=', uploadId)
+        .where('state', '=', 'receiving')
+        .where('offset', '=', from)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) !== 1) return false;
+      await q()
+        .insertInto('attache_upload_parts')
+        .values({ upload_id: part.uploadId, start: part.start, size: part.size, blob_path: part.blobPath, key_id: part.keyId })
+        .execute();
+      return true;
+    },
+    async updateUpload(uploadId, patch) {
+      const set = definedFields({
+        state: patch.state,
+        attachment_id: patch.attachmentId,
+        expires_at: patch.expiresAt,
+        updated_at: patch.updatedAt,
+      });
+      if (Object.keys(set).length === 0) return;
+      await q().updateTable('attache_uploads').set(set).where('upload_id', '=', uploadId).execute();
+    },
+    async listUploadParts(uploadId) {
+      const rows = await q()
+        .selectFrom('attache_upload_parts')
+        .selectAll()
+        .where('upload_id', '=', uploadId)
+        .orderBy('start')
+        .execute();
+      return rows.map(toUploadPartRow);
+    },
+    async deleteUpload(uploadId) {
+      await q().deleteFrom('attache_upload_parts').where('upload_id', '=', uploadId).execute();
+      await q().deleteFrom('attache_uploads').where('upload_id', '=', uploadId).execute();
+    },
+    async listAbandonedUploads(now, limit) {
+      const rows = await q()
+        .selectFrom('attache_uploads')
+        .selectAll()
+        .where((eb) =>
+          eb.or([
+            eb('expires_at', '<=', now),
+            eb.and([
+              eb('state', '=', 'receiving'),
+              eb('txn_id', 'is not', null),
+              eb.not(
+                eb.exists(
+                  eb
+                    .selectFrom('attache_txns')
+                    .select('attache_txns.txn_id')
+                    .whereRef('attache_txns.txn_id', '=', 'attache_uploads.txn_id')
+                    .where('attache_txns.state', '=', 'active'),
+                ),
+              ),
+            ]),
+          ]),
+        )
+        .orderBy('expires_at')
+        .orderBy('upload_id')
+        .limit(Math.max(0, limit))
+        .execute();
+      return rows.map(toUploadRow);
+    },
+
     async enqueueGarbage(paths, now) {
       // Two parameters per row.
       for (const batch of chunks([...new Set(paths)], MAX_PARAMETERS / 2)) {
@@ -736,4 +842,30 @@ function toAttachmentRow(row: Selectable<AttachmentsTable>): AttachmentRow {
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
+}
+
+function toUploadRow(row: Selectable<UploadsTable>): UploadRow {
+  return {
+    uploadId: row.upload_id,
+    state: row.state as UploadRow['state'],
+    length: Number(row.length),
+    offset: Number(row.offset),
+    crc32: row.crc32,
+    name: row.name,
+    contentType: row.content_type,
+    metadata: row.metadata,
+    namespace: row.namespace,
+    key: row.key,
+    leaseId: row.lease_id,
+    txnId: row.txn_id,
+    fencingToken: row.fencing_token === null ? null : Number(row.fencing_token),
+    attachmentId: row.attachment_id,
+    expiresAt: Number(row.expires_at),
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}
+
+function toUploadPartRow(row: Selectable<UploadPartsTable>): UploadPartRow {
+  return { uploadId: row.upload_id, start: Number(row.start), size: Number(row.size), blobPath: row.blob_path, keyId: row.key_id };
 }

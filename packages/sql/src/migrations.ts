@@ -120,6 +120,42 @@ export const attacheMigrations: Readonly<Record<string, Migration>> = {
         .execute();
     },
   },
+  // Resumable uploads (tus): one row per upload, one per recorded part.
+  '0002_uploads': {
+    async up(db: AnyDatabase): Promise<void> {
+      await db.schema
+        .createTable('attache_uploads')
+        .addColumn('upload_id', 'text', (column) => column.notNull().primaryKey())
+        .addColumn('state', 'text', (column) => column.notNull())
+        .addColumn('length', 'bigint', (column) => column.notNull())
+        .addColumn('offset', 'bigint', (column) => column.notNull())
+        .addColumn('crc32', 'text', (column) => column.notNull())
+        .addColumn('name', 'text', (column) => column.notNull())
+        .addColumn('content_type', 'text', (column) => column.notNull())
+        .addColumn('metadata', 'text', (column) => column.notNull())
+        .addColumn('namespace', 'text', (column) => column.notNull())
+        .addColumn('key', 'text')
+        .addColumn('lease_id', 'text')
+        .addColumn('txn_id', 'text')
+        .addColumn('fencing_token', 'bigint')
+        .addColumn('attachment_id', 'text')
+        .addColumn('expires_at', 'bigint', (column) => column.notNull())
+        .addColumn('created_at', 'bigint', (column) => column.notNull())
+        .addColumn('updated_at', 'bigint', (column) => column.notNull())
+        .execute();
+      await db.schema.createIndex('attache_uploads_expires_idx').on('attache_uploads').column('expires_at').execute();
+      await db.schema.createIndex('attache_uploads_txn_idx').on('attache_uploads').column('txn_id').execute();
+      await db.schema
+        .createTable('attache_upload_parts')
+        .addColumn('upload_id', 'text', (column) => column.notNull())
+        .addColumn('start', 'bigint', (column) => column.notNull())
+        .addColumn('size', 'bigint', (column) => column.notNull())
+        .addColumn('blob_path', 'text', (column) => column.notNull())
+        .addColumn('key_id', 'text')
+        .addPrimaryKeyConstraint('attache_upload_parts_pk', ['upload_id', 'start'])
+        .execute();
+    },
+  },
 };
 
 export const attacheMigrationProvider: MigrationProvider = {

@@ -59,10 +59,40 @@ export interface GarbageTable {
   enqueued_at: Int64;
 }
 
+export interface UploadsTable {
+  upload_id: string;
+  state: string;
+  length: Int64;
+  offset: Int64;
+  crc32: string;
+  name: string;
+  content_type: string;
+  metadata: string;
+  namespace: string;
+  key: string | null;
+  lease_id: string | null;
+  txn_id: string | null;
+  fencing_token: Int64 | null;
+  attachment_id: string | null;
+  expires_at: Int64;
+  created_at: Int64;
+  updated_at: Int64;
+}
+
+export interface UploadPartsTable {
+  upload_id: string;
+  start: Int64;
+  size: Int64;
+  blob_path: string;
+  key_id: string | null;
+}
+
 export interface AttacheDatabase {
   attache_keys: KeysTable;
   attache_leases: LeasesTable;
   attache_txns: TxnsTable;
   attache_attachments: AttachmentsTable;
   attache_garbage: GarbageTable;
+  attache_uploads: UploadsTable;
+  attache_upload_parts: UploadPartsTable;
 }

@@ -80,6 +80,8 @@ describe('sqliteMetadata', () => {
         'attache_migrations',
         'attache_migrations_lock',
         'attache_txns',
+        'attache_upload_parts',
+        'attache_uploads',
       ]);
     } finally {
       database.close();

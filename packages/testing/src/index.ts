@@ -29,3 +29,4 @@ export * from './module-graph.js';
 export * from './radosgw.js';
 export * from './loopback-server.js';
 export * from './chromium.js';
+export * from './tus-suite.js';

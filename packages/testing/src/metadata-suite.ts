@@ -1,7 +1,7 @@
 // The `MetadataStore` port, as a specification every implementation runs
 // (memory, SQLite, PostgreSQL). The engine relies on exactly these
 // behaviours; anything not tested here it must not assume.
-import type { AttachmentRow, KeyRow, LeaseRow, MetadataStore, MetadataTx, TxnRow } from '@attache/core';
+import type { AttachmentRow, KeyRow, LeaseRow, MetadataStore, MetadataTx, TxnRow, UploadPartRow, UploadRow } from '@attache/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 export function describeMetadataStore(name: string, create: () => Promise<MetadataStore> | MetadataStore): void {
@@ -621,6 +621,101 @@ export function describeMetadataStore(name: string, create: () => Promise<Metada
       });
     });
 
+    describe('uploads', () => {
+      it('getUpload returns the inserted row (large sizes exact), and undefined for an unknown id', async () => {
+        const row = uploadRow({ length: 2 ** 40 + 3, fencingToken: 2 ** 40 });
+        await inTx((tx) => tx.insertUpload(row));
+        expect(await inTx((tx) => tx.getUpload('up-1'))).toEqual(row);
+        expect(await inTx((tx) => tx.getUpload('up-unknown'))).toBeUndefined();
+      });
+
+      it('insertUpload rejects an upload id that exists', async () => {
+        await inTx((tx) => tx.insertUpload(uploadRow()));
+        await expect(inTx((tx) => tx.insertUpload(uploadRow()))).rejects.toThrow();
+      });
+
+      it('advanceUpload records the part and moves the offset only from the offset given', async () => {
+        await inTx((tx) => tx.insertUpload(uploadRow()));
+        const patch = { offset: 5, crc32: '00000005', expiresAt: 9_000, updatedAt: 200 };
+        expect(await inTx((tx) => tx.advanceUpload('up-1', 0, uploadPart({ start: 0, size: 5, keyId: 'k1' }), patch))).toBe(true);
+        // A second writer that also started at 0 loses, and records nothing.
+        expect(await inTx((tx) => tx.advanceUpload('up-1', 0, uploadPart({ start: 0, size: 7, blobPath: 'uploads/x' }), patch))).toBe(false);
+        expect(await inTx((tx) => tx.getUpload('up-1'))).toEqual(uploadRow({ offset: 5, crc32: '00000005', expiresAt: 9_000, updatedAt: 200 }));
+        expect(await inTx((tx) => tx.listUploadParts('up-1'))).toEqual([uploadPart({ start: 0, size: 5, keyId: 'k1' })]);
+      });
+
+      it('advanceUpload refuses a finished upload and an unknown one', async () => {
+        await inTx((tx) => tx.insertUpload(uploadRow({ state: 'done' })));
+        const patch = { offset: 5, crc32: '00000005', expiresAt: 9_000, updatedAt: 200 };
+        expect(await inTx((tx) => tx.advanceUpload('up-1', 0, uploadPart(), patch))).toBe(false);
+        expect(await inTx((tx) => tx.advanceUpload('up-unknown', 0, uploadPart({ uploadId: 'up-unknown' }), patch))).toBe(false);
+      });
+
+      it('concurrent advanceUpload calls from one offset: exactly one wins', async () => {
+        await inTx((tx) => tx.insertUpload(uploadRow()));
+        const results = await Promise.all(
+          [1, 2, 3, 4].map((writer) =>
+            inTx(async (tx) => {
+              await pause();
+              return tx.advanceUpload('up-1', 0, uploadPart({ size: writer, blobPath: `uploads/w${writer}` }), {
+                offset: writer,
+                crc32: '00000000',
+                expiresAt: 9_000,
+                updatedAt: 200,
+              });
+            }),
+          ),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await inTx((tx) => tx.listUploadParts('up-1'))).toHaveLength(1);
+      });
+
+      it('listUploadParts returns parts by start; deleteUpload forgets the upload and its parts', async () => {
+        await inTx(async (tx) => {
+          await tx.insertUpload(uploadRow());
+          await tx.insertUpload(uploadRow({ uploadId: 'up-2' }));
+        });
+        for (const [from, size] of [[0, 3], [3, 4], [7, 2]] as const) {
+          await inTx((tx) =>
+            tx.advanceUpload('up-1', from, uploadPart({ start: from, size, blobPath: `uploads/p${from}` }), {
+              offset: from + size,
+              crc32: '00000000',
+              expiresAt: 9_000,
+              updatedAt: 200,
+            }),
+          );
+        }
+        expect((await inTx((tx) => tx.listUploadParts('up-1'))).map((part) => part.start)).toEqual([0, 3, 7]);
+        await inTx((tx) => tx.deleteUpload('up-1'));
+        expect(await inTx((tx) => tx.getUpload('up-1'))).toBeUndefined();
+        expect(await inTx((tx) => tx.listUploadParts('up-1'))).toEqual([]);
+        expect(await inTx((tx) => tx.getUpload('up-2'))).toBeDefined();
+      });
+
+      it('updateUpload changes only the fields it is given', async () => {
+        await inTx((tx) => tx.insertUpload(uploadRow()));
+        await inTx((tx) => tx.updateUpload('up-1', { state: 'done', attachmentId: 'att-1' }));
+        expect(await inTx((tx) => tx.getUpload('up-1'))).toEqual(uploadRow({ state: 'done', attachmentId: 'att-1' }));
+      });
+
+      it('listAbandonedUploads: expired ones, and unfinished ones whose transaction is not active, oldest first', async () => {
+        await inTx(async (tx) => {
+          await tx.insertTxn(txnRow({ txnId: 'txn-live' }));
+          await tx.insertTxn(txnRow({ txnId: 'txn-ended', state: 'committed' }));
+          await tx.insertUpload(uploadRow({ uploadId: 'expired-late', expiresAt: 90 }));
+          await tx.insertUpload(uploadRow({ uploadId: 'expired-early', expiresAt: 50 }));
+          await tx.insertUpload(uploadRow({ uploadId: 'fresh', expiresAt: 5_000 }));
+          await tx.insertUpload(uploadRow({ uploadId: 'live-txn', txnId: 'txn-live', expiresAt: 5_000 }));
+          await tx.insertUpload(uploadRow({ uploadId: 'ended-txn', txnId: 'txn-ended', expiresAt: 6_000 }));
+          await tx.insertUpload(uploadRow({ uploadId: 'forgotten-txn', txnId: 'txn-gone', expiresAt: 7_000 }));
+          await tx.insertUpload(uploadRow({ uploadId: 'done-ended-txn', txnId: 'txn-ended', state: 'done', expiresAt: 8_000 }));
+        });
+        const abandoned = await inTx((tx) => tx.listAbandonedUploads(100, 10));
+        expect(abandoned.map((row) => row.uploadId)).toEqual(['expired-early', 'expired-late', 'ended-txn', 'forgotten-txn']);
+        expect((await inTx((tx) => tx.listAbandonedUploads(100, 1))).map((row) => row.uploadId)).toEqual(['expired-early']);
+      });
+    });
+
     describe('garbage', () => {
       it('lists enqueued paths oldest first, at most limit', async () => {
         await inTx(async (tx) => {
@@ -771,4 +866,31 @@ function staged(fields: Partial<AttachmentRow> & { txnId: string }): AttachmentR
 
 function tombstone(fields: Partial<AttachmentRow> & { txnId: string }): AttachmentRow {
   return attachmentRow({ state: 'tombstone', blobPath: '', size: 0, ...fields });
+}
+
+function uploadRow(fields: Partial<UploadRow> = {}): UploadRow {
+  return {
+    uploadId: 'up-1',
+    state: 'receiving',
+    length: 20,
+    offset: 0,
+    crc32: '00000000',
+    name: 'big.bin',
+    contentType: 'application/octet-stream',
+    metadata: 'filename YmlnLmJpbg==',
+    namespace: 'ns',
+    key: null,
+    leaseId: null,
+    txnId: null,
+    fencingToken: null,
+    attachmentId: null,
+    expiresAt: 5_000,
+    createdAt: 100,
+    updatedAt: 100,
+    ...fields,
+  };
+}
+
+function uploadPart(fields: Partial<UploadPartRow> = {}): UploadPartRow {
+  return { uploadId: 'up-1', start: 0, size: 5, blobPath: 'uploads/up-1.0', keyId: null, ...fields };
 }

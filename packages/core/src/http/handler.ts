@@ -5,6 +5,7 @@ import { AttacheError } from '../errors.js';
 import type { AttachmentStore } from '../types.js';
 import { errorResponse } from './errors.js';
 import { checkQuery, ROUTES, type HandlerAction, type Method, type RouteContext } from './routes.js';
+import { matchTusPath, serveTus, UPLOAD_QUERY } from './tus.js';
 import { UploadSlots } from './upload-slots.js';
 
 export type { HandlerAction };
@@ -71,21 +72,7 @@ export function createHandler(options: HandlerOptions): AttacheHandler {
       if (checkBearer && routePath !== HEALTH_PATH && !(await checkBearer(request.headers.get('Authorization')))) {
         throw new AttacheError('unauthorized', 'a valid bearer token is required');
       }
-      const methods = Object.hasOwn(ROUTES, routePath) ? ROUTES[routePath] : undefined;
-      if (methods === undefined) throw new AttacheError('not_found', 'no such route');
-      const route = methods[request.method as Method];
-      if (route === undefined) {
-        return errorResponse(new AttacheError('method_not_allowed', `${request.method} is not allowed here`), {
-          headers: { Allow: Object.keys(methods).join(', ') },
-        });
-      }
       const url = new URL(request.url);
-      try {
-        checkQuery(url.searchParams, route.query);
-      } catch (error) {
-        // Refused before the body is read: a client still sending it cannot reuse this connection.
-        return errorResponse(error, request.body === null ? {} : { headers: { Connection: 'close' } });
-      }
       const context: RouteContext = {
         request,
         url,
@@ -95,7 +82,26 @@ export function createHandler(options: HandlerOptions): AttacheHandler {
         uploadSlots,
         authorize: (action, scope) => runAuthorize(options.authorize, { request, action, ...scope }),
       };
-      return await route.run(context);
+      // Resumable uploads (tus): `/uploads` and `/uploads/<id>`.
+      const tus = matchTusPath(routePath);
+      if (tus !== undefined) {
+        if (!tus.methods.includes(request.method as never)) {
+          return errorResponse(new AttacheError('method_not_allowed', `${request.method} is not allowed here`), {
+            headers: { Allow: tus.methods.join(', '), 'Tus-Resumable': '1.0.0' },
+          });
+        }
+        const refused = refuseQuery(url, tus.uploadId === undefined && request.method === 'POST' ? UPLOAD_QUERY : [], request);
+        return refused ?? (await serveTus(context, tus.uploadId));
+      }
+      const methods = Object.hasOwn(ROUTES, routePath) ? ROUTES[routePath] : undefined;
+      if (methods === undefined) throw new AttacheError('not_found', 'no such route');
+      const route = methods[request.method as Method];
+      if (route === undefined) {
+        return errorResponse(new AttacheError('method_not_allowed', `${request.method} is not allowed here`), {
+          headers: { Allow: Object.keys(methods).join(', ') },
+        });
+      }
+      return refuseQuery(url, route.query, request) ?? (await route.run(context));
     } catch (error) {
       // A client that hung up caused whatever failed; nobody reads this answer.
       return errorResponse(error, { quiet: request.signal.aborted });
@@ -103,6 +109,16 @@ export function createHandler(options: HandlerOptions): AttacheHandler {
   }
   const handler = (request: Request) => handle(request);
   return Object.assign(handler, { handle });
+}
+
+/** A query the route does not take, answered before the body is read (so the connection cannot be reused). */
+function refuseQuery(url: URL, allowed: readonly string[], request: Request): Response | undefined {
+  try {
+    checkQuery(url.searchParams, allowed);
+    return undefined;
+  } catch (error) {
+    return errorResponse(error, request.body === null ? {} : { headers: { Connection: 'close' } });
+  }
 }
 
 async function runAuthorize(hook: AuthorizeHook | undefined, context: AuthorizeContext): Promise<Response | undefined> {

@@ -91,6 +91,41 @@ const parameters: JsonObject = {
     schema: { type: 'string' },
   },
   ifNoneMatch: { name: 'If-None-Match', in: 'header', description: 'ETag list or `*`; a match → 304.', schema: { type: 'string' } },
+  uploadId: { name: 'upload_id', in: 'path', required: true, description: 'The upload, from `Location` of its creation.', schema: { type: 'string', format: 'uuid' } },
+  tusResumable: {
+    name: 'Tus-Resumable',
+    in: 'header',
+    required: true,
+    description: 'tus protocol version: `1.0.0` (else 412 `unsupported_tus_version`, with `Tus-Version`).',
+    schema: { type: 'string', const: '1.0.0' },
+  },
+  uploadLength: {
+    name: 'Upload-Length',
+    in: 'header',
+    required: true,
+    description: 'Total size in bytes, at most the server maximum (else 413 `attachment_too_large`). `Upload-Defer-Length` is not supported.',
+    schema: { type: 'integer', minimum: 0 },
+  },
+  uploadMetadata: {
+    name: 'Upload-Metadata',
+    in: 'header',
+    description:
+      'Comma-separated `key base64(value)` pairs: `filename` (or `name`) names the attachment (required); `filetype`, `type`, `content_type` or `contentType` gives its media type. Echoed on HEAD; at most 4096 characters.',
+    schema: { type: 'string', maxLength: 4096 },
+  },
+  uploadOffset: {
+    name: 'Upload-Offset',
+    in: 'header',
+    required: true,
+    description: 'Where these bytes start: the offset HEAD answered (else 409 `offset_mismatch`).',
+    schema: { type: 'integer', minimum: 0 },
+  },
+  uploadChecksum: {
+    name: 'Upload-Checksum',
+    in: 'header',
+    description: 'tus checksum extension: `<sha1|sha256|crc32> <base64 digest>` of this request body (CRC-32 as 4 big-endian bytes). Mismatch → 460, the body is discarded.',
+    schema: { type: 'string' },
+  },
 };
 
 const headers: JsonObject = {
@@ -113,6 +148,17 @@ const headers: JsonObject = {
   ContentTypeOptions: { schema: { type: 'string', const: 'nosniff' } },
   Allow: { description: 'Methods the path accepts.', schema: { type: 'string' } },
   WwwAuthenticate: { schema: { type: 'string', const: 'Bearer' } },
+  TusResumable: { description: 'Every tus answer: the protocol version.', schema: { type: 'string', const: '1.0.0' } },
+  TusVersion: { description: 'Versions this server speaks.', schema: { type: 'string', const: '1.0.0' } },
+  TusExtension: { schema: { type: 'string', const: 'creation,creation-with-upload,termination,checksum,expiration' } },
+  TusMaxSize: { description: 'The server maximum in bytes (absent when unlimited).', schema: { type: 'integer' } },
+  TusChecksumAlgorithm: { schema: { type: 'string', const: 'sha1,sha256,crc32' } },
+  UploadOffset: { description: 'Bytes received and durable.', schema: { type: 'integer', minimum: 0 } },
+  UploadLength: { schema: { type: 'integer', minimum: 0 } },
+  UploadMetadata: { description: 'As sent at creation.', schema: { type: 'string' } },
+  UploadExpires: { description: 'When the upload is forgotten with its bytes unless touched again (HTTP date).', schema: { type: 'string' } },
+  Location: { description: 'The upload\'s URL (path below the base path: `<base>/uploads/<id>`).', schema: { type: 'string' } },
+  UploadAttachmentId: { description: 'Once the last byte arrived: the attachment\'s id.', schema: { type: 'string', format: 'uuid' } },
 };
 
 const attachmentSchema: JsonObject = {
@@ -269,12 +315,39 @@ const UPLOAD_ERRORS: readonly ErrorCode[] = [
   'attachment_exists',
   'waiting',
 ];
+// The tus routes (`/uploads`).
+const TUS_ALWAYS: readonly ErrorCode[] = ['unsupported_tus_version'];
+const TUS_APPEND_ERRORS: readonly ErrorCode[] = [
+  'unsupported_media_type',
+  'invalid_body',
+  'offset_mismatch',
+  'upload_locked',
+  'upload_checksum_mismatch',
+  'attachment_too_large',
+  // At the last byte, the assembled bytes are checked against the running CRC-32 and the size.
+  'checksum_mismatch',
+  'size_mismatch',
+  ...DECRYPT_ERRORS,
+];
+const TUS_CREATE_ERRORS: readonly ErrorCode[] = [
+  ...TUS_ALWAYS,
+  'invalid_body',
+  ...SCOPE_ERRORS,
+  'missing_name',
+  'invalid_name',
+  'invalid_content_type',
+  ...LEASE_HEADER_ERRORS,
+  ...LEASE_STATE_ERRORS,
+  ...TUS_APPEND_ERRORS,
+];
+const TUS_UPLOAD_ERRORS: readonly ErrorCode[] = [...TUS_ALWAYS, 'not_found', ...LEASE_STATE_ERRORS];
 // Codes no route answers: `not_found` is for paths outside the route table,
 // `invalid_argument` belongs to the TypeScript API (HTTP reports its own
 // fields as `invalid_body`). `invalid_ref` is the TypeScript API's too, and
 // the upload route's for a malformed chosen document id (`id=`).
 const NOT_FROM_ROUTES: readonly ErrorCode[] = ['not_found', 'invalid_argument'];
 const PLACED = new Set<ErrorCode>([
+  ...TUS_CREATE_ERRORS, ...TUS_UPLOAD_ERRORS,
   ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, ...SELECTOR_ERRORS, ...UPLOAD_ERRORS, ...JSON_BODY_ERRORS,
   'waiting', 'range_not_satisfiable', ...DECRYPT_ERRORS, ...NOT_FROM_ROUTES,
 ]);
@@ -321,6 +394,82 @@ function downloadOperation(head: boolean): JsonObject {
       '206': { description: 'The requested range', headers: { ...downloadHeaders, 'Content-Range': h('ContentRange') }, ...body },
       '304': { description: 'Not modified (If-None-Match matched)', headers: { ETag: h('ETag') } },
       ...errorResponses([...SELECTOR_ERRORS, ...LEASE_HEADER_ERRORS, ...LEASE_STATE_ERRORS, 'range_not_satisfiable', ...DECRYPT_ERRORS]),
+    },
+  };
+}
+
+const tusHeaders = (names: Record<string, string>): JsonObject =>
+  Object.fromEntries([['Tus-Resumable', h('TusResumable')], ...Object.entries(names).map(([header, name]) => [header, h(name)])]);
+const progress = { 'Upload-Offset': 'UploadOffset', 'Upload-Expires': 'UploadExpires', 'X-Attachment-ID': 'UploadAttachmentId' };
+
+/** The tus 1.0 routes (core, creation, creation-with-upload, termination, checksum, expiration). */
+function tusPaths(): JsonObject {
+  const discovery = (operationId: string): JsonObject => ({
+    operationId,
+    summary: 'tus discovery: the version, extensions, maximum size and checksum algorithms (no Tus-Resumable needed)',
+    responses: {
+      '204': {
+        description: 'What this server offers',
+        headers: tusHeaders({
+          'Tus-Version': 'TusVersion',
+          'Tus-Extension': 'TusExtension',
+          'Tus-Max-Size': 'TusMaxSize',
+          'Tus-Checksum-Algorithm': 'TusChecksumAlgorithm',
+        }),
+      },
+      ...errorResponses([]),
+    },
+  });
+  const octets = { 'application/offset+octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } };
+  return {
+    '/uploads': {
+      options: discovery('tusOptions'),
+      post: {
+        operationId: 'createUpload',
+        summary: 'Create a resumable upload (tus creation, creation-with-upload)',
+        description:
+          'Without `key` and lease headers, the upload becomes a committed document attachment (as `POST /attachments` without a key) when its last byte arrives. With `key` and lease headers, it is bound to that lease and staged in its transaction at the last byte; once the transaction commits, rolls back or expires, an unfinished upload is refused and its bytes deleted. A body (`Content-Type: application/offset+octet-stream`) is taken as the first bytes.',
+        parameters: [p('namespace'), p('optionalKey'), p('tusResumable'), p('uploadLength'), p('uploadMetadata'), p('uploadChecksum'), ...leaseHeaderParameters],
+        requestBody: { required: false, content: octets },
+        responses: {
+          '201': { description: 'Created', headers: tusHeaders({ Location: 'Location', ...progress }) },
+          ...errorResponses(TUS_CREATE_ERRORS),
+        },
+      },
+    },
+    '/uploads/{upload_id}': {
+      parameters: [p('uploadId')],
+      options: discovery('tusUploadOptions'),
+      head: {
+        operationId: 'uploadOffset',
+        summary: 'Where an upload stands (Upload-Offset); finishes an upload whose bytes all arrived',
+        parameters: [p('tusResumable')],
+        responses: {
+          '200': {
+            description: 'The offset (no body; errors too have none on HEAD)',
+            headers: tusHeaders({ ...progress, 'Upload-Length': 'UploadLength', 'Upload-Metadata': 'UploadMetadata' }),
+          },
+          ...errorResponses(TUS_UPLOAD_ERRORS),
+        },
+      },
+      patch: {
+        operationId: 'appendUpload',
+        summary: 'Append bytes at Upload-Offset',
+        description:
+          'The offset is acknowledged once the bytes are durable. When the connection breaks, the bytes received so far are kept (unless an `Upload-Checksum` was sent); ask HEAD and resume. Of two requests at one offset, one wins and the other gets 409.',
+        parameters: [p('tusResumable'), p('uploadOffset'), p('uploadChecksum'), ...leaseHeaderParameters],
+        requestBody: { required: true, content: octets },
+        responses: {
+          '204': { description: 'Appended', headers: tusHeaders(progress) },
+          ...errorResponses([...TUS_UPLOAD_ERRORS, ...TUS_APPEND_ERRORS, ...LEASE_HEADER_ERRORS]),
+        },
+      },
+      delete: {
+        operationId: 'terminateUpload',
+        summary: 'Delete an upload and its bytes (tus termination); a finished upload’s attachment stays',
+        parameters: [p('tusResumable')],
+        responses: { '204': { description: 'Deleted', headers: tusHeaders({}) }, ...errorResponses(TUS_UPLOAD_ERRORS) },
+      },
     },
   };
 }
@@ -430,6 +579,7 @@ export function buildOpenApiDocument(options: { basePath: string; bearerAuth: bo
         },
       },
     },
+    ...tusPaths(),
     '/healthz': {
       get: {
         operationId: 'healthz',

@@ -12,6 +12,8 @@ import type {
   MetadataTx,
   NotOnKeyQuery,
   TxnRow,
+  UploadPartRow,
+  UploadRow,
 } from '../ports.js';
 import { isStagedPath } from '../paths.js';
 
@@ -22,6 +24,8 @@ export function memoryMetadata(): MetadataStore {
     txns: new JournaledTable<TxnRow>(),
     attachments: new JournaledTable<AttachmentRow>(),
     garbage: new JournaledTable<{ blobPath: string; enqueuedAt: EpochMillis }>(),
+    uploads: new JournaledTable<UploadRow>(),
+    uploadParts: new JournaledTable<UploadPartRow>(),
   };
   const allTables = Object.values(tables);
   // Tail of the promise chain that runs transactions one after another.
@@ -66,10 +70,13 @@ type Tables = {
   txns: JournaledTable<TxnRow>;
   attachments: JournaledTable<AttachmentRow>;
   garbage: JournaledTable<{ blobPath: string; enqueuedAt: EpochMillis }>;
+  uploads: JournaledTable<UploadRow>;
+  uploadParts: JournaledTable<UploadPartRow>;
 };
 
 function createTx(tables: Tables): { tx: MetadataTx; end(): void } {
-  const { keys, leases, txns, attachments, garbage } = tables;
+  const { keys, leases, txns, attachments, garbage, uploads, uploadParts } = tables;
+  const partId = (uploadId: string, start: number) => `${uploadId}\u0000${start}`;
   let open = true;
   // Every method checks this first, so a handle that leaks past its
   // transaction fails loudly instead of writing outside any transaction.
@@ -263,6 +270,54 @@ function createTx(tables: Tables): { tx: MetadataTx; end(): void } {
         if (wanted.has(row.blobPath)) found.add(row.blobPath);
       }
       return found;
+    },
+
+    async getUpload(uploadId) {
+      assertOpen();
+      return copy(uploads.get(uploadId));
+    },
+    async insertUpload(row) {
+      assertOpen();
+      if (uploads.get(row.uploadId)) throw uniqueViolation(`upload ${row.uploadId} already exists`);
+      uploads.set(row.uploadId, { ...row });
+    },
+    async advanceUpload(uploadId, from, part, patch) {
+      assertOpen();
+      const row = uploads.get(uploadId);
+      if (!row || row.state !== 'receiving' || row.offset !== from) return false;
+      if (uploadParts.get(partId(uploadId, part.start))) throw uniqueViolation(`upload part ${uploadId}@${part.start} already exists`);
+      uploads.set(uploadId, { ...row, ...patch });
+      uploadParts.set(partId(uploadId, part.start), { ...part });
+      return true;
+    },
+    async updateUpload(uploadId, patch) {
+      assertOpen();
+      const row = uploads.get(uploadId);
+      if (row) uploads.set(uploadId, { ...row, ...definedFields(patch) });
+    },
+    async listUploadParts(uploadId) {
+      assertOpen();
+      return uploadParts
+        .values()
+        .filter((part) => part.uploadId === uploadId)
+        .sort((a, b) => a.start - b.start)
+        .map(copyRow);
+    },
+    async deleteUpload(uploadId) {
+      assertOpen();
+      uploads.delete(uploadId);
+      for (const part of uploadParts.values()) if (part.uploadId === uploadId) uploadParts.delete(partId(uploadId, part.start));
+    },
+    async listAbandonedUploads(now, limit) {
+      assertOpen();
+      const stranded = (row: UploadRow) =>
+        row.state === 'receiving' && row.txnId !== null && txns.get(row.txnId)?.state !== 'active';
+      return uploads
+        .values()
+        .filter((row) => row.expiresAt <= now || stranded(row))
+        .sort((a, b) => a.expiresAt - b.expiresAt || compareCodePoints(a.uploadId, b.uploadId))
+        .slice(0, Math.max(0, limit))
+        .map(copyRow);
     },
 
     async enqueueGarbage(paths, now) {

@@ -134,12 +134,18 @@ export async function startContractServer(
 }
 
 /** Waits (bounded, 10 s) until two listings of `state/` 200 ms apart agree: another process's background work is done. */
+/**
+ * Until the blob listing has stayed the same for three looks 250 ms apart
+ * (a loaded machine may take a moment to start a queued promotion), for at
+ * most 15 s.
+ */
 async function blobsAtRest(blobs: WatchedBlobs): Promise<void> {
   let previous = JSON.stringify(await blobs.paths('state/'));
-  for (let round = 0; round < 50; round++) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  let unchanged = 0;
+  for (let round = 0; round < 60 && unchanged < 2; round++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
     const current = JSON.stringify(await blobs.paths('state/'));
-    if (current === previous) return;
+    unchanged = current === previous ? unchanged + 1 : 0;
     previous = current;
   }
 }
