@@ -4,13 +4,16 @@
 // under it with its own progress bar (the client sends it with
 // XMLHttpRequest, whose progress counts bytes on the wire),
 // the staged list is what the lease sees (read-your-writes), and Commit or
-// Discard releases it. The committed list is the key's public state.
+// Discard releases it. The committed list is the key's public state. With
+// "Resumable uploads" on, files go through Uppy's tus plugin instead
+// (lib/resumable.ts): a cut connection resumes where the server's bytes end.
 import { createClient, isAttacheError, type AttacheClient, type ClientLease } from '@attache/client';
 import type { Attachment } from '@attache/core';
 import { useCallback, useEffect, useId, useRef, useState, type DragEvent } from 'react';
 import { API_BASE_PATH } from '../lib/api-path';
 import { formatBytes, isPreviewableImage } from '../lib/format';
 import { leaseErrorMessage, uploadErrorMessage } from '../lib/messages';
+import { ResumableUploadError, uploadResumable } from '../lib/resumable';
 import { crc32Hex, downloadUrl } from '../lib/upload';
 
 const OWNER = 'next-example page';
@@ -38,6 +41,8 @@ export function Uploader({ maxBytes }: UploaderProps) {
   const ttlFieldId = useId();
   const [key, setKey] = useState('example/uploads');
   const [ttlSeconds, setTtlSeconds] = useState(300);
+  const [resumable, setResumable] = useState(false);
+  const resumableFieldId = useId();
   const [lease, setLease] = useState<ClientLease | null>(null);
   const [uploads, setUploads] = useState<FileUpload[]>([]);
   const [staged, setStaged] = useState<Attachment[]>([]);
@@ -105,6 +110,18 @@ export function Uploader({ maxBytes }: UploaderProps) {
       let leaseLost: string | undefined;
       await Promise.all(
         batch.map(async ({ file, id }) => {
+          if (resumable) {
+            update(id, { state: 'uploading' });
+            try {
+              await uploadResumable(leaseForUploads, file, (sentBytes) => update(id, { sentBytes }));
+              update(id, { state: 'staged', sentBytes: file.size });
+            } catch (error) {
+              const { code, detail } = error instanceof ResumableUploadError ? error : { code: 'network', detail: describe(error) };
+              leaseLost ??= leaseErrorMessage(code);
+              update(id, { state: 'failed', error: uploadErrorMessage(file.name, file.size, code, detail, maxBytes) });
+            }
+            return;
+          }
           const expectedCrc32 = await crc32Hex(file);
           update(id, { state: 'uploading' });
           try {
@@ -190,6 +207,8 @@ export function Uploader({ maxBytes }: UploaderProps) {
             disabled={lease !== null}
             onChange={(event) => setTtlSeconds(Number(event.target.value) || 1)}
           />
+          <label htmlFor={resumableFieldId}>Resumable uploads (tus)</label>
+          <input id={resumableFieldId} type="checkbox" checked={resumable} disabled={busy} onChange={(event) => setResumable(event.target.checked)} />
         </div>
         <label
           className={`dropzone${dragging ? ' dragging' : ''}`}

@@ -1,0 +1,72 @@
+// Resumable uploads from the page: Uppy with its Tus plugin, pointed at the
+// tus endpoint attache serves (/v1/uploads). With the lease's key and
+// headers, the upload lands in the lease's transaction as a staged file
+// once its last byte arrives. A cut connection is resumed from the bytes the
+// server holds (Uppy retries: HEAD for the offset, then PATCH from there).
+import type { LeaseInfo } from '@attache/core';
+import { Uppy } from '@uppy/core';
+import Tus from '@uppy/tus';
+import { API_BASE_PATH } from './api-path';
+
+/** Bytes per PATCH: a cut costs at most this much of the file again. */
+export const RESUMABLE_CHUNK_BYTES = 1024 * 1024;
+
+/** Why a resumable upload failed: attache's error code (or `network`) and its detail. */
+export class ResumableUploadError extends Error {
+  constructor(
+    readonly code: string,
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+type UploadingLease = Pick<LeaseInfo, 'namespace' | 'key' | 'leaseId' | 'txnId' | 'fencingToken'>;
+
+/** Stages `file` under the lease through tus; rejects with a ResumableUploadError. */
+export async function uploadResumable(
+  lease: UploadingLease,
+  file: File,
+  onProgress: (sentBytes: number) => void,
+): Promise<void> {
+  const query = new URLSearchParams({ namespace: lease.namespace, key: lease.key });
+  const uppy = new Uppy({ autoProceed: false }).use(Tus, {
+    endpoint: `${API_BASE_PATH}/uploads?${query}`,
+    headers: { 'X-Lease-ID': lease.leaseId, 'X-Txn-ID': lease.txnId, 'X-Fencing-Token': String(lease.fencingToken) },
+    chunkSize: RESUMABLE_CHUNK_BYTES,
+    retryDelays: [0, 500, 1000, 2000],
+    // A finished upload is not offered for resuming again (the lease may be gone).
+    removeFingerprintOnSuccess: true,
+  });
+  let failure: ResumableUploadError | undefined;
+  uppy.on('upload-progress', (_file, progress) => onProgress(progress.bytesUploaded));
+  uppy.on('upload-error', (_file, error, response) => {
+    failure = errorOf(error, response?.body);
+  });
+  try {
+    uppy.addFile({ name: file.name, type: file.type || 'application/octet-stream', data: file, source: 'attache-page' });
+    const result = await uppy.upload();
+    if (failure) throw failure;
+    if (!result || result.failed?.length) throw new ResumableUploadError('network', 'the upload did not finish');
+  } finally {
+    uppy.destroy();
+  }
+}
+
+/** attache's JSON error from the tus answer Uppy kept, else a network failure. */
+function errorOf(error: { message: string }, body: unknown): ResumableUploadError {
+  const text = (body as { xhr?: XMLHttpRequest } | undefined)?.xhr?.responseText ?? bodyTextOf(error);
+  try {
+    const parsed = JSON.parse(text) as { error?: unknown; detail?: unknown };
+    if (typeof parsed.error === 'string') return new ResumableUploadError(parsed.error, typeof parsed.detail === 'string' ? parsed.detail : '');
+  } catch {
+    // Not attache's JSON: no answer at all, or a proxy's page.
+  }
+  return new ResumableUploadError('network', error.message);
+}
+
+/** tus-js-client's DetailedError keeps the answer it failed on. */
+function bodyTextOf(error: unknown): string {
+  const response = (error as { originalResponse?: { getBody(): string } | null }).originalResponse;
+  return response?.getBody() ?? '';
+}
