@@ -210,8 +210,10 @@ try {
       fail(`changeset version bumped the private ${pkg.manifest.name} (${old} → ${pkg.manifest.version})`);
     }
   }
-  if (readdirSync(join(copy, '.changeset')).some((file) => file.endsWith('.md') && file !== 'README.md')) {
-    fail('changeset version left changeset files behind');
+  const leftBehind = readdirSync(join(copy, '.changeset')).filter((file) => file.endsWith('.md') && file !== 'README.md');
+  if (leftBehind.length > 0) {
+    // A changeset that names only private packages is never consumed.
+    fail(`changeset version left changeset files behind (do they name only private packages?): ${leftBehind.join(', ')}`);
   }
   log(`versions: ${publicNames.map((name) => `${name}@${versions.get(name)}`).join(', ')}`);
 

@@ -246,12 +246,16 @@ describePostgres('tus-js-client on two instances sharing PostgreSQL', (serverUrl
       expect(proxyToA.cut()).toBe(true);
       expect(uploadUrl).not.toBe('');
       const path = new URL(uploadUrl).pathname;
-      // B knows where the upload stands: A's durable offset, from the shared database.
-      const head = await fetch(`${new URL(onB.baseUrl).origin}${path}`, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
-      expect(head.status).toBe(200);
-      const offsetOnB = Number(head.headers.get('Upload-Offset'));
-      expect(offsetOnB).toBeGreaterThan(0);
-      expect(offsetOnB).toBeLessThanOrEqual(2 * MIB);
+      // B knows where the upload stands: A's durable offset, from the shared
+      // database — once A has recorded the bytes of its cut request, which it
+      // does after the cut (B cannot wait for another process's request).
+      const offsetOnB = async () => {
+        const head = await fetch(`${new URL(onB.baseUrl).origin}${path}`, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
+        expect(head.status).toBe(200);
+        return Number(head.headers.get('Upload-Offset'));
+      };
+      await expect.poll(offsetOnB, { timeout: 10_000 }).toBeGreaterThan(0);
+      expect(await offsetOnB()).toBeLessThanOrEqual(2 * MIB);
 
       const finished = await tusUpload(file, { uploadUrl: `${new URL(onB.baseUrl).origin}${path}` });
       await expectAttachment(onA.baseUrl, finished.attachmentId, file);

@@ -30,3 +30,4 @@ export * from './radosgw.js';
 export * from './loopback-server.js';
 export * from './chromium.js';
 export * from './tus-suite.js';
+export * from './memory-bounds.js';
