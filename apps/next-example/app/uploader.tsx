@@ -116,7 +116,7 @@ export function Uploader({ maxBytes }: UploaderProps) {
               await uploadResumable(leaseForUploads, file, (sentBytes) => update(id, { sentBytes }));
               update(id, { state: 'staged', sentBytes: file.size });
             } catch (error) {
-              const { code, detail } = error instanceof ResumableUploadError ? error : { code: 'network', detail: describe(error) };
+              const { code, detail } = error instanceof ResumableUploadError ? { code: error.code, detail: error.message } : { code: 'network', detail: describe(error) };
               leaseLost ??= leaseErrorMessage(code);
               update(id, { state: 'failed', error: uploadErrorMessage(file.name, file.size, code, detail, maxBytes) });
             }

@@ -20,7 +20,7 @@ import { APP_DIR, buildOnce, startNext, type RunningNext } from './next-server.j
 
 const SCREENSHOTS = join(APP_DIR, 'test-output', 'screenshots');
 /** The server's limit in these tests: small, so that a too-large file is cheap to make. */
-const MAX_BYTES = 1024 * 1024;
+const MAX_BYTES = 4 * 1024 * 1024;
 /** A cold `next build` takes about 40 s on a shared 2-core machine; a fresh one is reused. */
 const BUILD_TIMEOUT_MS = 240_000;
 
@@ -158,7 +158,7 @@ describeWithChromium('next-example in Chromium', () => {
     });
     await page.locator('input[type=file]').setInputFiles([file]);
     const staged = page.getByRole('list', { name: 'Staged files' }).getByRole('listitem');
-    await expect.poll(() => staged.locator('.name').allTextContents(), { timeout: 30_000 }).toEqual(['large.bin']);
+    await expect.poll(() => staged.locator('.name').allTextContents(), { timeout: 20_000 }).toEqual(['large.bin']);
     expect(await page.locator('.percent').allTextContents()).toEqual(['100 %']);
     // Resumed where the server's bytes ended: a HEAD, then the cut chunk again.
     const mib = String(1024 * 1024);
@@ -172,6 +172,16 @@ describeWithChromium('next-example in Chromium', () => {
     expect(sha256(await answer.body())).toBe(sha256(file.buffer));
     // The cut PATCH is the browser's own console error; nothing else.
     expect(unexpectedErrors().filter((text) => !text.includes('ERR_CONNECTION_RESET'))).toEqual([]);
+  });
+
+  it('tells a person a file is too large for a resumable upload too (413 at creation), and keeps nothing of it', async () => {
+    await useKey('browser/resumable-too-large');
+    await page.getByLabel('Resumable uploads (tus)').check();
+    await page.locator('input[type=file]').setInputFiles([{ name: 'huge.bin', mimeType: 'application/octet-stream', buffer: randomBytes(MAX_BYTES + 512 * 1024) }]);
+    await page.getByRole('alert').getByText('huge.bin is too large: 4.5 MiB, and this server accepts files up to 4.0 MiB. Nothing of it was kept.').waitFor();
+    expect(await page.getByText('Nothing staged yet.').isVisible()).toBe(true);
+    // Uppy logs the refused creation as an error of its own.
+    expect(unexpectedErrors(413).filter((text) => !text.includes('[Uppy]'))).toEqual([]);
   });
 
   it('stages files dropped on the drop zone', async () => {
@@ -214,7 +224,7 @@ describeWithChromium('next-example in Chromium', () => {
       { name: 'small.txt', mimeType: 'text/plain', buffer: randomText(1000) },
     ]);
     const alert = page.getByRole('alert');
-    await alert.getByText('huge.bin is too large: 1.5 MiB, and this server accepts files up to 1.0 MiB. Nothing of it was kept.').waitFor();
+    await alert.getByText('huge.bin is too large: 4.5 MiB, and this server accepts files up to 4.0 MiB. Nothing of it was kept.').waitFor();
     // The other file of the batch is staged all the same.
     await expect.poll(() => page.getByRole('list', { name: 'Staged files' }).locator('.name').allTextContents(), { timeout: 10_000 }).toEqual(['small.txt']);
     await page.screenshot({ path: join(SCREENSHOTS, '5-too-large.png'), fullPage: true });
