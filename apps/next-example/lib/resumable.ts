@@ -30,6 +30,8 @@ export async function uploadResumable(
   onProgress: (sentBytes: number) => void,
 ): Promise<void> {
   const query = new URLSearchParams({ namespace: lease.namespace, key: lease.key });
+  // The body of the last refusal (attache's JSON error), whatever shape Uppy gives its error.
+  let refusal: string | undefined;
   const uppy = new Uppy({ autoProceed: false }).use(Tus, {
     endpoint: `${API_BASE_PATH}/uploads?${query}`,
     headers: { 'X-Lease-ID': lease.leaseId, 'X-Txn-ID': lease.txnId, 'X-Fencing-Token': String(lease.fencingToken) },
@@ -37,11 +39,14 @@ export async function uploadResumable(
     retryDelays: [0, 500, 1000, 2000],
     // A finished upload is not offered for resuming again (the lease may be gone).
     removeFingerprintOnSuccess: true,
+    onAfterResponse: (_request, response) => {
+      if (response.getStatus() >= 400) refusal = response.getBody();
+    },
   });
   let failure: ResumableUploadError | undefined;
   uppy.on('upload-progress', (_file, progress) => onProgress(progress.bytesUploaded));
-  uppy.on('upload-error', (_file, error, response) => {
-    failure = errorOf(error, response?.body);
+  uppy.on('upload-error', (_file, error) => {
+    failure = errorOf(error, refusal);
   });
   try {
     uppy.addFile({ name: file.name, type: file.type || 'application/octet-stream', data: file, source: 'attache-page' });
@@ -53,20 +58,13 @@ export async function uploadResumable(
   }
 }
 
-/** attache's JSON error from the tus answer Uppy kept, else a network failure. */
-function errorOf(error: { message: string }, body: unknown): ResumableUploadError {
-  const text = (body as { xhr?: XMLHttpRequest } | undefined)?.xhr?.responseText ?? bodyTextOf(error);
+/** attache's JSON error from the refused tus request, else a network failure. */
+function errorOf(error: { message: string }, refusal: string | undefined): ResumableUploadError {
   try {
-    const parsed = JSON.parse(text) as { error?: unknown; detail?: unknown };
+    const parsed = JSON.parse(refusal ?? '') as { error?: unknown; detail?: unknown };
     if (typeof parsed.error === 'string') return new ResumableUploadError(parsed.error, typeof parsed.detail === 'string' ? parsed.detail : '');
   } catch {
-    // Not attache's JSON: no answer at all, or a proxy's page.
+    // No answer at all, or not attache's JSON (a proxy's page).
   }
   return new ResumableUploadError('network', error.message);
-}
-
-/** tus-js-client's DetailedError keeps the answer it failed on. */
-function bodyTextOf(error: unknown): string {
-  const response = (error as { originalResponse?: { getBody(): string } | null }).originalResponse;
-  return response?.getBody() ?? '';
 }

@@ -278,7 +278,11 @@ describeExternalHttpContract('next-example route handler (next build, next start
   // next/dist/server/send-response.js: it cannot tell a body fetch decoded
   // from one it did not); the size is in X-Attachment-Size. If a Next release
   // keeps the header, the download scenarios fail here and this goes.
-}, { streamedContentLength: false, headContentLength: false, earlyAnswerDelivered: true });
+  // Next's server may also close the connection as it answers a body it did
+  // not read (413 past max_bytes): a client still sending 4 MiB saw a reset
+  // instead of the 413 in one CI run of several, so either is accepted
+  // there, and nothing may be kept either way.
+}, { streamedContentLength: false, headContentLength: false, earlyAnswerDelivered: false });
 
 /** Builds the app unless the last build is fresh, and says how long a build took. */
 function buildOnceAndSay(): void {

@@ -8,8 +8,7 @@ import { createAttachmentStore, type KeyRotationReport, type MetadataStore } fro
 import type { KeysRotateConfig } from './config.js';
 import type { DataDirLock } from './data-dir-lock.js';
 import { transferProgress } from './progress.js';
-import { killSelfAt, lockEmbeddedDataDir, openBlobs, openMetadata } from './serve.js';
-import { explainDirectoryError, explainPostgresError } from './startup-errors.js';
+import { killSelfAt, lockEmbeddedDataDir, migrateOrExplain, openBlobs, openMetadata } from './serve.js';
 
 export interface KeysCommandIo {
   stdout: NodeJS.WritableStream;
@@ -28,13 +27,7 @@ export async function runKeysRotate(config: KeysRotateConfig, io: KeysCommandIo)
   try {
     lock = embedded ? await lockEmbeddedDataDir(config.dataDir) : undefined;
     metadata = await openMetadata(config.metadata);
-    try {
-      await metadata.migrate();
-    } catch (error) {
-      throw config.metadata.kind === 'postgres'
-        ? explainPostgresError(error, config.metadata.connectionString)
-        : explainDirectoryError(error, 'data directory', config.dataDir);
-    }
+    await migrateOrExplain(metadata, config.metadata, config.dataDir);
   } catch (error) {
     await metadata?.close().catch(() => undefined);
     lock?.release();

@@ -52,13 +52,7 @@ export async function serve(config: ServeConfig): Promise<RunningServer> {
   // Checking both backends now, not on the first request, makes an unusable
   // database or bucket fail the start (exit 1) instead of every request later.
   try {
-    try {
-      await metadata.migrate();
-    } catch (error) {
-      throw config.metadata.kind === 'postgres'
-        ? explainPostgresError(error, config.metadata.connectionString)
-        : explainDirectoryError(error, 'data directory', config.dataDir);
-    }
+    await migrateOrExplain(metadata, config.metadata, config.dataDir);
     blobs = await openBlobs(config.blobs);
     // Holding the lock, nobody else writes here: every temp file older than
     // this process is an upload a killed predecessor never finished.
@@ -133,6 +127,15 @@ export async function openMetadata(backend: MetadataBackend): Promise<MetadataSt
     });
   }
   return sqliteMetadata({ filename: backend.filename });
+}
+
+/** Brings the schema up to date; a failure becomes one clear line about the database or the data directory. */
+export async function migrateOrExplain(metadata: MetadataStore, backend: MetadataBackend, dataDir: string): Promise<void> {
+  try {
+    await metadata.migrate();
+  } catch (error) {
+    throw backend.kind === 'postgres' ? explainPostgresError(error, backend.connectionString) : explainDirectoryError(error, 'data directory', dataDir);
+  }
 }
 
 export async function lockEmbeddedDataDir(dataDir: string): Promise<DataDirLock> {

@@ -3,13 +3,8 @@
 // S3 (Ceph's RADOS Gateway), each with a real restart (new port instances
 // over the same database and blobs). The embedded default runs once more
 // with encryption at rest on.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fsBlobs } from '@attache/fs';
 import { s3Blobs } from '@attache/s3';
 import { postgresMetadata } from '@attache/sql/postgres';
-import { sqliteMetadata } from '@attache/sql/sqlite';
 import {
   createTestDatabase,
   describeAttachmentEngine,
@@ -20,61 +15,19 @@ import {
   type TestDatabase,
 } from '@attache/testing';
 import { afterAll } from 'vitest';
+import { postgresFsStack, sqliteFsStack } from './stacks.js';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-const newDirectory = (): string => {
-  const dir = mkdtempSync(join(tmpdir(), 'attache-engine-'));
-  dirs.push(dir);
-  return dir;
-};
-
-let current = '';
-const portsAt = (dir: string) => ({
-  metadata: sqliteMetadata({ filename: join(dir, 'attache.db') }),
-  blobs: fsBlobs({ root: join(dir, 'blobs') }),
-});
-
-describeAttachmentEngine('sqlite + fs', {
-  create: async () => {
-    current = newDirectory();
-    return portsAt(current);
-  },
-  reopen: async () => portsAt(current),
-});
+describeAttachmentEngine('sqlite + fs', sqliteFsStack('attache-engine-'));
 
 // The embedded default again, with encryption at rest on (ATTACHE_MASTER_KEY).
 describeAttachmentEngine('sqlite + fs, encrypted at rest', {
-  create: async () => {
-    current = newDirectory();
-    return portsAt(current);
-  },
-  reopen: async () => portsAt(current),
+  ...sqliteFsStack('attache-engine-'),
   storeOptions: { encryption: { keys: { k1: new Uint8Array(32).fill(5) }, activeKeyId: 'k1' } },
 });
 
 describePostgres('PostgreSQL stack', (serverUrl) => {
-  const databases: TestDatabase[] = [];
-  afterAll(() => dropTestDatabases(databases), DROP_DATABASES_TIMEOUT_MS);
-
-  let database: TestDatabase;
-  let blobRoot = '';
-  const postgresPorts = () => ({
-    metadata: postgresMetadata({ connectionString: database.url }),
-    blobs: fsBlobs({ root: blobRoot }),
-  });
-
   describeAttachmentEngine('postgres + fs', {
-    create: async () => {
-      database = await createTestDatabase(serverUrl);
-      databases.push(database);
-      blobRoot = join(newDirectory(), 'blobs');
-      return postgresPorts();
-    },
-    reopen: async () => postgresPorts(),
+    ...postgresFsStack(serverUrl, 'attache-engine-'),
     // Separate pools on one database: two server processes.
     concurrentInstances: true,
   });
