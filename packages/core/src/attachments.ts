@@ -53,7 +53,7 @@ export interface StageOptions extends AttachOptions {
 }
 
 /** An upload whose blob is durable but whose row is not written yet. */
-interface PreparedUpload {
+export interface PreparedUpload {
   row: AttachmentRow;
   preventOverwrite: boolean;
 }
@@ -93,6 +93,31 @@ export async function stageAll(
   try {
     for await (const part of parts) outcomes.push(await preparePart(engine, credentials, part));
     if (outcomes.length === 0) throw new AttacheError('invalid_argument', 'parts is empty: nothing to attach');
+  } catch (error) {
+    await discardBlobs(engine, outcomes);
+    throw error;
+  }
+  return recordStaged(engine, credentials, outcomes);
+}
+
+/**
+ * Stages uploads whose blobs `writeUpload` wrote already, like `stageAll`
+ * (one metadata transaction; their blobs are deleted when it fails).
+ */
+export function stageWritten(
+  engine: EngineContext,
+  credentials: CheckedCredentials,
+  written: readonly PreparedUpload[],
+): Promise<AttachAllResult> {
+  return recordStaged(
+    engine,
+    credentials,
+    written.map((prepared) => ({ prepared })),
+  );
+}
+
+async function recordStaged(engine: EngineContext, credentials: CheckedCredentials, outcomes: PartOutcome[]): Promise<AttachAllResult> {
+  try {
     engine.crashPoint('upload.after-blob');
     const { rows, garbage } = await withLease(engine, credentials, async (tx, lease, now) => {
       const written: AttachmentRow[] = [];
@@ -115,17 +140,21 @@ export async function stageAll(
       noop: outcomes.every((outcome) => 'noop' in outcome),
     };
   } catch (error) {
-    for (const outcome of outcomes) {
-      if ('prepared' in outcome) await engine.blobs.delete(outcome.prepared.row.blobPath).catch(() => {});
-    }
+    await discardBlobs(engine, outcomes);
     throw error;
+  }
+}
+
+async function discardBlobs(engine: EngineContext, outcomes: readonly PartOutcome[]): Promise<void> {
+  for (const outcome of outcomes) {
+    if ('prepared' in outcome) await engine.blobs.delete(outcome.prepared.row.blobPath).catch(() => {});
   }
 }
 
 /** Streams one part to its staged blob, or finds it is a no-op (`preventOverwrite`) without reading it. */
 async function preparePart(engine: EngineContext, credentials: CheckedCredentials, part: StageOptions): Promise<PartOutcome> {
   const name = checkName(part.name);
-  const maxBytes = effectiveMaxBytes(engine, part.maxBytes);
+  effectiveMaxBytes(engine, part.maxBytes); // refused before the lookup, like a bad name
   type Plan = { noop: AttachmentRow } | { scope: AttachmentScope; txnId: string; attachmentId: string | undefined };
   const plan: Plan = part.freshKey
     ? // Nothing to look up: the lease is checked when the row is written.
@@ -141,8 +170,38 @@ async function preparePart(engine: EngineContext, credentials: CheckedCredential
     await cancelBody(part.body);
     return { noop: plan.noop };
   }
+  const { txnId } = plan;
+  return {
+    prepared: await writeUpload(engine, part, {
+      scope: plan.scope,
+      txnId,
+      attachmentId: plan.attachmentId,
+      blobPathOf: (versionId) => stagedBlobPath(txnId, versionId),
+    }),
+  };
+}
+
+/** Where `writeUpload` puts a part's bytes, and whose row it prepares. */
+export interface UploadTarget {
+  scope: AttachmentScope;
+  /** The transaction the row will be staged in; null for a document whose row is written committed. */
+  txnId: string | null;
+  /** The attachment the bytes are a new version of; a new id when undefined (and the part names none). */
+  attachmentId: string | undefined;
+  blobPathOf(versionId: string): string;
+}
+
+/**
+ * Streams one part's bytes to a new durable blob at `target`: hashed as they
+ * pass (CRC-32, SHA-256 of the plaintext), checked against the caller's
+ * limits and checksums, encrypted when the store is. The row is returned,
+ * not written; on any failure the blob is deleted.
+ */
+export async function writeUpload(engine: EngineContext, part: StageOptions, target: UploadTarget): Promise<PreparedUpload> {
+  const name = checkName(part.name);
+  const maxBytes = effectiveMaxBytes(engine, part.maxBytes);
   const versionId = newId();
-  const blobPath = stagedBlobPath(plan.txnId, versionId);
+  const blobPath = target.blobPathOf(versionId);
   const metered = meter(toReadableStream(part.body), {
     maxBytes,
     expectedSize: part.expectedSize,
@@ -175,26 +234,24 @@ async function preparePart(engine: EngineContext, credentials: CheckedCredential
     }
     const now = engine.now();
     return {
-      prepared: {
-        preventOverwrite: part.preventOverwrite ?? false,
-        row: {
-          versionId,
-          attachmentId: plan.attachmentId ?? part.attachmentId ?? newId(),
-          namespace: plan.scope.namespace,
-          key: plan.scope.key,
-          name,
-          state: 'staged',
-          txnId: plan.txnId,
-          size,
-          contentType: normalizeContentType(part.contentType),
-          extension: part.extension === undefined ? extensionOf(name) : part.extension,
-          crc32,
-          sha256,
-          blobPath,
-          keyId,
-          createdAt: now,
-          updatedAt: now,
-        },
+      preventOverwrite: part.preventOverwrite ?? false,
+      row: {
+        versionId,
+        attachmentId: target.attachmentId ?? part.attachmentId ?? newId(),
+        namespace: target.scope.namespace,
+        key: target.scope.key,
+        name,
+        state: target.txnId === null ? 'committed' : 'staged',
+        txnId: target.txnId,
+        size,
+        contentType: normalizeContentType(part.contentType),
+        extension: part.extension === undefined ? extensionOf(name) : part.extension,
+        crc32,
+        sha256,
+        blobPath,
+        keyId,
+        createdAt: now,
+        updatedAt: now,
       },
     };
   } catch (error) {
@@ -223,7 +280,7 @@ async function insertStagedRow(
     if (previous.state === 'staged') replaced.push(previous.blobPath);
   }
   const attachmentId = committed?.attachmentId ?? (previous?.txnId === txnId ? previous.attachmentId : row.attachmentId);
-  const inserted = { ...row, attachmentId, txnId };
+  const inserted: AttachmentRow = { ...row, attachmentId, state: 'staged', txnId };
   await tx.insertAttachment(inserted);
   return inserted;
 }

@@ -20,6 +20,9 @@
 //  rollback   staged rows deleted and their blobs queued as garbage
 //             in one transaction                                   [rollback.after-metadata]
 //
+// A lone document (documents.ts) skips 1–6: its blob is written at the
+// committed path, then one metadata write inserts its committed row.
+//
 // Rows always point at a blob that exists: a blob is deleted only after no
 // row points at it (garbage is queued in the same transaction that drops the
 // row), and promotion repoints the row before deleting the staged copy.

@@ -1,12 +1,13 @@
 // The document face over the engine: each upload becomes a new committed
 // attachment that is its own key (`key = id`), so concurrent creates never
-// contend. The uploads of one call share one transaction and commit together.
+// contend. The uploads of one call commit together (see createDocuments).
 // Documents are immutable: their keys are leased only by the engine itself,
 // here (`allowDocument`).
-import { deleteStaged, stageAll, type StageOptions } from './attachments.js';
+import { deleteStaged, stageAll, stageWritten, toAttachment, writeUpload, type PreparedUpload, type StageOptions } from './attachments.js';
 import type { EngineContext } from './engine-context.js';
 import { AttacheError } from './errors.js';
 import { isUuidV7, newId } from './ids.js';
+import { committedBlobPath } from './paths.js';
 import { acquireLease, keepaliveLease, releaseLease } from './lease.js';
 import type { CheckedAcquire, CheckedCredentials } from './lease-rules.js';
 import type { LeaseRow } from './ports.js';
@@ -39,17 +40,34 @@ function documentLease(settings: DocumentSettings, namespace: string, key: strin
   };
 }
 
-/** `namespace` arrives checked. Parts are checked as they are taken (stageAll). */
+/**
+ * `namespace` arrives checked. Parts are checked as they are taken.
+ *
+ * One document (the usual call) needs no transaction: its key is new and
+ * nobody else can touch it, so its blob goes straight to the committed path
+ * and one metadata write of its committed row publishes it. A crash before
+ * that write leaves an unreferenced blob, which the sweeper deletes once it
+ * is older than the orphan grace. With a second document the first joins a
+ * transaction (lease + staged row) with the others, so all of them commit
+ * together: a blob without a row must not wait for later uploads to finish,
+ * however long they take, because the orphan grace would not protect it.
+ */
 export async function createDocuments(
   engine: EngineContext,
   settings: DocumentSettings,
   parts: AsyncIterable<DocumentUpload> | Iterable<DocumentUpload>,
   namespace: string,
 ): Promise<Attachment[]> {
-  // One transaction spanning one key per document: they commit together.
   const txnId = newId();
   const held: CheckedCredentials[] = [];
   const created: Attachment[] = [];
+  /** The first document, written straight to its committed path, while it is the only one. */
+  let alone: PreparedUpload | undefined;
+  const joinTransaction = async (key: string): Promise<CheckedCredentials> => {
+    const credentials = credentialsOf(await acquireLease(engine, documentLease(settings, namespace, key, { txnId }), { allowDocument: true }));
+    held.push(credentials);
+    return credentials;
+  };
   try {
     for await (const part of parts) {
       const { id: chosenId, ...upload } = part;
@@ -58,11 +76,26 @@ export async function createDocuments(
       }
       // The seed face passes the id it handed out already (`attachmentId`); it is new by construction.
       const attachmentId = chosenId ?? (upload as StageOptions).attachmentId ?? newId();
+      // A chosen id must be claimed (claimId), which takes a transaction.
+      if (held.length === 0 && alone === undefined && chosenId === undefined) {
+        alone = await writeUpload(engine, upload, {
+          scope: { namespace, key: attachmentId },
+          txnId: null,
+          attachmentId,
+          blobPathOf: (versionId) => committedBlobPath(namespace, attachmentId, versionId),
+        });
+        continue;
+      }
+      if (alone !== undefined) {
+        const first = alone;
+        alone = undefined; // stageWritten deletes its blob if it fails
+        const credentials = await joinTransaction(first.row.key);
+        created.push((await stageWritten(engine, credentials, [first])).attachments[0]!);
+      }
       // A chosen id is claimed first, in every namespace at once (see claimId).
       if (chosenId !== undefined) held.push(credentialsOf(await claimId(engine, settings, chosenId, txnId)));
-      const row = await acquireLease(engine, documentLease(settings, namespace, attachmentId, { txnId }), { allowDocument: true });
-      const credentials = credentialsOf(row);
-      held.push(credentials);
+      const credentials = await joinTransaction(attachmentId);
+      const fresh = credentials.fencingToken === 1;
       // Checked under the claim, so no other create of this id can slip in between.
       if (chosenId !== undefined) await refuseTakenId(engine, namespace, chosenId);
       const renewEveryMs = settings.leaseMs / 3;
@@ -71,7 +104,7 @@ export async function createDocuments(
         ...upload,
         attachmentId,
         // The key's first lease ever: nothing in it to overwrite.
-        freshKey: row.fencingToken === 1,
+        freshKey: fresh,
         // Long uploads renew the transaction's leases (earlier documents',
         // the id claim) while bytes keep flowing.
         onProgress: async () => {
@@ -83,13 +116,23 @@ export async function createDocuments(
       const { attachments } = await stageAll(engine, credentials, [stage]);
       created.push(attachments[0]!);
     }
+    if (alone !== undefined) return [await publishAlone(engine, alone)];
     if (held.length === 0) throw new AttacheError('invalid_argument', 'parts is empty: nothing to create');
     await releaseLease(engine, held[0]!, false);
     return created;
   } catch (error) {
+    if (alone !== undefined) await engine.blobs.delete(alone.row.blobPath).catch(() => {});
     if (held[0]) await releaseLease(engine, held[0], true).catch(() => {});
     throw error;
   }
+}
+
+/** Publishes a lone document whose blob is at its committed path: one metadata write. */
+async function publishAlone(engine: EngineContext, written: PreparedUpload): Promise<Attachment> {
+  engine.crashPoint('upload.after-blob');
+  await engine.metadata.transaction((tx) => tx.insertAttachment(written.row));
+  engine.crashPoint('commit.after-metadata');
+  return toAttachment(written.row);
 }
 
 /**

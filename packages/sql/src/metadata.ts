@@ -19,6 +19,7 @@ import type {
 import { AttacheError, STAGING_PREFIX } from '@attache/core';
 import { Migrator, sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, attacheMigrationProvider } from './migrations.js';
+import type { SharedSync } from './shared-sync.js';
 import type {
   AttacheDatabase,
   AttachmentsTable,
@@ -109,6 +110,15 @@ export interface GroupCommitOptions {
    * it. Without it a batch takes only what was queued when it began.
    */
   yieldToEventLoop?: () => Promise<void>;
+  /**
+   * Makes commits durable when the database does not at COMMIT (SQLite with
+   * `synchronous = NORMAL`): a batch's members are answered only once this
+   * resolves after their commit, so nobody learns of a commit (theirs or,
+   * through a read, anyone's) before it is durable. A rejection fails the
+   * batch's members and every transaction after it: the store is broken
+   * until restarted.
+   */
+  durability?: SharedSync;
 }
 
 export interface SqlMetadataOptions {
@@ -209,6 +219,8 @@ export function createSqlMetadata(
         const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'setup';
         throw new Error(`${dialect.name}Metadata: migration ${failed} failed`, { cause: error });
       }
+      // Migrations commit outside group commit: make them durable too.
+      await options.groupCommit?.durability?.sync();
     },
 
     ...(notifications === undefined ? {} : { onRelease: (listener) => notifications.onRelease(listener) }),
@@ -217,6 +229,7 @@ export function createSqlMetadata(
       // Transactions already running finish first; the pool closes once.
       closing ??= Promise.allSettled([...running])
         .then(() => notifications?.close())
+        .then(() => options.groupCommit?.durability?.close())
         .then(() => db.destroy());
       return closing;
     },
@@ -237,8 +250,11 @@ function groupCommitter(
   storeError: (error: unknown) => unknown,
 ): <T>(fn: (tx: MetadataTx) => Promise<T>) => Promise<T> {
   const maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_MAX_BATCH);
+  const { durability } = options;
   const queue: QueuedTransaction[] = [];
   let draining = false;
+  /** Set when a commit could not be made durable: what it committed may be lost, so nothing more is answered. */
+  let broken: AttacheError | undefined;
 
   /** Runs queued transactions until the queue is empty, one database transaction per batch. */
   async function drain(): Promise<void> {
@@ -257,6 +273,10 @@ function groupCommitter(
   }
 
   async function runBatch(connection: Kysely<AttacheDatabase>): Promise<void> {
+    if (broken) {
+      for (const waiting of queue.splice(0)) waiting.reject(broken);
+      return;
+    }
     try {
       await sql`begin immediate`.execute(connection);
     } catch (error) {
@@ -307,7 +327,23 @@ function groupCommitter(
       for (const done of succeeded) done.member.reject(failed);
       return;
     }
-    for (const done of succeeded) done.member.resolve(done.value);
+    if (durability === undefined) {
+      for (const done of succeeded) done.member.resolve(done.value);
+      return;
+    }
+    // Not awaited: the next batch runs while this one's fsync does, and may share it.
+    durability.sync().then(
+      () => {
+        for (const done of succeeded) done.member.resolve(done.value);
+      },
+      (error: unknown) => {
+        broken ??= new AttacheError('unavailable', 'the metadata store could not make a commit durable (fsync failed); restart the server', {
+          retryAfterSeconds: 10,
+          cause: error,
+        });
+        for (const done of succeeded) done.member.reject(broken);
+      },
+    );
   }
 
   return <T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T> =>

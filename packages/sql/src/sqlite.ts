@@ -5,15 +5,18 @@
 //
 // Speed without weaker durability: the engine's transactions that queue for
 // the one connection share a commit (group commit, see metadata.ts), so one
-// WAL fsync acknowledges a whole batch; and statements are prepared once per
-// SQL text and reused.
+// WAL fsync acknowledges a whole batch; that fsync runs in the thread pool,
+// not inside COMMIT on the event loop (shared-sync.ts); and statements are
+// prepared once per SQL text and reused.
 import { mkdirSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { MetadataStore } from '@attache/core';
 import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import { createSqlMetadata } from './metadata.js';
 import { requireDriver } from './require-driver.js';
+import { sharedSync, type SharedSyncTarget } from './shared-sync.js';
 import type { AttacheDatabase } from './schema.js';
 import { ImmediateSqliteDialect, sqliteDialectInfo } from './sqlite-dialect.js';
 
@@ -36,10 +39,13 @@ export function sqliteMetadata(options: SqliteMetadataOptions): MetadataStore {
   // First, so that switching to WAL also waits for a lock held elsewhere.
   database.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS))}`);
   // WAL: readers never block the writer nor the other way round.
-  // `synchronous = FULL` fsyncs every commit: once `release()` has answered,
-  // the commit survives a power loss too (NORMAL could lose the last ones).
+  // Every answered commit survives a power loss: with `synchronous = FULL`
+  // SQLite fsyncs the WAL inside COMMIT, blocking the event loop; on a file
+  // we set NORMAL (checkpoints still sync) and fsync the WAL ourselves, off
+  // the event loop, before anyone learns of the commit (see shared-sync.ts).
   database.pragma('journal_mode = WAL');
-  database.pragma('synchronous = FULL');
+  const durability = database.memory ? undefined : sharedSync(walFile(`${database.name}-wal`));
+  database.pragma(durability === undefined ? 'synchronous = FULL' : 'synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
 
   const inTransaction = (): boolean => database.inTransaction;
@@ -50,8 +56,37 @@ export function sqliteMetadata(options: SqliteMetadataOptions): MetadataStore {
     groupCommit: {
       inTransaction,
       yieldToEventLoop: () => new Promise((resolve) => setImmediate(resolve)),
+      ...(durability === undefined ? {} : { durability }),
     },
   });
+}
+
+/**
+ * The WAL file, opened at the first fsync (SQLite creates it at the first
+ * write) and kept open: while a connection is open SQLite resets the WAL in
+ * place but never deletes it, so the handle stays on the file SQLite writes.
+ */
+function walFile(path: string): SharedSyncTarget {
+  let handle: FileHandle | undefined;
+  return {
+    async fsync() {
+      if (handle === undefined) {
+        try {
+          // 'r+': Windows flushes only handles opened for writing; nothing is written.
+          handle = await open(path, 'r+');
+        } catch (error) {
+          // No WAL yet: nothing was committed through it, so nothing to make durable.
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+          throw error;
+        }
+      }
+      await handle.sync();
+    },
+    async close() {
+      await handle?.close();
+      handle = undefined;
+    },
+  };
 }
 
 /** Distinct SQL texts kept prepared; the engine uses a few dozen (IN lists vary with their length). */
