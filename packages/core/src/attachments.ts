@@ -10,7 +10,7 @@ import { normalizeMediaType } from './media-type.js';
 import { withLease } from './lease.js';
 import type { CheckedCredentials } from './lease-rules.js';
 import { checkName, extensionOf } from './names.js';
-import { stagedBlobPath } from './paths.js';
+import { committedBlobPath, stagedBlobPath } from './paths.js';
 import type { AttachmentRow, AttachmentScope, MetadataTx } from './ports.js';
 import { abortable, emptyStream, meter, toReadableStream } from './streams.js';
 import type {
@@ -90,8 +90,14 @@ export async function stageAll(
   parts: AsyncIterable<StageOptions> | Iterable<StageOptions>,
 ): Promise<AttachAllResult> {
   const outcomes: PartOutcome[] = [];
+  // One part, known up front: its row is written the moment its blob is
+  // durable, so the blob may go straight to its committed path (see
+  // preparePart). With more, earlier blobs wait for later uploads, however
+  // long they take, and only a staged path (kept while the transaction
+  // lives) protects them from the orphan scan meanwhile.
+  const direct = Array.isArray(parts) && parts.length === 1;
   try {
-    for await (const part of parts) outcomes.push(await preparePart(engine, credentials, part));
+    for await (const part of parts) outcomes.push(await preparePart(engine, credentials, part, direct));
     if (outcomes.length === 0) throw new AttacheError('invalid_argument', 'parts is empty: nothing to attach');
   } catch (error) {
     await discardBlobs(engine, outcomes);
@@ -151,8 +157,20 @@ async function discardBlobs(engine: EngineContext, outcomes: readonly PartOutcom
   }
 }
 
-/** Streams one part to its staged blob, or finds it is a no-op (`preventOverwrite`) without reading it. */
-async function preparePart(engine: EngineContext, credentials: CheckedCredentials, part: StageOptions): Promise<PartOutcome> {
+/**
+ * Streams one part to a new blob, or finds it is a no-op (`preventOverwrite`)
+ * without reading it. The blob goes to the staged path, or with `direct` to
+ * the version's committed path: a version's blob is new and only its own row
+ * will ever point at it, so a commit then has nothing to promote (no copy),
+ * and a rollback queues it as garbage like a staged one. A crash before its
+ * row is written leaves an orphan the sweeper deletes after the orphan grace.
+ */
+async function preparePart(
+  engine: EngineContext,
+  credentials: CheckedCredentials,
+  part: StageOptions,
+  direct: boolean,
+): Promise<PartOutcome> {
   const name = checkName(part.name);
   effectiveMaxBytes(engine, part.maxBytes); // refused before the lookup, like a bad name
   type Plan = { noop: AttachmentRow } | { scope: AttachmentScope; txnId: string; attachmentId: string | undefined };
@@ -170,13 +188,14 @@ async function preparePart(engine: EngineContext, credentials: CheckedCredential
     await cancelBody(part.body);
     return { noop: plan.noop };
   }
-  const { txnId } = plan;
+  const { txnId, scope } = plan;
   return {
     prepared: await writeUpload(engine, part, {
-      scope: plan.scope,
+      scope,
       txnId,
       attachmentId: plan.attachmentId,
-      blobPathOf: (versionId) => stagedBlobPath(txnId, versionId),
+      blobPathOf: (versionId) =>
+        direct ? committedBlobPath(scope.namespace, scope.key, versionId) : stagedBlobPath(txnId, versionId),
     }),
   };
 }

@@ -20,8 +20,9 @@
 //  rollback   staged rows deleted and their blobs queued as garbage
 //             in one transaction                                   [rollback.after-metadata]
 //
-// A lone document (documents.ts) skips 1–6: its blob is written at the
-// committed path, then one metadata write inserts its committed row.
+// A single-part upload writes its blob at the committed path in step 1
+// (attachments.ts), so step 3 has nothing to promote; a lone document
+// (documents.ts) skips 2–6: one metadata write inserts its committed row.
 //
 // Rows always point at a blob that exists: a blob is deleted only after no
 // row points at it (garbage is queued in the same transaction that drops the
@@ -91,7 +92,8 @@ export async function commitTxn(tx: MetadataTx, txnId: string, now: number, lock
     // bytes were written, so the lease's view and the committed one agree.
     const createdAt = committed?.createdAt ?? row.createdAt;
     await tx.updateAttachment(row.versionId, { state: 'committed', txnId: null, createdAt });
-    toPromote.push({ ...row, state: 'committed', txnId: null, createdAt });
+    // A blob written straight to its committed path has nothing to promote.
+    if (isStagedPath(row.blobPath)) toPromote.push({ ...row, state: 'committed', txnId: null, createdAt });
   }
   await tx.enqueueGarbage(garbage, now);
   const releasedKeys = await endLeases(tx, leases, 'released');

@@ -9,9 +9,11 @@ import {
   type AttachmentStore,
   type BlobStore,
 } from '../src/index.js';
+import { asIterable } from './as-iterable.js';
 import { backgroundWork } from '../src/background.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
+
 
 async function readText(body: ReadableStream<Uint8Array>): Promise<string> {
   return new Response(body).text();
@@ -64,7 +66,7 @@ describe('release', () => {
     const store = createAttachmentStore({ metadata: memoryMetadata(), blobs: gated.blobs });
     stores.push(store);
     const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
-    await lease.attach({ name: 'a.txt', body: bytes('hello') });
+    await lease.attachAll(asIterable({ name: 'a.txt', body: bytes('hello') }));
     await expect(lease.release()).resolves.toEqual({ released: true });
     // The release answered while promotion is still held at its copy.
     expect(gated.copies()).toBe(1);
@@ -83,7 +85,7 @@ describe('release', () => {
     const store = createAttachmentStore({ metadata: memoryMetadata(), blobs: gated.blobs });
     stores.push(store);
     const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
-    await lease.attach({ name: 'a.txt', body: bytes('hello') });
+    await lease.attachAll(asIterable({ name: 'a.txt', body: bytes('hello') }));
     gated.failNextCopy();
     await expect(lease.release()).resolves.toEqual({ released: true });
     gated.open();
@@ -106,7 +108,7 @@ describe('release', () => {
       const sweeping = createAttachmentStore({ metadata, blobs: shared, orphanGraceSeconds: 0 });
       stores.push(releasing, sweeping);
       const lease = await releasing.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
-      await lease.attach({ name: 'a.txt', body: bytes('hello') });
+      await lease.attachAll(asIterable({ name: 'a.txt', body: bytes('hello') }));
       await lease.release();
       await vi.waitFor(() => expect(gated.copies()).toBe(1));
       expect((await sweeping.sweep()).promoted).toBe(1);
@@ -127,7 +129,7 @@ describe('close', () => {
     const metadata = memoryMetadata();
     const store = createAttachmentStore({ metadata, blobs: gated.blobs });
     const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
-    await lease.attach({ name: 'a.txt', body: bytes('hello') });
+    await lease.attachAll(asIterable({ name: 'a.txt', body: bytes('hello') }));
     await lease.release();
     let closed = false;
     const closing = store.close().then(() => (closed = true));
@@ -197,7 +199,7 @@ describe('delete grace (BlobStore.deleteGraceSeconds)', () => {
   it('keeps a promoted staged blob, for reads streaming it, until a sweep after the grace', async () => {
     const { store, blobs, open, advance } = graceStore(60);
     const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
-    await lease.attach({ name: 'a.txt', body: bytes('hello') });
+    await lease.attachAll(asIterable({ name: 'a.txt', body: bytes('hello') }));
     await lease.release();
     // A read that opened the staged blob before promotion.
     const reading = await store.openAttachment({ key: 'k', name: 'a.txt' });
@@ -223,8 +225,8 @@ describe('delete grace (BlobStore.deleteGraceSeconds)', () => {
     open();
     await commitVersions(store, ['one', 'two']);
     await store.settled();
-    // Version one's committed blob, version two's committed blob and both staged copies.
-    expect(await paths(blobs)).toHaveLength(4);
+    // Version one's blob and version two's (each written at its committed path).
+    expect(await paths(blobs)).toHaveLength(2);
     advance(61_000);
     await store.sweep();
     expect(await paths(blobs)).toHaveLength(1);

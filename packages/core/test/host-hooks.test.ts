@@ -1,6 +1,7 @@
 // Core has no process-level side effects: the host starts the sweeper's
 // timer and decides what a crash point does (DESIGN.md "Layers").
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { asIterable } from './as-iterable.js';
 import { createAttachmentStore, CRASH_POINTS, memoryBlobs, memoryMetadata, type CrashPoint } from '../src/index.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -35,7 +36,7 @@ describe('crash points', () => {
     const reached: CrashPoint[] = [];
     const store = createAttachmentStore({ metadata: memoryMetadata(), blobs: memoryBlobs(), onCrashPoint: (point) => reached.push(point) });
     const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
-    await lease.attach({ name: 'a.txt', body: bytes('hello') });
+    await lease.attachAll(asIterable({ name: 'a.txt', body: bytes('hello') }));
     await lease.release();
     // Promotion runs in the background, after the release answered.
     await store.settled();
@@ -55,7 +56,7 @@ describe('crash points', () => {
       },
     });
     const lease = await crashing.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
-    await lease.attach({ name: 'a.txt', body: bytes('hello') });
+    await lease.attachAll(asIterable({ name: 'a.txt', body: bytes('hello') }));
     await expect(lease.release()).rejects.toThrow('crashed at commit.after-metadata');
 
     const restarted = createAttachmentStore({ metadata, blobs });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAttachmentStore, type AttachmentStore } from '@attache/core';
+import { asIterable } from '@attache/testing';
 import { memoryMetadata } from '@attache/core/memory';
 import { fsBlobs } from '../src/index.js';
 
@@ -34,25 +35,25 @@ afterEach(async () => {
 describe('staged uploads on the file system', () => {
   it('create no directory once the staging directory exists', async () => {
     const first = await store.acquire({ key: 'orders/1', ttlSeconds: 30, owner: 'o' });
-    await first.attach({ name: 'a.bin', body: bytes('first') });
+    await first.attachAll(asIterable({ name: 'a.bin', body: bytes('first') }));
     const before = await directories(root);
     expect(before).toContain(join('state', '~staging'));
 
     const second = await store.acquire({ key: 'orders/2', ttlSeconds: 30, owner: 'o' });
-    await second.attach({ name: 'b.bin', body: bytes('second') });
-    await second.attach({ name: 'c.bin', body: bytes('third') });
+    await second.attachAll(asIterable({ name: 'b.bin', body: bytes('second') }));
+    await second.attachAll(asIterable({ name: 'c.bin', body: bytes('third') }));
     expect(await directories(root)).toEqual(before);
     await first.release({ rollback: true });
     await second.release({ rollback: true });
   });
 
-  it('leave the staging directory empty, and in place, once documents are promoted', async () => {
+  it('are not how documents are written: each goes straight to its committed path, no staging directory is made', async () => {
     const documents = await store.createDocuments([
       { name: 'a.txt', body: bytes('a') },
       { name: 'b.txt', body: bytes('b') },
     ]);
     await store.settled();
-    expect(await readdir(join(root, 'state', '~staging'))).toEqual([]);
+    expect(await readdir(join(root, 'state'))).toEqual(['default']);
     const committed = await readdir(join(root, 'state', 'default'));
     expect(committed.sort()).toEqual(documents.map((document) => document.id).sort());
   });

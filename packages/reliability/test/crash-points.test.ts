@@ -303,7 +303,10 @@ function defineCrashCases(makeBackend: () => Promise<Backend>, pace = LOCAL_PACE
         }
 
         const leftAfterCrash = await storageProblems(backend, { maxTempFiles: 0 });
-        const restarted = await start({ ...backend.env, ATTACHE_SWEEP_INTERVAL_SECONDS: '1' });
+        // A single-part upload writes its blob at the committed path: a crash
+        // before its row leaves an orphan the sweeper deletes once older than
+        // the orphan grace (1 s here, 60 s by default).
+        const restarted = await start({ ...backend.env, ATTACHE_SWEEP_INTERVAL_SECONDS: '1', ATTACHE_ORPHAN_GRACE_SECONDS: '1' });
         const expected = crashCase.outcome === 'committed' ? COMMITTED : BASELINE;
         const { polls, ms } = await convergeAfterRestart(expect, restarted, backend, expected, crashCase.maxTempFiles ?? 0, pace);
         await expectKeyUsable(expect, restarted.url, expected);

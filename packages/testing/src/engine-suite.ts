@@ -13,8 +13,9 @@ import {
   type BlobStore,
   type MetadataStore,
 } from '@attache/core';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { expectCode, readAll, readText } from './expectations.js';
+import { asIterable } from './parts.js';
 import { describeSeedInterface } from './seed-suite.js';
 
 export { expectCode, readAll, readText } from './expectations.js';
@@ -180,13 +181,37 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
     describe('release', () => {
       it('commits staged attachments and, in the background, moves them to the committed path', async () => {
         const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
-        await lease.attach({ name: 'x', body: bytes('xx') });
+        await lease.attachAll(asIterable({ name: 'x', body: bytes('xx') }));
         expect((await settledBlobPaths()).some((p) => stagedTxnOf(p) !== undefined)).toBe(true);
         await lease.release();
         await store.settled();
         const paths = await settledBlobPaths();
         expect(paths).toHaveLength(1);
         expect(paths[0]).toMatch(/^state\/default\/k\/attachments\/[0-9a-f-]{36}$/);
+      });
+
+      it('writes a lone part straight to its committed path: the commit has nothing to promote, a rollback deletes it', async () => {
+        const copies = vi.spyOn(ports.blobs, 'copy');
+        const committing = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await committing.attach({ name: 'x', body: bytes('xx') });
+        const [written] = await settledBlobPaths();
+        expect(written).toMatch(/^state\/default\/k\/attachments\/[0-9a-f-]{36}$/);
+        // Staged all the same: only the lease sees it before the commit.
+        expect(await store.listAttachments({ key: 'k' })).toEqual([]);
+        await committing.release();
+        await store.settled();
+        expect(await settledBlobPaths()).toEqual([written]);
+        expect(copies).not.toHaveBeenCalled();
+        expect(await readText((await store.openAttachment({ key: 'k', name: 'x' })).body)).toBe('xx');
+
+        const rollingBack = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+        await rollingBack.attach({ name: 'x', body: bytes('yy') });
+        expect(await settledBlobPaths()).toHaveLength(2);
+        await rollingBack.release({ rollback: true });
+        await store.settled();
+        expect(await settledBlobPaths()).toEqual([written]);
+        expect(await readText((await store.openAttachment({ key: 'k', name: 'x' })).body)).toBe('xx');
+        copies.mockRestore();
       });
 
       it('keeps the time the bytes were written as updatedAt, and the first version’s createdAt', async () => {
@@ -764,7 +789,7 @@ export function describeAttachmentEngine(name: string, fixture: EngineFixture): 
 
       it('keeps a committed-path blob whose version still has a row (a promotion between its copy and its repoint)', async () => {
         const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
-        await lease.attach({ name: 'a', body: bytes('a') });
+        await lease.attachAll(asIterable({ name: 'a', body: bytes('a') }));
         const [staged] = await settledBlobPaths();
         const versionId = staged!.slice(staged!.lastIndexOf('.') + 1);
         // What a promotion's copy leaves before it repoints the row (a hard
