@@ -31,3 +31,4 @@ export * from './loopback-server.js';
 export * from './chromium.js';
 export * from './tus-suite.js';
 export * from './memory-bounds.js';
+export * from './tus-interop.js';
