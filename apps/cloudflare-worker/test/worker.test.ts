@@ -2,11 +2,12 @@
 // runs it in workerd, Cloudflare's runtime, with a SQLite-backed Durable
 // Object and an R2 bucket simulated locally. Driven over real HTTP from Node:
 // the one-winner and all-or-nothing guarantees the Durable Object gives the
-// engine, the alarm's sweep, and a 64 MiB body streamed both ways. (The
-// shared HTTP contract runs against it in contract.test.ts.)
+// engine, the alarm's sweep, a 64 MiB body streamed both ways, and
+// tus-js-client resuming after a cut connection. (The shared HTTP contract
+// runs against it in contract.test.ts.)
 import { createHash } from 'node:crypto';
 import { r2Blobs } from '@attache/r2';
-import { patternStream } from '@attache/testing';
+import { expectResumedAfterCut, patternStream } from '@attache/testing';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startWorker, type RunningWorker } from './miniflare.js';
 
@@ -132,6 +133,12 @@ describe('Cloudflare Worker in miniflare', () => {
     const listed = (await (await fetch(`${worker.baseUrl}/attachments?key=tus`)).json()) as { attachments: { id: string; sha256: string }[] };
     expect(listed.attachments).toMatchObject([{ id: last.headers.get('x-attachment-id'), sha256: createHash('sha256').update(bytes).digest('hex') }]);
   });
+
+  it('resumes a tus-js-client upload after its connection is cut mid-upload: bytes, CRC-32 and SHA-256 right, resumed not restarted', async () => {
+    // Cut after 7 MiB on the wire: the part before the cut is above R2's 5 MiB minimum part size, and one that is not is covered too (3 MiB).
+    await expectResumedAfterCut(worker.baseUrl, { size: 12 * MiB, cutAfterBytes: 7 * MiB });
+    await expectResumedAfterCut(worker.baseUrl, { size: 6 * MiB, cutAfterBytes: 3 * MiB });
+  }, 60_000);
 
   it('streams a 64 MiB upload into R2 and back, byte for byte, while promotion moves it', { timeout: 180_000 }, async () => {
     // Default settings: a download that starts on the staged object right
