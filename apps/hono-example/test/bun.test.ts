@@ -1,9 +1,9 @@
 // The example on Bun: the built `dist/bun.js` run by the `bun` executable
 // (the `bun` npm package), serving with Bun.serve on bun:sqlite and local
-// files. The shared HTTP contract (and tus-js-client through a cut
-// connection) runs against it from here, over real HTTP,
-// with the same SQLite file and blob directory opened on Node beside it (the
-// embedded store is made for several processes). Without bun the file is
+// files. The shared HTTP contract, and tus-js-client through a cut
+// connection, run against it from here over real HTTP, with the same SQLite
+// file and blob directory opened on Node beside it (the embedded store is
+// made for several processes). Without bun the file is
 // skipped, except under CI=1, where it fails.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
