@@ -135,6 +135,11 @@ export function corsPolicy(options: CorsOptions): CorsPolicy {
   };
 }
 
+/** Throws a TypeError saying what is wrong with `options` (for hosts that check their configuration before starting). */
+export function checkCorsOptions(options: CorsOptions): void {
+  corsPolicy(options);
+}
+
 /** `https://App.example.com:443` is not what a browser sends: the configured value must be the origin itself. */
 function checkOrigin(origin: string): string {
   let parsed: URL | undefined;
