@@ -3,7 +3,7 @@
 // a `ConfigError` into its message, the usage text and exit code 2.
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CRASH_POINTS, checkCorsOptions, isCrashPoint, type CorsOptions, type CrashPoint } from '@attache/core';
+import { CRASH_POINTS, isCrashPoint, parseCorsOrigins, type CorsOptions, type CrashPoint } from '@attache/core';
 
 export const DEFAULT_PORT = 3000;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -420,18 +420,15 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
   };
 }
 
-/** ATTACHE_CORS_ORIGINS: `*`, or origins separated by commas, each checked as core checks it. */
+/** ATTACHE_CORS_ORIGINS: `*`, or origins separated by commas (core parses and checks it). */
 function corsFromEnv(text: string | undefined, problems: string[]): CorsOptions | undefined {
   if (text === undefined) return undefined;
-  const cors: CorsOptions = {
-    origins: text.trim() === '*' ? '*' : text.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''),
-  };
   try {
-    checkCorsOptions(cors);
+    return parseCorsOrigins(text);
   } catch (error) {
     problems.push(`ATTACHE_CORS_ORIGINS: ${(error as Error).message.replace(/^cors: /, '')}`);
+    return undefined;
   }
-  return cors;
 }
 
 // PostgreSQL and S3 from the environment; undefined where the data-directory

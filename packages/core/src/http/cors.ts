@@ -135,6 +135,18 @@ export function corsPolicy(options: CorsOptions): CorsPolicy {
   };
 }
 
+/**
+ * The origins of a host's setting (an environment variable): `*`, or
+ * origins separated by commas. Checked: a TypeError says what is wrong.
+ */
+export function parseCorsOrigins(text: string): CorsOptions {
+  const options: CorsOptions = {
+    origins: text.trim() === '*' ? '*' : text.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''),
+  };
+  checkCorsOptions(options);
+  return options;
+}
+
 /** Throws a TypeError saying what is wrong with `options` (for hosts that check their configuration before starting). */
 export function checkCorsOptions(options: CorsOptions): void {
   corsPolicy(options);
