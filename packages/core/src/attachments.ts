@@ -5,6 +5,7 @@ import { collectGarbageLater } from './commit.js';
 import { encryptedSize, keyUnavailable } from './crypto.js';
 import type { EngineContext } from './engine-context.js';
 import { AttacheError } from './errors.js';
+import type { Digests } from './hash.js';
 import { newId } from './ids.js';
 import { normalizeMediaType } from './media-type.js';
 import { withLease } from './lease.js';
@@ -50,6 +51,20 @@ export interface StageOptions extends AttachOptions {
    */
   freshKey?: boolean;
   onProgress?: (bytesSoFar: number) => void | Promise<void>;
+  /**
+   * The bytes are already durable in this blob, with these digests: the
+   * staged blob is made from it by the blob store's `copy`, and `body` is
+   * cancelled unread.
+   */
+  storedBlob?: StoredBlob;
+}
+
+/** A blob holding an attachment's bytes already (as plaintext, or encrypted under `keyId` with `versionId`). */
+export interface StoredBlob extends Digests {
+  path: string;
+  versionId: string;
+  keyId: string | null;
+  size: number;
 }
 
 /** An upload whose blob is durable but whose row is not written yet. */
@@ -141,29 +156,11 @@ async function preparePart(engine: EngineContext, credentials: CheckedCredential
     await cancelBody(part.body);
     return { noop: plan.noop };
   }
-  const versionId = newId();
-  const blobPath = stagedBlobPath(plan.txnId, versionId);
-  const metered = meter(toReadableStream(part.body), {
-    maxBytes,
-    expectedSize: part.expectedSize,
-    onProgress: part.onProgress,
-  });
-  // Hashed as plaintext (size, CRC-32, SHA-256 and ETag are the plaintext's), then encrypted.
-  const keyId = engine.keyring?.activeKeyId ?? null;
-  const bytesToStore = engine.keyring ? metered.stream.pipeThrough(engine.keyring.encrypt(versionId)) : metered.stream;
-  let stored: { size: number };
+  const stored = part.storedBlob
+    ? await adoptStoredBlob(engine, plan.txnId, part.storedBlob, part.body, maxBytes)
+    : await streamToStagedBlob(engine, plan.txnId, part, maxBytes);
   try {
-    stored = await engine.blobs.put(blobPath, bytesToStore, part.signal ? { signal: part.signal } : undefined);
-  } catch (error) {
-    await engine.blobs.delete(blobPath).catch(() => {});
-    throw error;
-  }
-  try {
-    const { size, crc32, sha256 } = metered.result();
-    const expectedStored = keyId === null ? size : encryptedSize(size, keyId);
-    if (stored.size !== expectedStored) {
-      throw new AttacheError('internal', `blob store stored ${stored.size} of ${expectedStored} bytes`);
-    }
+    const { size, crc32, sha256 } = stored;
     if (part.expectedSize !== undefined && size !== part.expectedSize) {
       throw new AttacheError('size_mismatch', `received ${size} bytes, expected ${part.expectedSize}`);
     }
@@ -178,7 +175,7 @@ async function preparePart(engine: EngineContext, credentials: CheckedCredential
       prepared: {
         preventOverwrite: part.preventOverwrite ?? false,
         row: {
-          versionId,
+          versionId: stored.versionId,
           attachmentId: plan.attachmentId ?? part.attachmentId ?? newId(),
           namespace: plan.scope.namespace,
           key: plan.scope.key,
@@ -190,17 +187,79 @@ async function preparePart(engine: EngineContext, credentials: CheckedCredential
           extension: part.extension === undefined ? extensionOf(name) : part.extension,
           crc32,
           sha256,
-          blobPath,
-          keyId,
+          blobPath: stored.blobPath,
+          keyId: stored.keyId,
           createdAt: now,
           updatedAt: now,
         },
       },
     };
   } catch (error) {
+    await engine.blobs.delete(stored.blobPath).catch(() => {});
+    throw error;
+  }
+}
+
+/** A durable staged blob of transaction `txnId`, with what the row records of it. */
+interface StagedBlob extends Digests {
+  versionId: string;
+  blobPath: string;
+  keyId: string | null;
+  size: number;
+}
+
+/** Streams the part's body into a new staged blob, hashing it as plaintext (then encrypting when the store does). */
+async function streamToStagedBlob(engine: EngineContext, txnId: string, part: StageOptions, maxBytes: number): Promise<StagedBlob> {
+  const versionId = newId();
+  const blobPath = stagedBlobPath(txnId, versionId);
+  const metered = meter(toReadableStream(part.body), {
+    maxBytes,
+    expectedSize: part.expectedSize,
+    onProgress: part.onProgress,
+  });
+  // Hashed as plaintext (size, CRC-32, SHA-256 and ETag are the plaintext's), then encrypted.
+  const keyId = engine.keyring?.activeKeyId ?? null;
+  const bytesToStore = engine.keyring ? metered.stream.pipeThrough(engine.keyring.encrypt(versionId)) : metered.stream;
+  let stored: { size: number };
+  try {
+    stored = await engine.blobs.put(blobPath, bytesToStore, part.signal ? { signal: part.signal } : undefined);
+    const digests = metered.result();
+    const expectedStored = keyId === null ? digests.size : encryptedSize(digests.size, keyId);
+    if (stored.size !== expectedStored) {
+      throw new AttacheError('internal', `blob store stored ${stored.size} of ${expectedStored} bytes`);
+    }
+    return { versionId, blobPath, keyId, ...digests };
+  } catch (error) {
     await engine.blobs.delete(blobPath).catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Makes the staged blob from bytes already durable in the store (a
+ * resumable upload's only part) with the store's `copy` — a hard link on
+ * fs, a server-side copy on S3 — instead of streaming them again. The
+ * version id is the stored blob's own: with encryption at rest its
+ * ciphertext is bound to it.
+ */
+async function adoptStoredBlob(
+  engine: EngineContext,
+  txnId: string,
+  stored: StoredBlob,
+  body: StageOptions['body'],
+  maxBytes: number,
+): Promise<StagedBlob> {
+  await cancelBody(body);
+  if (maxBytes > 0 && stored.size > maxBytes) throw new AttacheError('attachment_too_large', `attachment is larger than ${maxBytes} bytes`);
+  const blobPath = stagedBlobPath(txnId, stored.versionId);
+  try {
+    await engine.blobs.copy(stored.path, blobPath);
+  } catch (error) {
+    await engine.blobs.delete(blobPath).catch(() => {});
+    throw error;
+  }
+  const { path: _from, ...described } = stored;
+  return { ...described, blobPath };
 }
 
 async function insertStagedRow(
