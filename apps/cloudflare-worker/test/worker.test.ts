@@ -7,7 +7,7 @@
 // runs against it in contract.test.ts.)
 import { createHash } from 'node:crypto';
 import { r2Blobs } from '@attache/r2';
-import { expectResumedAfterCut, patternStream } from '@attache/testing';
+import { expectAttachment, expectResumedAfterCut, patternBytes, patternStream } from '@attache/testing';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startWorker, type RunningWorker } from './miniflare.js';
 
@@ -132,6 +132,23 @@ describe('Cloudflare Worker in miniflare', () => {
     expect((await post('/release', { key: 'tus', lease_id: lease.lease_id, txn_id: lease.txn_id }, leaseHeaders(lease))).status).toBe(200);
     const listed = (await (await fetch(`${worker.baseUrl}/attachments?key=tus`)).json()) as { attachments: { id: string; sha256: string }[] };
     expect(listed.attachments).toMatchObject([{ id: last.headers.get('x-attachment-id'), sha256: createHash('sha256').update(bytes).digest('hex') }]);
+  });
+
+  it('makes a document of a tus upload sent in one request (creation-with-upload): its R2 part copied into place, bytes and digests right', async () => {
+    const bytes = patternBytes(300_000, 9);
+    const created = await fetch(`${worker.baseUrl}/uploads`, {
+      method: 'POST',
+      headers: {
+        'tus-resumable': '1.0.0',
+        'upload-length': String(bytes.byteLength),
+        'upload-metadata': `filename ${btoa('once.bin')}`,
+        'content-type': 'application/offset+octet-stream',
+      },
+      body: bytes,
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('upload-offset')).toBe(String(bytes.byteLength));
+    await expectAttachment(worker.baseUrl, created.headers.get('x-attachment-id')!, bytes);
   });
 
   it('resumes a tus-js-client upload after its connection is cut mid-upload: bytes, CRC-32 and SHA-256 right, resumed not restarted', async () => {
