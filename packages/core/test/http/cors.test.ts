@@ -90,6 +90,15 @@ describe('CORS (the handler option `cors`)', () => {
     expect(await unauthorized.json()).toMatchObject({ error: 'unauthorized' });
   });
 
+  it("adds its headers to an authorize hook's own answer too, even one whose headers cannot change (Response.redirect)", async () => {
+    store = createAttachmentStore({ metadata: memoryMetadata(), blobs: memoryBlobs() });
+    mounted = await mountHandler({ store, cors: { origins: [APP] }, authorize: () => Response.redirect('https://login.example.test/', 302) });
+    const answer = await fetch(`${mounted.baseUrl}/attachments?key=k`, { headers: { Origin: APP }, redirect: 'manual' });
+    expect(answer.status).toBe(302);
+    expect(answer.headers.get('Location')).toBe('https://login.example.test/');
+    expect(answer.headers.get('Access-Control-Allow-Origin')).toBe(APP);
+  });
+
   it('answers other origins as before, without CORS headers: a preflight gets the route\'s own OPTIONS answer', async () => {
     const baseUrl = await serve({ origins: [APP] });
     const toUploads = await preflight(`${baseUrl}/uploads`, 'https://elsewhere.example.test', 'POST');
