@@ -12,7 +12,7 @@
 // No process-level timers: expired leases are rolled back lazily on access,
 // and by the sweeper that the object's alarm runs (every 30 s by default).
 import { DurableObject } from 'cloudflare:workers';
-import { createAttachmentStore, type AttachmentStore } from '@attache/core';
+import { createAttachmentStore, parseCorsOrigins, type AttachmentStore } from '@attache/core';
 import { attacheApp } from '@attache/hono';
 import { r2Blobs, type R2BucketLike } from '@attache/r2';
 import { durableObjectMetadata } from '@attache/sql/durable-object';
@@ -29,6 +29,8 @@ export interface Env {
   ATTACHE_SWEEP_INTERVAL_SECONDS?: string;
   /** Seconds a replaced or promoted R2 object stays for downloads still streaming it (default 60). */
   ATTACHE_DELETE_GRACE_SECONDS?: string;
+  /** Browser origins allowed to call the API (CORS): `https://app.example.com[,...]` or `*` (default: none). */
+  ATTACHE_CORS_ORIGINS?: string;
 }
 
 const DEFAULT_SWEEP_INTERVAL_SECONDS = 30;
@@ -49,7 +51,9 @@ export class AttacheObject extends DurableObject<Env> {
     const maxBytes = env.ATTACHE_MAX_BYTES === undefined ? undefined : Number(env.ATTACHE_MAX_BYTES);
     this.#sweepIntervalMs = Number(env.ATTACHE_SWEEP_INTERVAL_SECONDS ?? DEFAULT_SWEEP_INTERVAL_SECONDS) * 1000;
     this.#store = createAttachmentStore({ metadata, blobs, maxBytes });
-    this.#app = attacheApp({ store: this.#store, token: env.ATTACHE_TOKEN });
+    // A malformed origin throws here: every request fails until the variable is fixed, rather than CORS silently off.
+    const cors = env.ATTACHE_CORS_ORIGINS ? parseCorsOrigins(env.ATTACHE_CORS_ORIGINS) : undefined;
+    this.#app = attacheApp({ store: this.#store, token: env.ATTACHE_TOKEN, cors });
     // Requests wait until the schema exists and the sweep alarm is set.
     void ctx.blockConcurrencyWhile(async () => {
       await metadata.migrate();

@@ -2,11 +2,12 @@
 // runs it in workerd, Cloudflare's runtime, with a SQLite-backed Durable
 // Object and an R2 bucket simulated locally. Driven over real HTTP from Node:
 // the one-winner and all-or-nothing guarantees the Durable Object gives the
-// engine, the alarm's sweep, and a 64 MiB body streamed both ways. (The
-// shared HTTP contract runs against it in contract.test.ts.)
+// engine, the alarm's sweep, a 64 MiB body streamed both ways,
+// tus-js-client resuming after a cut connection, and CORS when configured. (The shared HTTP contract
+// runs against it in contract.test.ts.)
 import { createHash } from 'node:crypto';
 import { r2Blobs } from '@attache/r2';
-import { patternStream } from '@attache/testing';
+import { expectAttachment, expectResumedAfterCut, patternBytes, patternStream } from '@attache/testing';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startWorker, type RunningWorker } from './miniflare.js';
 
@@ -131,6 +132,53 @@ describe('Cloudflare Worker in miniflare', () => {
     expect((await post('/release', { key: 'tus', lease_id: lease.lease_id, txn_id: lease.txn_id }, leaseHeaders(lease))).status).toBe(200);
     const listed = (await (await fetch(`${worker.baseUrl}/attachments?key=tus`)).json()) as { attachments: { id: string; sha256: string }[] };
     expect(listed.attachments).toMatchObject([{ id: last.headers.get('x-attachment-id'), sha256: createHash('sha256').update(bytes).digest('hex') }]);
+  });
+
+  it('makes a document of a tus upload sent in one request (creation-with-upload): its R2 part copied into place, bytes and digests right', async () => {
+    const bytes = patternBytes(300_000, 9);
+    const created = await fetch(`${worker.baseUrl}/uploads`, {
+      method: 'POST',
+      headers: {
+        'tus-resumable': '1.0.0',
+        'upload-length': String(bytes.byteLength),
+        'upload-metadata': `filename ${btoa('once.bin')}`,
+        'content-type': 'application/offset+octet-stream',
+      },
+      body: bytes,
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('upload-offset')).toBe(String(bytes.byteLength));
+    await expectAttachment(worker.baseUrl, created.headers.get('x-attachment-id')!, bytes);
+  });
+
+  it('resumes a tus-js-client upload after its connection is cut mid-upload: bytes, CRC-32 and SHA-256 right, resumed not restarted', async () => {
+    // Cut after 7 MiB on the wire: the part before the cut is above R2's 5 MiB minimum part size, and one that is not is covered too (3 MiB).
+    await expectResumedAfterCut(worker.baseUrl, { size: 12 * MiB, cutAfterBytes: 7 * MiB });
+    await expectResumedAfterCut(worker.baseUrl, { size: 6 * MiB, cutAfterBytes: 3 * MiB });
+  }, 60_000);
+
+  it('answers CORS for the origins ATTACHE_CORS_ORIGINS lists: a tus preflight before the token, and readable tus answers', async () => {
+    const app = 'https://app.example.test';
+    const withCors = await startWorker({ ATTACHE_CORS_ORIGINS: `${app}, http://localhost:5173`, ATTACHE_TOKEN: 'sesame' });
+    onTestFinished(() => withCors.close());
+    const preflight = await fetch(`${withCors.baseUrl}/uploads`, {
+      method: 'OPTIONS',
+      headers: { origin: app, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,tus-resumable,upload-length,upload-metadata' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(app);
+    expect(preflight.headers.get('tus-version')).toBe('1.0.0');
+    const created = await fetch(`${withCors.baseUrl}/uploads`, {
+      method: 'POST',
+      headers: { origin: app, authorization: 'Bearer sesame', 'tus-resumable': '1.0.0', 'upload-length': '3', 'upload-metadata': `filename ${btoa('c.bin')}` },
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('access-control-allow-origin')).toBe(app);
+    expect(created.headers.get('access-control-expose-headers')).toContain('Location');
+    // Another origin: no CORS headers (and the token is asked for).
+    const other = await fetch(`${withCors.baseUrl}/uploads`, { method: 'OPTIONS', headers: { origin: 'https://other.example.test', 'access-control-request-method': 'POST' } });
+    expect(other.status).toBe(401);
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   it('streams a 64 MiB upload into R2 and back, byte for byte, while promotion moves it', { timeout: 180_000 }, async () => {

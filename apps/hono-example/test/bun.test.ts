@@ -1,8 +1,9 @@
 // The example on Bun: the built `dist/bun.js` run by the `bun` executable
 // (the `bun` npm package), serving with Bun.serve on bun:sqlite and local
-// files. The shared HTTP contract runs against it from here, over real HTTP,
-// with the same SQLite file and blob directory opened on Node beside it (the
-// embedded store is made for several processes). Without bun the file is
+// files. The shared HTTP contract, and tus-js-client through a cut
+// connection, run against it from here over real HTTP, with the same SQLite
+// file and blob directory opened on Node beside it (the embedded store is
+// made for several processes). Without bun the file is
 // skipped, except under CI=1, where it fails.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { createAttachmentStore } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
 import { sqliteMetadata } from '@attache/sql/sqlite';
-import { createTempDir, describeExternalHttpContract, spawnBuiltServer, type ServerProcess } from '@attache/testing';
+import { createTempDir, describeExternalHttpContract, expectResumedAfterCut, MIB, spawnBuiltServer, type ServerProcess } from '@attache/testing';
 import { describe, expect, it } from 'vitest';
 
 const bunPath = fileURLToPath(new URL('../node_modules/.bin/bun', import.meta.url));
@@ -49,6 +50,16 @@ describe.skipIf(!haveBun)('hono-example on Bun', () => {
       expect(existsSync(join(running.dataDir, 'blobs'))).toBe(true);
       // The SQLite header's write and read versions (bytes 18 and 19) are 2 in WAL mode, 1 in rollback-journal mode.
       expect([...readFileSync(join(running.dataDir, 'attache.db')).subarray(18, 20)]).toEqual([2, 2]);
+    } finally {
+      await running.stop();
+      await running.remove();
+    }
+  });
+
+  it('resumes a tus-js-client upload after its connection is cut mid-upload: bytes, CRC-32 and SHA-256 right, resumed not restarted', async () => {
+    const running = await startOnBun();
+    try {
+      await expectResumedAfterCut(`${running.server.url}/v1`, { size: 6 * MIB, cutAfterBytes: 3 * MIB });
     } finally {
       await running.stop();
       await running.remove();

@@ -3,7 +3,7 @@
 // a `ConfigError` into its message, the usage text and exit code 2.
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CRASH_POINTS, isCrashPoint, type CrashPoint } from '@attache/core';
+import { CRASH_POINTS, isCrashPoint, parseCorsOrigins, type CorsOptions, type CrashPoint } from '@attache/core';
 
 export const DEFAULT_PORT = 3000;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -75,6 +75,8 @@ export interface ServeConfig {
   idleTimeoutSeconds: number;
   /** Uploads streamed at once; more are refused with 503 + Retry-After. */
   maxConcurrentUploads: number;
+  /** Browser origins allowed to call the API (ATTACHE_CORS_ORIGINS); undefined: no CORS headers. */
+  cors: CorsOptions | undefined;
   /** Largest request line + headers in bytes (query strings included); more gets 431. */
   maxHeaderBytes: number;
   shutdownTimeoutMs: number;
@@ -152,6 +154,7 @@ Environment:
   ATTACHE_IDLE_TIMEOUT_SECONDS    Close a connection silent this long, e.g. a stalled upload (default ${DEFAULT_IDLE_TIMEOUT_SECONDS})
   ATTACHE_MAX_CONCURRENT_UPLOADS  Uploads at once; more get 503 with Retry-After (default ${DEFAULT_MAX_CONCURRENT_UPLOADS})
   ATTACHE_MAX_HEADER_BYTES        Request line + headers, query included; more get 431 (default ${DEFAULT_MAX_HEADER_BYTES})
+  ATTACHE_CORS_ORIGINS            Browser origins allowed to call the API (CORS): https://app.example.com[,...] or *
 
   ATTACHE_DATABASE_URL            postgres://user:password@host:5432/db: metadata in PostgreSQL
   ATTACHE_DATABASE_POOL_SIZE      Connections per instance (default 10)
@@ -392,6 +395,8 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
   const maxHeaderBytes =
     headerText === undefined ? DEFAULT_MAX_HEADER_BYTES : parsePositiveInteger(headerText, 'ATTACHE_MAX_HEADER_BYTES', problems);
 
+  const cors = corsFromEnv(nonEmpty(env.ATTACHE_CORS_ORIGINS), problems);
+
   if (problems.length > 0) {
     throw new ConfigError(problems.join('\n'));
   }
@@ -408,10 +413,22 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
     idleTimeoutSeconds,
     maxConcurrentUploads,
     maxHeaderBytes,
+    cors,
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
     encryption: storage.encryption,
     crashAt: storage.crashAt,
   };
+}
+
+/** ATTACHE_CORS_ORIGINS: `*`, or origins separated by commas (core parses and checks it). */
+function corsFromEnv(text: string | undefined, problems: string[]): CorsOptions | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseCorsOrigins(text);
+  } catch (error) {
+    problems.push(`ATTACHE_CORS_ORIGINS: ${(error as Error).message.replace(/^cors: /, '')}`);
+    return undefined;
+  }
 }
 
 // PostgreSQL and S3 from the environment; undefined where the data-directory

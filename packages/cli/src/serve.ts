@@ -76,6 +76,7 @@ export async function serve(config: ServeConfig): Promise<RunningServer> {
     basePath: BASE_PATH,
     maxConcurrentUploads: config.maxConcurrentUploads,
     ...(config.token === undefined ? {} : { token: config.token }),
+    ...(config.cors === undefined ? {} : { cors: config.cors }),
   });
 
   let server: Server;

@@ -46,6 +46,7 @@ describe('attache serve configuration', () => {
       idleTimeoutSeconds: DEFAULT_IDLE_TIMEOUT_SECONDS,
       maxConcurrentUploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
       maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
+      cors: undefined,
       shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
       crashAt: undefined,
     });
@@ -66,6 +67,13 @@ describe('attache serve configuration', () => {
 
   it('reads ATTACHE_MAX_CONCURRENT_UPLOADS', () => {
     expect(serveConfig([], { ATTACHE_MAX_CONCURRENT_UPLOADS: '8' }).maxConcurrentUploads).toBe(8);
+  });
+
+  it('reads ATTACHE_CORS_ORIGINS: origins separated by commas, or *', () => {
+    expect(serveConfig([], { ATTACHE_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).cors).toEqual({
+      origins: ['https://app.example.com', 'http://localhost:5173'],
+    });
+    expect(serveConfig([], { ATTACHE_CORS_ORIGINS: '*' }).cors).toEqual({ origins: '*' });
   });
 
   it('reads ATTACHE_IDLE_TIMEOUT_SECONDS', () => {
@@ -127,6 +135,7 @@ describe('attache serve configuration', () => {
     [[], { ATTACHE_IDLE_TIMEOUT_SECONDS: '0' }, 'ATTACHE_IDLE_TIMEOUT_SECONDS must be a positive integer, got "0"'],
     [[], { ATTACHE_MAX_CONCURRENT_UPLOADS: '0' }, 'ATTACHE_MAX_CONCURRENT_UPLOADS must be a positive integer, got "0"'],
     [[], { ATTACHE_SWEEP_INTERVAL_SECONDS: '0.5' }, 'ATTACHE_SWEEP_INTERVAL_SECONDS must be a non-negative integer, got "0.5"'],
+    [[], { ATTACHE_CORS_ORIGINS: 'https://app.example.com/' }, 'ATTACHE_CORS_ORIGINS: "https://app.example.com/" is not an origin as browsers send it (scheme://host[:port], no path) (did you mean "https://app.example.com"?)'],
   ] as const)('rejects %j with %j: %s', (argv, env, message) => {
     const error = configError(['serve', ...argv], env);
     expect(error.exitCode).toBe(2);

@@ -46,6 +46,20 @@ describe('serve()', () => {
     await authorized.body?.cancel();
   });
 
+  it('passes ATTACHE_CORS_ORIGINS to the handler: a preflight from a listed origin is answered before the token is asked for', async () => {
+    const { server } = await start({ ATTACHE_TOKEN: 'sesame', ATTACHE_CORS_ORIGINS: 'http://app.example.test' });
+    const preflight = await fetch(`${server.url}/v1/uploads`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://app.example.test', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,tus-resumable,upload-length' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('http://app.example.test');
+    expect(preflight.headers.get('tus-version')).toBe('1.0.0');
+    const listed = await fetch(`${server.url}/v1/attachments?key=k`, { headers: { origin: 'http://app.example.test', authorization: 'Bearer sesame' } });
+    expect(listed.headers.get('access-control-allow-origin')).toBe('http://app.example.test');
+    await listed.body?.cancel();
+  });
+
   it('rejects when the port is taken, naming the cause', async () => {
     const { server } = await start();
     const clash = resolveServeConfig({ port: String(server.port), 'data-dir': join(dirs[0] ?? tmpdir(), 'other') }, { env: {} });

@@ -5,6 +5,7 @@ import { collectGarbageLater } from './commit.js';
 import { encryptedSize, keyUnavailable } from './crypto.js';
 import type { EngineContext } from './engine-context.js';
 import { AttacheError } from './errors.js';
+import type { Digests } from './hash.js';
 import { newId } from './ids.js';
 import { normalizeMediaType } from './media-type.js';
 import { withLease } from './lease.js';
@@ -50,6 +51,20 @@ export interface StageOptions extends AttachOptions {
    */
   freshKey?: boolean;
   onProgress?: (bytesSoFar: number) => void | Promise<void>;
+  /**
+   * The bytes are already durable in this blob, with these digests: the
+   * new blob is made from it by the blob store's `copy`, and `body` is
+   * cancelled unread.
+   */
+  storedBlob?: StoredBlob;
+}
+
+/** A blob holding an attachment's bytes already (as plaintext, or encrypted under `keyId` with `versionId`). */
+export interface StoredBlob extends Digests {
+  path: string;
+  versionId: string;
+  keyId: string | null;
+  size: number;
 }
 
 /** An upload whose blob is durable but whose row is not written yet. */
@@ -219,29 +234,11 @@ export interface UploadTarget {
 export async function writeUpload(engine: EngineContext, part: StageOptions, target: UploadTarget): Promise<PreparedUpload> {
   const name = checkName(part.name);
   const maxBytes = effectiveMaxBytes(engine, part.maxBytes);
-  const versionId = newId();
-  const blobPath = target.blobPathOf(versionId);
-  const metered = meter(toReadableStream(part.body), {
-    maxBytes,
-    expectedSize: part.expectedSize,
-    onProgress: part.onProgress,
-  });
-  // Hashed as plaintext (size, CRC-32, SHA-256 and ETag are the plaintext's), then encrypted.
-  const keyId = engine.keyring?.activeKeyId ?? null;
-  const bytesToStore = engine.keyring ? metered.stream.pipeThrough(engine.keyring.encrypt(versionId)) : metered.stream;
-  let stored: { size: number };
+  const stored = part.storedBlob
+    ? await adoptStoredBlob(engine, target, part.storedBlob, part.body, maxBytes)
+    : await streamToBlob(engine, target, part, maxBytes);
   try {
-    stored = await engine.blobs.put(blobPath, bytesToStore, part.signal ? { signal: part.signal } : undefined);
-  } catch (error) {
-    await engine.blobs.delete(blobPath).catch(() => {});
-    throw error;
-  }
-  try {
-    const { size, crc32, sha256 } = metered.result();
-    const expectedStored = keyId === null ? size : encryptedSize(size, keyId);
-    if (stored.size !== expectedStored) {
-      throw new AttacheError('internal', `blob store stored ${stored.size} of ${expectedStored} bytes`);
-    }
+    const { size, crc32, sha256 } = stored;
     if (part.expectedSize !== undefined && size !== part.expectedSize) {
       throw new AttacheError('size_mismatch', `received ${size} bytes, expected ${part.expectedSize}`);
     }
@@ -255,7 +252,7 @@ export async function writeUpload(engine: EngineContext, part: StageOptions, tar
     return {
       preventOverwrite: part.preventOverwrite ?? false,
       row: {
-        versionId,
+        versionId: stored.versionId,
         attachmentId: target.attachmentId ?? part.attachmentId ?? newId(),
         namespace: target.scope.namespace,
         key: target.scope.key,
@@ -267,16 +264,77 @@ export async function writeUpload(engine: EngineContext, part: StageOptions, tar
         extension: part.extension === undefined ? extensionOf(name) : part.extension,
         crc32,
         sha256,
-        blobPath,
-        keyId,
+        blobPath: stored.blobPath,
+        keyId: stored.keyId,
         createdAt: now,
         updatedAt: now,
       },
     };
   } catch (error) {
+    await engine.blobs.delete(stored.blobPath).catch(() => {});
+    throw error;
+  }
+}
+
+/** A durable new blob, with what its row records of it. */
+interface WrittenBlob extends Digests {
+  versionId: string;
+  blobPath: string;
+  keyId: string | null;
+  size: number;
+}
+
+/** Streams the part's body into a new blob at `target`, hashing it as plaintext (then encrypting when the store does). */
+async function streamToBlob(engine: EngineContext, target: UploadTarget, part: StageOptions, maxBytes: number): Promise<WrittenBlob> {
+  const versionId = newId();
+  const blobPath = target.blobPathOf(versionId);
+  const metered = meter(toReadableStream(part.body), {
+    maxBytes,
+    expectedSize: part.expectedSize,
+    onProgress: part.onProgress,
+  });
+  // Hashed as plaintext (size, CRC-32, SHA-256 and ETag are the plaintext's), then encrypted.
+  const keyId = engine.keyring?.activeKeyId ?? null;
+  const bytesToStore = engine.keyring ? metered.stream.pipeThrough(engine.keyring.encrypt(versionId)) : metered.stream;
+  try {
+    const stored = await engine.blobs.put(blobPath, bytesToStore, part.signal ? { signal: part.signal } : undefined);
+    const digests = metered.result();
+    const expectedStored = keyId === null ? digests.size : encryptedSize(digests.size, keyId);
+    if (stored.size !== expectedStored) {
+      throw new AttacheError('internal', `blob store stored ${stored.size} of ${expectedStored} bytes`);
+    }
+    return { versionId, blobPath, keyId, ...digests };
+  } catch (error) {
     await engine.blobs.delete(blobPath).catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Makes the new blob from bytes already durable in the store (a resumable
+ * upload's only part) with the store's `copy` — a hard link on fs, a
+ * server-side copy on S3 — instead of streaming them again. The version id
+ * is the stored blob's own: with encryption at rest its ciphertext is bound
+ * to it.
+ */
+async function adoptStoredBlob(
+  engine: EngineContext,
+  target: UploadTarget,
+  stored: StoredBlob,
+  body: StageOptions['body'],
+  maxBytes: number,
+): Promise<WrittenBlob> {
+  await cancelBody(body);
+  if (maxBytes > 0 && stored.size > maxBytes) throw new AttacheError('attachment_too_large', `attachment is larger than ${maxBytes} bytes`);
+  const blobPath = target.blobPathOf(stored.versionId);
+  try {
+    await engine.blobs.copy(stored.path, blobPath);
+  } catch (error) {
+    await engine.blobs.delete(blobPath).catch(() => {});
+    throw error;
+  }
+  const { path: _from, ...described } = stored;
+  return { ...described, blobPath };
 }
 
 async function insertStagedRow(

@@ -55,7 +55,8 @@ function documentLease(settings: DocumentSettings, namespace: string, key: strin
 export async function createDocuments(
   engine: EngineContext,
   settings: DocumentSettings,
-  parts: AsyncIterable<DocumentUpload> | Iterable<DocumentUpload>,
+  // `storedBlob`: bytes already durable (a resumable upload's only part), adopted instead of streamed.
+  parts: AsyncIterable<DocumentUpload & Pick<StageOptions, 'storedBlob'>> | Iterable<DocumentUpload & Pick<StageOptions, 'storedBlob'>>,
   namespace: string,
 ): Promise<Attachment[]> {
   const txnId = newId();

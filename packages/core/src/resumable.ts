@@ -25,12 +25,12 @@
 // Parts live outside `state/`, so the attachment sweeper never mistakes one
 // for an orphan; the upload sweeper (`sweepUploads`) deletes expired and
 // abandoned uploads with their parts.
-import { stageAll } from './attachments.js';
+import { stageAll, type StoredBlob } from './attachments.js';
 import { encryptedSize, keyUnavailable } from './crypto.js';
 import { createDocuments, type DocumentSettings } from './documents.js';
 import type { EngineContext } from './engine-context.js';
 import { AttacheError, isAttacheError } from './errors.js';
-import { crc32Continue, createChecksum, toHex32, type ChecksumAlgorithm } from './hash.js';
+import { bytesToHex, crc32Continue, createChecksum, toHex32, type ChecksumAlgorithm } from './hash.js';
 import { newId } from './ids.js';
 import { withLease } from './lease.js';
 import type { CheckedCredentials } from './lease-rules.js';
@@ -212,6 +212,8 @@ export async function appendToUpload(
   const keyId = engine.keyring?.activeKeyId ?? null;
   let crc = Number.parseInt(row.crc32, 16);
   const checksum = options.checksum ? createChecksum(options.checksum.algorithm) : undefined;
+  // A request from offset 0 may carry the whole upload: then its part becomes the attachment's blob as it is (see finish).
+  const wholeSha256 = start === 0 ? createChecksum('sha256') : undefined;
   let size = 0;
   const source = options.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
   const counted = keepWhatArrived(source, {
@@ -225,6 +227,7 @@ export async function appendToUpload(
       }
       crc = crc32Continue(crc, chunk);
       checksum?.update(chunk);
+      wholeSha256?.update(chunk);
     },
   });
   let stored: { size: number };
@@ -257,7 +260,17 @@ export async function appendToUpload(
       throw new AttacheError('offset_mismatch', 'another request moved this upload meanwhile; ask for its offset (HEAD) and resume from there');
     }
     const advanced: UploadRow = { ...row, ...patch };
-    if (advanced.offset === advanced.length) return await finish(engine, settings, advanced);
+    if (advanced.offset === advanced.length) {
+      const onlyPart: StoredBlob | undefined = wholeSha256 && {
+        path: partPath,
+        versionId: partVersion,
+        keyId,
+        size,
+        crc32: patch.crc32,
+        sha256: bytesToHex(wholeSha256.digest()),
+      };
+      return await finish(engine, settings, advanced, onlyPart);
+    }
     return statusOf(advanced);
   } catch (error) {
     // A part that was not recorded is nobody's; a recorded one stays (finish failed: the next request retries).
@@ -274,7 +287,14 @@ export async function terminateUpload(engine: EngineContext, uploadId: string): 
 }
 
 /** Writes the attachment from the recorded parts, then marks the upload done and deletes the parts. */
-async function finish(engine: EngineContext, settings: ResumableSettings, row: UploadRow): Promise<UploadStatus> {
+/**
+ * Makes the attachment of a complete upload. When this request wrote the
+ * upload's only part (`onlyPart`, digests computed as it arrived), that
+ * blob is adopted as the attachment's (the blob store's `copy`: a hard link
+ * on fs); otherwise the parts are read back and streamed through the
+ * ordinary upload path, which hashes them and checks the running CRC-32.
+ */
+async function finish(engine: EngineContext, settings: ResumableSettings, row: UploadRow, onlyPart?: StoredBlob): Promise<UploadStatus> {
   const parts = await engine.metadata.transaction((tx) => tx.listUploadParts(row.uploadId));
   let expected = 0;
   for (const part of parts) {
@@ -288,6 +308,7 @@ async function finish(engine: EngineContext, settings: ResumableSettings, row: U
     body: concatenate(engine, parts),
     expectedSize: row.length,
     expectedCrc32: row.crc32,
+    ...(onlyPart !== undefined && parts.length === 1 && parts[0]!.blobPath === onlyPart.path ? { storedBlob: onlyPart } : {}),
   };
   let attachment: Attachment;
   const credentials = credentialsOf(row);

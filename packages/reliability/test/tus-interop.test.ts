@@ -1,86 +1,30 @@
 // tus-js-client (the reference client, from Node) against core's tus routes
-// as every Node adapter mounts them, on SQLite + file system; and two
-// server instances sharing one PostgreSQL database and one blob directory:
-// an upload started on one is resumed on the other. Connections are cut
-// mid-upload by a TCP proxy in front of the server, as a flaky network would.
+// as every Node adapter (node, Express, Hono, NestJS) mounts them, on SQLite
+// + file system; and two server instances sharing one PostgreSQL database and
+// one blob directory: an upload started on one is resumed on the other.
+// Connections are cut mid-upload by @attache/testing's cutting TCP proxy, as
+// a flaky network would. (The Worker and Bun run the same scenario in their
+// apps' tests.)
 import { request as httpRequest } from 'node:http';
-import { createServer, connect, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   createTestDatabase,
+  cuttingProxy,
   describePostgres,
   digestsOf,
   DROP_DATABASES_TIMEOUT_MS,
   dropTestDatabases,
-  expectSameBytes,
+  expectAttachment,
+  expectResumedAfterCut,
+  MIB,
   patternBytes,
+  tusUpload,
   type TestDatabase,
 } from '@attache/testing';
-import { Upload, type UploadOptions } from 'tus-js-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mountOn, postgresStore, sqliteStore, type Adapter } from './tus-stacks.js';
-
-const MIB = 1024 * 1024;
-
-interface CuttingProxy {
-  /** The proxy's origin + the server's path, e.g. `http://127.0.0.1:4000/v1`. */
-  baseUrl: string;
-  /** Bytes the client sent through the proxy (request lines, headers and bodies). */
-  bytesFromClient(): number;
-  /** Whether the cut happened. */
-  cut(): boolean;
-  close(): Promise<void>;
-}
-
-/**
- * A TCP proxy to `baseUrl` that, once, cuts every connection when the
- * client has sent more than `cutAfterBytes` through it.
- */
-async function cuttingProxy(baseUrl: string, cutAfterBytes: number): Promise<CuttingProxy> {
-  const target = new URL(baseUrl);
-  let fromClient = 0;
-  let didCut = false;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    sockets.add(client).add(upstream);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('data', (chunk: Buffer) => {
-      fromClient += chunk.byteLength;
-      if (!didCut && fromClient > cutAfterBytes) {
-        didCut = true;
-        // Forward what fits under the threshold, then cut: the server took part of a body.
-        upstream.write(chunk.subarray(0, Math.max(0, chunk.byteLength - (fromClient - cutAfterBytes))), drop);
-        return;
-      }
-      if (!upstream.write(chunk)) client.pause();
-    });
-    upstream.on('drain', () => client.resume());
-    upstream.on('data', (chunk: Buffer) => {
-      if (!client.write(chunk)) upstream.pause();
-    });
-    client.on('drain', () => upstream.resume());
-    client.on('close', drop).on('error', drop);
-    upstream.on('close', drop).on('error', drop);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    baseUrl: `http://127.0.0.1:${port}${target.pathname}`,
-    bytesFromClient: () => fromClient,
-    cut: () => didCut,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 /** A raw POST through node:http; resolves with the status once the answer was read. */
 function postWithNodeHttp(url: string, body: Uint8Array): Promise<number> {
@@ -95,58 +39,15 @@ function postWithNodeHttp(url: string, body: Uint8Array): Promise<number> {
   });
 }
 
-interface TusResult {
-  uploadUrl: string;
-  attachmentId: string;
-}
-
-/** Runs one tus-js-client upload to its end (or its error). */
-function tusUpload(file: Uint8Array, options: UploadOptions, onUploadUrl?: (url: string) => void): Promise<TusResult> {
-  return new Promise((resolve, reject) => {
-    const upload: Upload = new Upload(Buffer.from(file.buffer, file.byteOffset, file.byteLength), {
-      metadata: { filename: 'video.mp4', filetype: 'video/mp4' },
-      ...options,
-      onUploadUrlAvailable: () => onUploadUrl?.(upload.url!),
-      onSuccess: ({ lastResponse }) =>
-        resolve({ uploadUrl: upload.url!, attachmentId: lastResponse.getHeader('X-Attachment-ID') ?? '' }),
-      onError: reject,
-    });
-    upload.start();
-  });
-}
-
-async function attachmentJson(baseUrl: string, id: string): Promise<{ bytes: Uint8Array; crc32: string | null; sha256: string | null }> {
-  const response = await fetch(`${baseUrl}/attachment?id=${id}`);
-  expect(response.status).toBe(200);
-  return {
-    bytes: new Uint8Array(await response.arrayBuffer()),
-    crc32: response.headers.get('X-Attachment-CRC32'),
-    sha256: response.headers.get('X-Attachment-SHA256'),
-  };
-}
-
-async function expectAttachment(baseUrl: string, id: string, file: Uint8Array): Promise<void> {
-  const stored = await attachmentJson(baseUrl, id);
-  expectSameBytes(stored.bytes, file);
-  expect({ crc32: stored.crc32, sha256: stored.sha256 }).toEqual(digestsOf(file));
-}
-
-describe('tus-js-client against every Node adapter (SQLite + fs)', () => {
-  const adapters: Adapter[] = ['node', 'express', 'hono'];
+describe('tus-js-client against every Node adapter, NestJS included (SQLite + fs)', () => {
+  const adapters: Adapter[] = ['node', 'express', 'hono', 'nestjs'];
   for (const adapter of adapters) {
     it(`uploads 6 MiB through ${adapter}, survives a connection cut mid-upload, and the attachment's bytes, CRC-32 and SHA-256 are right`, async () => {
       const onDisk = sqliteStore();
       const mounted = await mountOn(adapter, onDisk.store);
-      const proxy = await cuttingProxy(mounted.baseUrl, 3 * MIB);
       try {
-        const file = patternBytes(6 * MIB, 11);
-        const result = await tusUpload(file, { endpoint: `${proxy.baseUrl}/uploads`, retryDelays: [0, 100, 500] });
-        expect(proxy.cut()).toBe(true);
-        await expectAttachment(mounted.baseUrl, result.attachmentId, file);
-        // Resumed, not restarted: well under one extra MiB went over the wire again.
-        expect(proxy.bytesFromClient() - file.byteLength).toBeLessThan(MIB);
+        await expectResumedAfterCut(mounted.baseUrl, { size: 6 * MIB, cutAfterBytes: 3 * MIB });
       } finally {
-        await proxy.close();
         await mounted.close();
         await onDisk.close();
       }

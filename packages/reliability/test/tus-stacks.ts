@@ -1,6 +1,6 @@
 // Stores and mounts for the tus tests: SQLite or PostgreSQL metadata with
-// file-system blobs, served over loopback HTTP by @attache/node, Express or
-// Hono (each through its own package, as an application mounts it).
+// file-system blobs, served over loopback HTTP by @attache/node, Express,
+// Hono or NestJS (each through its own package, as an application mounts it).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,15 +11,17 @@ import { attache } from '@attache/express';
 import { fsBlobs } from '@attache/fs';
 import { s3Blobs } from '@attache/s3';
 import { attacheRoutes } from '@attache/hono';
+import { AttacheModule } from '@attache/nestjs';
 import { toNodeListener } from '@attache/node';
 import { postgresMetadata } from '@attache/sql/postgres';
 import { sqliteMetadata } from '@attache/sql/sqlite';
 import { listenOnLoopback, type S3Connection, type TusMountOptions, type TusServer } from '@attache/testing';
 import { serve } from '@hono/node-server';
+import { NestFactory } from '@nestjs/core';
 import express from 'express';
 import { Hono } from 'hono';
 
-export type Adapter = 'node' | 'express' | 'hono';
+export type Adapter = 'node' | 'express' | 'hono' | 'nestjs';
 
 export interface StoreOnDisk {
   store: AttachmentStore;
@@ -98,6 +100,13 @@ export async function mountOn(adapter: Adapter, store: AttachmentStore): Promise
     const app = express();
     app.use('/v1', attache({ store }));
     return listenOnLoopback(app);
+  }
+  if (adapter === 'nestjs') {
+    // As the package's README creates it: the module at /v1, Nest's body parser off.
+    const app = await NestFactory.create(AttacheModule.forRoot({ store }), { logger: ['error', 'warn'], forceCloseConnections: true, bodyParser: false });
+    await app.listen(0, '127.0.0.1');
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    return { baseUrl: `http://127.0.0.1:${port}/v1`, close: () => app.close() };
   }
   const app = new Hono().route('/v1', attacheRoutes({ store }));
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {

@@ -32,3 +32,4 @@ export * from './chromium.js';
 export * from './tus-suite.js';
 export * from './memory-bounds.js';
 export * from './parts.js';
+export * from './tus-interop.js';

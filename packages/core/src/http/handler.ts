@@ -1,8 +1,10 @@
 // `createHandler`: the Web `Request → Response` entry point every host
-// adapter mounts. It finds the route, enforces the bearer token, and turns
-// every thrown error into a response through errors.ts.
+// adapter mounts. It finds the route, answers CORS when asked to (cors.ts),
+// enforces the bearer token, and turns every thrown error into a response
+// through errors.ts.
 import { AttacheError } from '../errors.js';
 import type { AttachmentStore } from '../types.js';
+import { corsPolicy, type CorsOptions } from './cors.js';
 import { errorResponse } from './errors.js';
 import { checkQuery, ROUTES, type HandlerAction, type Method, type RouteContext } from './routes.js';
 import { matchTusPath, serveTus, UPLOAD_QUERY } from './tus.js';
@@ -33,6 +35,12 @@ export interface HandlerOptions {
    * Default: no limit.
    */
   maxConcurrentUploads?: number;
+  /**
+   * Lets browser apps on other origins call the API (tus-js-client, Uppy,
+   * fetch): preflights from these origins are answered, and answers to them
+   * carry the CORS headers. Default: none (same-origin callers only).
+   */
+  cors?: CorsOptions;
 }
 
 export interface HandleOptions {
@@ -61,17 +69,19 @@ export function createHandler(options: HandlerOptions): AttacheHandler {
   const token = options.token ? options.token : undefined;
   const checkBearer = token === undefined ? undefined : bearerChecker(token);
   const uploadSlots = new UploadSlots(options.maxConcurrentUploads ?? Infinity);
+  const cors = options.cors === undefined ? undefined : corsPolicy(options.cors);
 
   async function handle(request: Request, handleOptions?: HandleOptions): Promise<Response> {
     const basePath =
       handleOptions?.basePath === undefined ? defaultBasePath : normalizeBasePath(handleOptions.basePath);
+    const response = await route(request, basePath);
+    return cors === undefined ? response : cors.decorate(request, response);
+  }
+
+  async function route(request: Request, basePath: string): Promise<Response> {
     try {
       const routePath = relativeRoutePath(new URL(request.url).pathname, basePath);
       if (routePath === undefined) throw new AttacheError('not_found', 'no such route');
-      // Authenticate before revealing which paths exist.
-      if (checkBearer && routePath !== HEALTH_PATH && !(await checkBearer(request.headers.get('Authorization')))) {
-        throw new AttacheError('unauthorized', 'a valid bearer token is required');
-      }
       const url = new URL(request.url);
       const context: RouteContext = {
         request,
@@ -82,6 +92,15 @@ export function createHandler(options: HandlerOptions): AttacheHandler {
         uploadSlots,
         authorize: (action, scope) => runAuthorize(options.authorize, { request, action, ...scope }),
       };
+      // A browser's preflight carries no credentials: answered before authentication (tus paths keep their discovery headers).
+      if (cors?.isAllowedPreflight(request)) {
+        const tusPath = matchTusPath(routePath);
+        return cors.answerPreflight(request, tusPath === undefined ? new Response(null) : await serveTus(context, tusPath.uploadId));
+      }
+      // Authenticate before revealing which paths exist.
+      if (checkBearer && routePath !== HEALTH_PATH && !(await checkBearer(request.headers.get('Authorization')))) {
+        throw new AttacheError('unauthorized', 'a valid bearer token is required');
+      }
       // Resumable uploads (tus): `/uploads` and `/uploads/<id>`.
       const tus = matchTusPath(routePath);
       if (tus !== undefined) {

@@ -1,6 +1,7 @@
 export { createHandler } from './handler.js';
 export { routeTakesJsonBody } from './routes.js';
 export type { AttacheHandler, AuthorizeContext, AuthorizeHook, HandleOptions, HandlerAction, HandlerOptions } from './handler.js';
+export { checkCorsOptions, parseCorsOrigins, CORS_ALLOWED_HEADERS, CORS_ALLOWED_METHODS, CORS_EXPOSED_HEADERS, type CorsOptions } from './cors.js';
 // In-app uploads (the application's own routes): the one entry, and the
 // mistakes it refuses, for adapters that parse forms themselves (multer).
 export {

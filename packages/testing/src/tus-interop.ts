@@ -1,0 +1,127 @@
+// tus-js-client (the reference client, from Node) against a running server,
+// with the connection cut mid-upload by a TCP proxy in front of it, as a
+// flaky network would. Shared by every runtime's interop test: the Node
+// adapters (packages/reliability), NestJS, the Worker in miniflare, Bun.
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { Upload, type UploadOptions } from 'tus-js-client';
+import { expect } from 'vitest';
+import { digestsOf, expectSameBytes, patternBytes } from './tus-suite.js';
+
+export const MIB = 1024 * 1024;
+
+export interface CuttingProxy {
+  /** The proxy's origin + the server's path, e.g. `http://127.0.0.1:4000/v1`. */
+  baseUrl: string;
+  /** Bytes the client sent through the proxy (request lines, headers and bodies). */
+  bytesFromClient(): number;
+  /** Whether the cut happened. */
+  cut(): boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP proxy to `baseUrl` that, once, cuts every connection when the
+ * client has sent more than `cutAfterBytes` through it.
+ */
+export async function cuttingProxy(baseUrl: string, cutAfterBytes: number): Promise<CuttingProxy> {
+  const target = new URL(baseUrl);
+  let fromClient = 0;
+  let didCut = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(client).add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('data', (chunk: Buffer) => {
+      fromClient += chunk.byteLength;
+      if (!didCut && fromClient > cutAfterBytes) {
+        didCut = true;
+        // Forward what fits under the threshold, then cut: the server took part of a body.
+        upstream.write(chunk.subarray(0, Math.max(0, chunk.byteLength - (fromClient - cutAfterBytes))), drop);
+        return;
+      }
+      if (!upstream.write(chunk)) client.pause();
+    });
+    upstream.on('drain', () => client.resume());
+    upstream.on('data', (chunk: Buffer) => {
+      if (!client.write(chunk)) upstream.pause();
+    });
+    client.on('drain', () => upstream.resume());
+    client.on('close', drop).on('error', drop);
+    upstream.on('close', drop).on('error', drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}${target.pathname}`,
+    bytesFromClient: () => fromClient,
+    cut: () => didCut,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export interface TusResult {
+  uploadUrl: string;
+  attachmentId: string;
+}
+
+/** Runs one tus-js-client upload to its end (or its error). */
+export function tusUpload(file: Uint8Array, options: UploadOptions, onUploadUrl?: (url: string) => void): Promise<TusResult> {
+  return new Promise((resolve, reject) => {
+    const upload: Upload = new Upload(Buffer.from(file.buffer, file.byteOffset, file.byteLength), {
+      metadata: { filename: 'video.mp4', filetype: 'video/mp4' },
+      ...options,
+      onUploadUrlAvailable: () => onUploadUrl?.(upload.url!),
+      onSuccess: ({ lastResponse }) =>
+        resolve({ uploadUrl: upload.url!, attachmentId: lastResponse.getHeader('X-Attachment-ID') ?? '' }),
+      onError: reject,
+    });
+    upload.start();
+  });
+}
+
+/** Downloads attachment `id` and checks its bytes and the CRC-32 and SHA-256 the server reports. */
+export async function expectAttachment(baseUrl: string, id: string, file: Uint8Array): Promise<void> {
+  const response = await fetch(`${baseUrl}/attachment?id=${id}`);
+  expect(response.status).toBe(200);
+  expectSameBytes(new Uint8Array(await response.arrayBuffer()), file);
+  expect({ crc32: response.headers.get('X-Attachment-CRC32'), sha256: response.headers.get('X-Attachment-SHA256') }).toEqual(digestsOf(file));
+}
+
+export interface CutUploadOptions {
+  /** Default 6 MiB. */
+  size?: number;
+  /** Bytes on the wire before the cut; default half the file. */
+  cutAfterBytes?: number;
+  /** tus-js-client's options (chunkSize, headers...), on top of the endpoint and retries. */
+  client?: Omit<UploadOptions, 'endpoint'>;
+  /** Query for the creation request, e.g. `?key=videos/1`. */
+  query?: string;
+}
+
+/**
+ * The interop scenario every runtime passes: tus-js-client uploads a file to
+ * `<baseUrl>/uploads` through a proxy that cuts the connection mid-upload;
+ * the client resumes, the attachment's bytes, CRC-32 and SHA-256 are right,
+ * and it was resumed, not restarted (under one extra MiB went over the wire).
+ */
+export async function expectResumedAfterCut(baseUrl: string, options: CutUploadOptions = {}): Promise<TusResult> {
+  const size = options.size ?? 6 * MIB;
+  const proxy = await cuttingProxy(baseUrl, options.cutAfterBytes ?? size / 2);
+  try {
+    const file = patternBytes(size, 11);
+    const result = await tusUpload(file, { retryDelays: [0, 100, 500], ...options.client, endpoint: `${proxy.baseUrl}/uploads${options.query ?? ''}` });
+    expect(proxy.cut()).toBe(true);
+    await expectAttachment(baseUrl, result.attachmentId, file);
+    expect(proxy.bytesFromClient() - file.byteLength).toBeLessThan(MIB);
+    return result;
+  } finally {
+    await proxy.close();
+  }
+}
