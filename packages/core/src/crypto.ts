@@ -37,14 +37,15 @@ const FORMAT_VERSION = 1;
 const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const MASTER_KEY_SIZE = 32;
 /**
- * Segments per chunk handed on, both ways: 4 × 64 KiB, the size of the file
- * store's reads, so a download or upload of encrypted bytes makes no more
- * writes (socket or file) than a plaintext one, and with WebCrypto this many
- * segments are sealed or opened at once.
+ * Segments of plaintext per chunk a read hands on: 4 × 64 KiB, the size of
+ * the file store's reads, so an encrypted download makes no more socket
+ * writes than a plaintext one.
  */
 const BATCH_SEGMENTS = 4;
-/** Segments a read decrypts ahead of its consumer (memory: this many segments, plus the chunk being handed over). */
+/** Segments a read opens ahead of its consumer (memory: this many segments, plus the chunk being handed over). */
 const READ_AHEAD = BATCH_SEGMENTS;
+/** Segments an upload seals side by side when sealing is asynchronous (WebCrypto). */
+const SEAL_AHEAD = 4;
 
 const encoder = new TextEncoder();
 
@@ -200,9 +201,10 @@ export class Keyring {
   /**
    * Encrypts a plaintext stream for the object `versionId` with the active
    * key. A full segment is sealed only once a byte after it arrives, so the
-   * last one is known to be last; sealed segments are handed on
-   * BATCH_SEGMENTS at a time (the header rides with the first ones). It holds
-   * one segment filling and one chunk of sealed segments.
+   * last one is known to be last, and each sealed segment is handed on as one
+   * chunk (the header rides with the first): at once when sealing is inline
+   * (node:crypto); with WebCrypto, up to SEAL_AHEAD seal side by side. It
+   * holds one segment filling and the segments being sealed.
    */
   encrypt(versionId: string): TransformStream<Uint8Array, Uint8Array> {
     const keyId = this.activeKeyId;
@@ -214,30 +216,26 @@ export class Keyring {
     let filled = 0;
     let index = 0;
     let key: SegmentKey;
-    let out = new Uint8Array(header.byteLength + BATCH_SEGMENTS * SEALED_SIZE);
-    out.set(header, 0);
-    let used = header.byteLength;
-    // WebCrypto seals asynchronously: those of the chunk being filled run side by side.
-    let sealing: Promise<void>[] = [];
+    // Sealed or sealing segments not handed on yet, in order; `done` is pending work.
+    const queue: { out: Uint8Array; done: Promise<void> | undefined }[] = [];
     const seal = (final: boolean) => {
-      const done = key.seal(nonceOf(index, final), aadOf(header, versionBytes, index, final), pending.subarray(0, filled), out, used);
-      if (done) {
-        // Awaited by the next handOn; until then a failure must not count as unhandled.
-        done.catch(() => {});
-        sealing.push(done);
-      }
-      used += filled + TAG_SIZE;
+      const prefix = index === 0 ? header.byteLength : 0;
+      const out = new Uint8Array(prefix + filled + TAG_SIZE);
+      if (prefix > 0) out.set(header, 0);
+      const done = key.seal(nonceOf(index, final), aadOf(header, versionBytes, index, final), pending.subarray(0, filled), out, prefix);
+      // Awaited by handOn; until then a failure must not count as unhandled.
+      if (done) done.catch(() => {});
+      queue.push({ out, done: done ?? undefined });
       index += 1;
       filled = 0;
     };
-    const handOn = async (controller: TransformStreamDefaultController<Uint8Array>) => {
-      const waiting = sealing;
-      sealing = [];
-      await Promise.all(waiting);
-      controller.enqueue(out.subarray(0, used));
-      // A fresh chunk: the one handed on now belongs to the consumer.
-      out = new Uint8Array(BATCH_SEGMENTS * SEALED_SIZE);
-      used = 0;
+    /** Hands on, in order, every sealed segment, waiting while more than `inFlight` are still sealing. */
+    const handOn = async (controller: TransformStreamDefaultController<Uint8Array>, inFlight: number) => {
+      while (queue.length > 0 && (queue[0]!.done === undefined || queue.length > inFlight)) {
+        const { out, done } = queue.shift()!;
+        if (done) await done;
+        controller.enqueue(out);
+      }
     };
     return new TransformStream<Uint8Array, Uint8Array>(
       {
@@ -249,7 +247,7 @@ export class Keyring {
           while (at < chunk.byteLength) {
             if (filled === SEGMENT_SIZE) {
               seal(false);
-              if (used + SEALED_SIZE > out.byteLength) await handOn(controller);
+              await handOn(controller, SEAL_AHEAD - 1);
             }
             const take = Math.min(SEGMENT_SIZE - filled, chunk.byteLength - at);
             pending.set(chunk.subarray(at, at + take), filled);
@@ -259,7 +257,7 @@ export class Keyring {
         },
         async flush(controller) {
           seal(true);
-          await handOn(controller);
+          await handOn(controller, 0);
         },
       },
       { highWaterMark: 1 },
