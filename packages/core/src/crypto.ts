@@ -37,10 +37,13 @@ const FORMAT_VERSION = 1;
 const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const MASTER_KEY_SIZE = 32;
 /**
- * Segments a read opens ahead of its consumer (memory: this many segments,
- * plus the one being handed over); with WebCrypto they are opened side by side.
+ * Segments of plaintext per chunk a read hands on: 4 × 64 KiB, the size of
+ * the file store's reads, so an encrypted download makes no more socket
+ * writes than a plaintext one.
  */
-const READ_AHEAD = 4;
+const BATCH_SEGMENTS = 4;
+/** Segments a read opens ahead of its consumer (memory: this many segments, plus the chunk being handed over). */
+const READ_AHEAD = BATCH_SEGMENTS;
 /** Segments an upload seals side by side when sealing is asynchronous (WebCrypto). */
 const SEAL_AHEAD = 4;
 
@@ -270,8 +273,8 @@ export class Keyring {
    * so a blob that moves afterwards is still read whole; undefined when
    * either finds no blob. The stream yields exactly the requested bytes or
    * errors with `decryption_failed`; it never ends early. It decrypts up to
-   * READ_AHEAD segments ahead of its consumer and hands each segment's
-   * plaintext on as one chunk.
+   * READ_AHEAD segments ahead of its consumer and hands on up to
+   * BATCH_SEGMENTS segments' plaintext per chunk.
    */
   async open(object: EncryptedObject, read: CiphertextReader, range?: ByteRange): Promise<ReadableStream<Uint8Array> | undefined> {
     const { keyId, size } = object;
@@ -304,13 +307,16 @@ export class Keyring {
     let header: Bytes | undefined;
     let key: SegmentKey | undefined;
     let index = first;
+    // A failure found after some segments of a chunk were opened: those are
+    // handed on first, and the stream errors on the next pull.
+    let failure: unknown;
     const cancelAll = async (reason?: unknown) => {
       await segments.cancel(reason);
       if (headerSource !== segments) await headerSource.cancel(reason);
     };
 
     // Segments are read in order, and opened while the consumer still
-    // handles the one before: at most READ_AHEAD segments in flight.
+    // handles the chunk before: at most READ_AHEAD segments in flight.
     let reads: Promise<unknown> = Promise.resolve();
     const inFlight: Promise<Uint8Array>[] = [];
     let nextToStart = first;
@@ -339,28 +345,37 @@ export class Keyring {
     return new ReadableStream<Uint8Array>(
       {
         pull: async (controller) => {
+          if (failure !== undefined) throw failure;
+          const parts: Uint8Array[] = [];
           try {
             if (!key || !header) {
               header = await headerSource.readExactly(headerBytes, 'the header is truncated');
               if (headerSource !== segments) await headerSource.cancel();
               key = await this.dataKey(keyId, decodeHeader(header, keyId), object.versionId);
             }
-            while (inFlight.length < READ_AHEAD && nextToStart <= last) startNext(key, header);
-            const plaintext = await inFlight.shift()!;
-            const segmentStart = index * SEGMENT_SIZE;
-            const from = Math.max(start, segmentStart) - segmentStart;
-            const to = Math.min(end + 1, segmentStart + segmentLength(index, size)) - segmentStart;
-            if (to > from) controller.enqueue(plaintext.subarray(from, to));
-            index += 1;
+            do {
+              while (inFlight.length < READ_AHEAD && nextToStart <= last) startNext(key, header);
+              const plaintext = await inFlight.shift()!;
+              const segmentStart = index * SEGMENT_SIZE;
+              const from = Math.max(start, segmentStart) - segmentStart;
+              const to = Math.min(end + 1, segmentStart + segmentLength(index, size)) - segmentStart;
+              if (to > from) parts.push(plaintext.subarray(from, to));
+              index += 1;
+            } while (index <= last && parts.length < BATCH_SEGMENTS);
             if (index > last) {
               if (range === undefined && !(await segments.atEnd())) throw decryptionFailed('bytes follow the last segment');
               await cancelAll();
+              if (parts.length > 0) controller.enqueue(joined(parts));
               controller.close();
+            } else {
+              controller.enqueue(joined(parts));
             }
           } catch (error) {
             // Authentication failures are already `decryption_failed`; a failing read keeps its own error.
             await cancelAll(error);
-            throw error;
+            if (parts.length === 0) throw error;
+            failure = error;
+            controller.enqueue(joined(parts));
           }
         },
         cancel: (reason) => cancelAll(reason),
@@ -368,6 +383,18 @@ export class Keyring {
       { highWaterMark: 0 },
     );
   }
+}
+
+/** One chunk of `parts` (copied only when there are several). */
+function joined(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const whole = new Uint8Array(parts.reduce((n, part) => n + part.byteLength, 0));
+  let at = 0;
+  for (const part of parts) {
+    whole.set(part, at);
+    at += part.byteLength;
+  }
+  return whole;
 }
 
 export function keyUnavailable(keyId: string): AttacheError {
