@@ -20,24 +20,34 @@
 // index and whether it is the last one, so a reordered, dropped, truncated or
 // appended segment fails authentication; the associated data also covers the
 // header and the version id.
+//
+// The AES-GCM itself is `node:crypto` called inline where the runtime has it,
+// WebCrypto elsewhere (aes-gcm.ts): the same bytes either way.
+import { defaultAesGcm, subtle, TAG_SIZE, type AesGcm, type Bytes, type SegmentKey } from './aes-gcm.js';
 import type { ByteRange } from './ports.js';
 import { AttacheError } from './errors.js';
 
 /** Plaintext bytes per segment. */
 export const SEGMENT_SIZE = 64 * 1024;
-const TAG_SIZE = 16;
+/** Stored bytes of a full segment. */
+const SEALED_SIZE = SEGMENT_SIZE + TAG_SIZE;
 const SALT_SIZE = 16;
 const MAGIC = new Uint8Array([0x41, 0x54, 0x43, 0x45]); // "ATCE"
 const FORMAT_VERSION = 1;
 const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const MASTER_KEY_SIZE = 32;
-/** Segments a read decrypts ahead of its consumer (memory: this many segments, plus the one being handed over). */
-const READ_AHEAD = 2;
+/**
+ * Segments of plaintext per chunk a read hands on: 4 × 64 KiB, the size of
+ * the file store's reads, so an encrypted download makes no more socket
+ * writes than a plaintext one.
+ */
+const BATCH_SEGMENTS = 4;
+/** Segments a read opens ahead of its consumer (memory: this many segments, plus the chunk being handed over). */
+const READ_AHEAD = BATCH_SEGMENTS;
+/** Segments an upload seals side by side when sealing is asynchronous (WebCrypto). */
+const SEAL_AHEAD = 4;
 
 const encoder = new TextEncoder();
-
-/** Bytes WebCrypto accepts: a view of an ordinary ArrayBuffer. */
-type Bytes = Uint8Array<ArrayBuffer>;
 
 export interface EncryptionOptions {
   /** Master keys by key id (`[A-Za-z0-9._-]`, up to 64 characters); each exactly 32 bytes. */
@@ -56,12 +66,6 @@ export interface EncryptedObject {
 
 /** Reads bytes of the stored object (a byte range, or all of it); undefined when it does not exist. */
 export type CiphertextReader = (range?: ByteRange) => Promise<ReadableStream<Uint8Array> | undefined>;
-
-function subtle(): SubtleCrypto {
-  const api = globalThis.crypto?.subtle;
-  if (!api) throw new AttacheError('internal', 'encryption at rest needs WebCrypto (globalThis.crypto.subtle)');
-  return api;
-}
 
 /** Checks the options at once (a TypeError, like every other bad store option). */
 export function checkEncryptionOptions(options: EncryptionOptions): void {
@@ -156,12 +160,15 @@ function aadOf(header: Uint8Array, versionId: Uint8Array, index: number, final: 
  */
 export class Keyring {
   readonly activeKeyId: string;
+  /** The AES-GCM in use: node:crypto inline where the runtime has it (the default), else WebCrypto. */
+  readonly aesGcm: AesGcm;
   private readonly raw: ReadonlyMap<string, Bytes>;
   private readonly imported = new Map<string, Promise<CryptoKey>>();
 
-  constructor(options: EncryptionOptions) {
+  constructor(options: EncryptionOptions, aesGcm: AesGcm = defaultAesGcm()) {
     checkEncryptionOptions(options);
     this.activeKeyId = options.activeKeyId;
+    this.aesGcm = aesGcm;
     // Copied, so a caller that reuses its buffer cannot change our keys.
     this.raw = new Map(Object.entries(options.keys).map(([id, key]) => [id, key.slice()]));
   }
@@ -175,67 +182,73 @@ export class Keyring {
     if (!key) {
       const raw = this.raw.get(keyId);
       if (!raw) return Promise.reject(keyUnavailable(keyId));
-      key = subtle().importKey('raw', raw, 'HKDF', false, ['deriveKey']);
+      key = subtle().importKey('raw', raw, 'HKDF', false, ['deriveBits']);
       this.imported.set(keyId, key);
     }
     return key;
   }
 
-  private async dataKey(keyId: string, salt: Bytes, versionId: string): Promise<CryptoKey> {
-    return subtle().deriveKey(
+  // HKDF's first 256 bits: the very key WebCrypto's deriveKey(…, AES-GCM 256) gives.
+  private async dataKey(keyId: string, salt: Bytes, versionId: string): Promise<SegmentKey> {
+    const bits = await subtle().deriveBits(
       { name: 'HKDF', hash: 'SHA-256', salt, info: encoder.encode(`attache/v1 data key\0${versionId}`) },
       await this.masterKey(keyId),
-      { name: 'AES-GCM', length: 256 },
-      false,
-      ['encrypt', 'decrypt'],
+      256,
     );
+    return this.aesGcm.importKey(new Uint8Array(bits));
   }
 
   /**
    * Encrypts a plaintext stream for the object `versionId` with the active
-   * key. It holds one segment filling and one being sealed: a full segment is
-   * sealed only once a byte after it arrives, so the last one is known to be last.
+   * key. A full segment is sealed only once a byte after it arrives, so the
+   * last one is known to be last, and each sealed segment is handed on as one
+   * chunk (the header rides with the first): at once when sealing is inline
+   * (node:crypto); with WebCrypto, up to SEAL_AHEAD seal side by side. It
+   * holds one segment filling and the segments being sealed.
    */
   encrypt(versionId: string): TransformStream<Uint8Array, Uint8Array> {
     const keyId = this.activeKeyId;
     const salt = globalThis.crypto.getRandomValues(new Uint8Array(SALT_SIZE));
     const header = encodeHeader(keyId, salt);
     const versionBytes = encoder.encode(versionId);
-    let pending = new Uint8Array(SEGMENT_SIZE);
+    // Reused from segment to segment: sealing copies its input at the call.
+    const pending = new Uint8Array(SEGMENT_SIZE);
     let filled = 0;
     let index = 0;
-    let key: CryptoKey;
-    // One segment is sealed while the next one fills; it is handed on, in
-    // order, before the next seal starts.
-    let sealing: Promise<ArrayBuffer> | undefined;
-    const handOn = async (controller: TransformStreamDefaultController<Uint8Array>) => {
-      if (sealing) controller.enqueue(new Uint8Array(await sealing));
-      sealing = undefined;
-    };
-    const seal = async (controller: TransformStreamDefaultController<Uint8Array>, final: boolean) => {
-      await handOn(controller);
-      sealing = subtle().encrypt(
-        { name: 'AES-GCM', iv: nonceOf(index, final), additionalData: aadOf(header, versionBytes, index, final), tagLength: 128 },
-        key,
-        pending.subarray(0, filled),
-      );
-      // Awaited by the next handOn; until then a failure must not count as unhandled.
-      sealing.catch(() => {});
-      // A fresh buffer: the one just handed to encrypt stays untouched until it is sealed.
-      pending = new Uint8Array(SEGMENT_SIZE);
+    let key: SegmentKey;
+    // Sealed or sealing segments not handed on yet, in order; `done` is pending work.
+    const queue: { out: Uint8Array; done: Promise<void> | undefined }[] = [];
+    const seal = (final: boolean) => {
+      const prefix = index === 0 ? header.byteLength : 0;
+      const out = new Uint8Array(prefix + filled + TAG_SIZE);
+      if (prefix > 0) out.set(header, 0);
+      const done = key.seal(nonceOf(index, final), aadOf(header, versionBytes, index, final), pending.subarray(0, filled), out, prefix);
+      // Awaited by handOn; until then a failure must not count as unhandled.
+      if (done) done.catch(() => {});
+      queue.push({ out, done: done ?? undefined });
       index += 1;
       filled = 0;
     };
+    /** Hands on, in order, every sealed segment, waiting while more than `inFlight` are still sealing. */
+    const handOn = async (controller: TransformStreamDefaultController<Uint8Array>, inFlight: number) => {
+      while (queue.length > 0 && (queue[0]!.done === undefined || queue.length > inFlight)) {
+        const { out, done } = queue.shift()!;
+        if (done) await done;
+        controller.enqueue(out);
+      }
+    };
     return new TransformStream<Uint8Array, Uint8Array>(
       {
-        start: async (controller) => {
+        start: async () => {
           key = await this.dataKey(keyId, salt, versionId);
-          controller.enqueue(header.slice());
         },
         async transform(chunk, controller) {
           let at = 0;
           while (at < chunk.byteLength) {
-            if (filled === SEGMENT_SIZE) await seal(controller, false);
+            if (filled === SEGMENT_SIZE) {
+              seal(false);
+              await handOn(controller, SEAL_AHEAD - 1);
+            }
             const take = Math.min(SEGMENT_SIZE - filled, chunk.byteLength - at);
             pending.set(chunk.subarray(at, at + take), filled);
             filled += take;
@@ -243,8 +256,8 @@ export class Keyring {
           }
         },
         async flush(controller) {
-          await seal(controller, true);
-          await handOn(controller);
+          seal(true);
+          await handOn(controller, 0);
         },
       },
       { highWaterMark: 1 },
@@ -260,7 +273,8 @@ export class Keyring {
    * so a blob that moves afterwards is still read whole; undefined when
    * either finds no blob. The stream yields exactly the requested bytes or
    * errors with `decryption_failed`; it never ends early. It decrypts up to
-   * READ_AHEAD segments ahead of its consumer.
+   * READ_AHEAD segments ahead of its consumer and hands on up to
+   * BATCH_SEGMENTS segments' plaintext per chunk.
    */
   async open(object: EncryptedObject, read: CiphertextReader, range?: ByteRange): Promise<ReadableStream<Uint8Array> | undefined> {
     const { keyId, size } = object;
@@ -270,7 +284,7 @@ export class Keyring {
     const first = Math.floor(start / SEGMENT_SIZE);
     const last = size === 0 ? 0 : Math.floor(end / SEGMENT_SIZE);
     const headerBytes = headerSize(keyId);
-    const segmentOffset = (index: number) => headerBytes + index * (SEGMENT_SIZE + TAG_SIZE);
+    const segmentOffset = (index: number) => headerBytes + index * SEALED_SIZE;
     const lastEnd = segmentOffset(last) + segmentLength(last, size) + TAG_SIZE - 1;
 
     let headerStream: ReadableStream<Uint8Array> | undefined;
@@ -291,19 +305,22 @@ export class Keyring {
     const headerSource = headerStream ? new ExactReader(headerStream) : segments;
     const versionBytes = encoder.encode(object.versionId);
     let header: Bytes | undefined;
-    let key: CryptoKey | undefined;
+    let key: SegmentKey | undefined;
     let index = first;
+    // A failure found after some segments of a chunk were opened: those are
+    // handed on first, and the stream errors on the next pull.
+    let failure: unknown;
     const cancelAll = async (reason?: unknown) => {
       await segments.cancel(reason);
       if (headerSource !== segments) await headerSource.cancel(reason);
     };
 
-    // Segments are read in order, and each is decrypted while the consumer
-    // still handles the one before it: at most READ_AHEAD segments in flight.
+    // Segments are read in order, and opened while the consumer still
+    // handles the chunk before: at most READ_AHEAD segments in flight.
     let reads: Promise<unknown> = Promise.resolve();
     const inFlight: Promise<Uint8Array>[] = [];
     let nextToStart = first;
-    const startNext = (dataKey: CryptoKey, sealedHeader: Bytes) => {
+    const startNext = (dataKey: SegmentKey, sealedHeader: Bytes) => {
       const segment = nextToStart++;
       const final = segment === segmentCount(size) - 1;
       const length = segmentLength(segment, size);
@@ -311,13 +328,7 @@ export class Keyring {
       reads = sealed;
       const opened = sealed.then(async (bytes) => {
         try {
-          return new Uint8Array(
-            await subtle().decrypt(
-              { name: 'AES-GCM', iv: nonceOf(segment, final), additionalData: aadOf(sealedHeader, versionBytes, segment, final), tagLength: 128 },
-              dataKey,
-              bytes,
-            ),
-          );
+          return await dataKey.open(nonceOf(segment, final), aadOf(sealedHeader, versionBytes, segment, final), bytes);
         } catch (cause) {
           throw new AttacheError(
             'decryption_failed',
@@ -334,29 +345,37 @@ export class Keyring {
     return new ReadableStream<Uint8Array>(
       {
         pull: async (controller) => {
+          if (failure !== undefined) throw failure;
+          const parts: Uint8Array[] = [];
           try {
             if (!key || !header) {
               header = await headerSource.readExactly(headerBytes, 'the header is truncated');
               if (headerSource !== segments) await headerSource.cancel();
               key = await this.dataKey(keyId, decodeHeader(header, keyId), object.versionId);
             }
-            while (inFlight.length < READ_AHEAD && nextToStart <= last) startNext(key, header);
-            const plaintext = await inFlight.shift()!;
-            const length = segmentLength(index, size);
-            const segmentStart = index * SEGMENT_SIZE;
-            const from = Math.max(start, segmentStart) - segmentStart;
-            const to = Math.min(end + 1, segmentStart + length) - segmentStart;
-            if (to > from) controller.enqueue(plaintext.subarray(from, to));
-            index += 1;
+            do {
+              while (inFlight.length < READ_AHEAD && nextToStart <= last) startNext(key, header);
+              const plaintext = await inFlight.shift()!;
+              const segmentStart = index * SEGMENT_SIZE;
+              const from = Math.max(start, segmentStart) - segmentStart;
+              const to = Math.min(end + 1, segmentStart + segmentLength(index, size)) - segmentStart;
+              if (to > from) parts.push(plaintext.subarray(from, to));
+              index += 1;
+            } while (index <= last && parts.length < BATCH_SEGMENTS);
             if (index > last) {
               if (range === undefined && !(await segments.atEnd())) throw decryptionFailed('bytes follow the last segment');
               await cancelAll();
+              if (parts.length > 0) controller.enqueue(joined(parts));
               controller.close();
+            } else {
+              controller.enqueue(joined(parts));
             }
           } catch (error) {
             // Authentication failures are already `decryption_failed`; a failing read keeps its own error.
             await cancelAll(error);
-            throw error;
+            if (parts.length === 0) throw error;
+            failure = error;
+            controller.enqueue(joined(parts));
           }
         },
         cancel: (reason) => cancelAll(reason),
@@ -364,6 +383,18 @@ export class Keyring {
       { highWaterMark: 0 },
     );
   }
+}
+
+/** One chunk of `parts` (copied only when there are several). */
+function joined(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const whole = new Uint8Array(parts.reduce((n, part) => n + part.byteLength, 0));
+  let at = 0;
+  for (const part of parts) {
+    whole.set(part, at);
+    at += part.byteLength;
+  }
+  return whole;
 }
 
 export function keyUnavailable(keyId: string): AttacheError {
