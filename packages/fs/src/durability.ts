@@ -2,6 +2,7 @@
 // crash-safe once the directory holding the new entry has been fsynced.
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { sharedSync, type SharedSync } from '@attache/core';
 
 export function errorCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
@@ -9,7 +10,7 @@ export function errorCode(error: unknown): string | undefined {
     : undefined;
 }
 
-export async function syncDirectory(directory: string): Promise<void> {
+async function fsyncDirectory(directory: string): Promise<void> {
   let handle;
   try {
     handle = await open(directory, 'r');
@@ -30,37 +31,61 @@ export async function syncDirectory(directory: string): Promise<void> {
   }
 }
 
+/** Directories being fsynced now, with how many callers wait on each. */
+const syncing = new Map<string, { shared: SharedSync; waiting: number }>();
+
 /**
- * `mkdir -p` that also fsyncs the parent of every directory it created, so
- * the new directories survive a crash together with the file moved into them.
+ * fsyncs `directory` (so entries made in it so far are durable). Callers
+ * that wait on the same directory at the same time share fsyncs: many
+ * uploads into one directory need one or two, not one each.
  */
-export async function makeDirectoryDurably(directory: string): Promise<void> {
-  const firstCreated = await mkdir(directory, { recursive: true });
-  if (firstCreated === undefined) return;
-  const toSync: string[] = [];
-  for (let current = directory; current !== dirname(firstCreated); current = dirname(current)) {
-    toSync.push(dirname(current));
+export async function syncDirectory(directory: string): Promise<void> {
+  let entry = syncing.get(directory);
+  if (entry === undefined) {
+    entry = { shared: sharedSync({ fsync: () => fsyncDirectory(directory), close: async () => {} }), waiting: 0 };
+    syncing.set(directory, entry);
   }
-  for (const created of toSync) await syncDirectory(created);
+  entry.waiting += 1;
+  try {
+    await entry.shared.sync();
+  } finally {
+    entry.waiting -= 1;
+    if (entry.waiting === 0 && syncing.get(directory) === entry) syncing.delete(directory);
+  }
+}
+
+/** `mkdir -p`; returns the parents of the directories it created, which need an fsync for those to survive a crash. */
+async function makeDirectories(directory: string): Promise<string[]> {
+  const firstCreated = await mkdir(directory, { recursive: true });
+  if (firstCreated === undefined) return [];
+  const parents: string[] = [];
+  for (let current = directory; current !== dirname(firstCreated); current = dirname(current)) {
+    parents.push(dirname(current));
+  }
+  return parents;
 }
 
 /**
- * Moves a finished temp file to `target` atomically and durably. A concurrent
- * `delete` may prune the parent directories while we create them or before we
- * rename into them (ENOENT), so that step is retried.
+ * Moves a finished temp file to `target` atomically and durably: the
+ * directories created for it and the one it lands in are fsynced (at once)
+ * before this resolves. A concurrent `delete` may prune the parent
+ * directories while we create them or before we rename into them (ENOENT),
+ * so that step is retried.
  */
 export async function renameIntoPlace(tempFile: string, target: string): Promise<void> {
   const parent = dirname(target);
+  const toSync = new Set<string>();
   for (let attempt = 1; ; attempt++) {
     try {
-      await makeDirectoryDurably(parent);
+      for (const created of await makeDirectories(parent)) toSync.add(created);
       await rename(tempFile, target);
       break;
     } catch (error) {
       if (errorCode(error) !== 'ENOENT' || attempt >= MAX_RENAME_ATTEMPTS) throw error;
     }
   }
-  await syncDirectory(parent);
+  toSync.add(parent);
+  await Promise.all([...toSync].map((directory) => syncDirectory(directory)));
 }
 
 const MAX_RENAME_ATTEMPTS = 10;

@@ -6,7 +6,7 @@
 // in place: that is what makes hard-link copies and concurrent reads safe.
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, link, lstat, mkdir, open, opendir, readdir, rmdir, stat, unlink } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, opendir, readdir, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { AttacheError, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
 import { blobPathResolver } from './blob-paths.js';
@@ -52,6 +52,23 @@ export function fsBlobs(options: FsBlobsOptions): BlobStore {
     return join(paths.tempDir, `${randomUUID()}.part`);
   }
 
+  let tempDirMade = false;
+  /** Opens a new temp file for writing; the temp directory is made once (again if it was removed). */
+  async function openTempFile(): Promise<{ tempFile: string; handle: FileHandle }> {
+    const tempFile = join(paths.tempDir, `${randomUUID()}.part`);
+    if (!tempDirMade) {
+      await mkdir(paths.tempDir, { recursive: true });
+      tempDirMade = true;
+    }
+    try {
+      return { tempFile, handle: await open(tempFile, 'wx') };
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw error;
+      await mkdir(paths.tempDir, { recursive: true });
+      return { tempFile, handle: await open(tempFile, 'wx') };
+    }
+  }
+
   async function put(
     blobPath: string,
     body: ReadableStream<Uint8Array>,
@@ -66,8 +83,9 @@ export function fsBlobs(options: FsBlobsOptions): BlobStore {
       const target = paths.toFile(blobPath);
       if (signal?.aborted) throw signal.reason;
       signal?.addEventListener('abort', onAbort, { once: true });
-      tempFile = await newTempFile();
-      const handle = await open(tempFile, 'wx');
+      const opened = await openTempFile();
+      tempFile = opened.tempFile;
+      const { handle } = opened;
       let size = 0;
       try {
         for (;;) {

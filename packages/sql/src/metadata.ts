@@ -16,10 +16,9 @@ import type {
   UploadPartRow,
   UploadRow,
 } from '@attache/core';
-import { AttacheError, STAGING_PREFIX } from '@attache/core';
+import { AttacheError, STAGING_PREFIX, type SharedSync } from '@attache/core';
 import { Migrator, sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, attacheMigrationProvider } from './migrations.js';
-import type { SharedSync } from './shared-sync.js';
 import type {
   AttacheDatabase,
   AttachmentsTable,

@@ -6,17 +6,16 @@
 // Speed without weaker durability: the engine's transactions that queue for
 // the one connection share a commit (group commit, see metadata.ts), so one
 // WAL fsync acknowledges a whole batch; that fsync runs in the thread pool,
-// not inside COMMIT on the event loop (shared-sync.ts); and statements are
+// not inside COMMIT on the event loop (core's shared-sync.ts); and statements are
 // prepared once per SQL text and reused.
 import { mkdirSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { MetadataStore } from '@attache/core';
+import { sharedSync, type MetadataStore, type SharedSyncTarget } from '@attache/core';
 import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import { createSqlMetadata } from './metadata.js';
 import { requireDriver } from './require-driver.js';
-import { sharedSync, type SharedSyncTarget } from './shared-sync.js';
 import type { AttacheDatabase } from './schema.js';
 import { ImmediateSqliteDialect, sqliteDialectInfo } from './sqlite-dialect.js';
 
@@ -42,7 +41,7 @@ export function sqliteMetadata(options: SqliteMetadataOptions): MetadataStore {
   // Every answered commit survives a power loss: with `synchronous = FULL`
   // SQLite fsyncs the WAL inside COMMIT, blocking the event loop; on a file
   // we set NORMAL (checkpoints still sync) and fsync the WAL ourselves, off
-  // the event loop, before anyone learns of the commit (see shared-sync.ts).
+  // the event loop, before anyone learns of the commit (see @attache/core's shared-sync.ts).
   database.pragma('journal_mode = WAL');
   const durability = database.memory ? undefined : sharedSync(walFile(`${database.name}-wal`));
   database.pragma(durability === undefined ? 'synchronous = FULL' : 'synchronous = NORMAL');

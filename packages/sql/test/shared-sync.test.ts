@@ -4,12 +4,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sharedSync, type SharedSyncTarget } from '@attache/core';
 import Database from 'better-sqlite3';
 import { Kysely } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSqlMetadata } from '../src/metadata.js';
 import type { AttacheDatabase } from '../src/schema.js';
-import { sharedSync, type SharedSyncTarget } from '../src/shared-sync.js';
 import { ImmediateSqliteDialect, sqliteDialectInfo } from '../src/sqlite-dialect.js';
 import { sqliteMetadata } from '../src/sqlite.js';
 

@@ -1,4 +1,5 @@
-// One fsync shared by everyone waiting for durability. SQLite with
+// One fsync shared by everyone waiting for durability, for stores that
+// fsync a file or directory many requests write to. SQLite with
 // `synchronous = FULL` fsyncs its WAL inside COMMIT, on the caller's thread:
 // on Node that blocks the event loop for every commit. Instead the database
 // commits with `synchronous = NORMAL` (no fsync at COMMIT; checkpoints still
@@ -6,6 +7,8 @@
 // whose transaction committed; the event loop runs meanwhile, and commits
 // that land while one fsync runs share the next. Acknowledged commits are
 // exactly as durable as with FULL, which does nothing more than this fsync.
+// The fs blob store shares directory fsyncs the same way. Pure JavaScript:
+// the caller supplies the fsync.
 
 /** Shares fsyncs of one file among callers. */
 export interface SharedSync {
