@@ -18,6 +18,7 @@ import {
   startServer,
   stopServer,
   upload,
+  uploadStaged,
   withTempDir,
   type LeaseHeaders,
   type RunningCli,
@@ -244,7 +245,8 @@ describe('attache serve on a full disk', () => {
     const server = await startServer(dataDir, { ATTACHE_SWEEP_INTERVAL_SECONDS: '1' });
 
     const lease = await acquire(server.url, 'orders/promote');
-    expect((await upload(server.url, lease, 'scan.bin', bytes(300_000, 10))).status).toBe(200);
+    expect((await uploadStaged(server.url, lease, 'scan.bin', bytes(300_000, 10))).status).toBe(200);
+    expect(await filesUnder(blobs)).not.toContainEqual(expect.stringMatching(/^state\/default\/orders\/promote\//));
     // Promotion creates state/<ns>/<key>/attachments/: no inode left for it.
     const fillerDir = join(disk.path, 'filler');
     await mkdir(fillerDir);

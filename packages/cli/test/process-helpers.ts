@@ -178,6 +178,17 @@ export async function upload(url: string, lease: LeaseHeaders, name: string, byt
   });
 }
 
+/**
+ * The same upload as a multipart form of one file: the server cannot tell it
+ * is the only part until the form ends, so it stages the blob and promotes it
+ * after the commit (a raw upload goes straight to its committed path).
+ */
+export async function uploadStaged(url: string, lease: LeaseHeaders, name: string, bytes: Uint8Array<ArrayBuffer>): Promise<Response> {
+  const form = new FormData();
+  form.append('file', new Blob([bytes], { type: 'application/octet-stream' }), name);
+  return fetch(`${url}/v1/attachments?key=${encodeURIComponent(lease.key)}`, { method: 'POST', headers: leaseHeaders(lease), body: form });
+}
+
 export async function release(url: string, lease: LeaseHeaders): Promise<Response> {
   return fetch(`${url}/v1/release`, {
     method: 'POST',
