@@ -209,35 +209,49 @@ describe('Cloudflare Worker in miniflare', () => {
     const lease = (await acquired.json()) as Lease;
     const size = 64 * MiB;
     const sent = createHash('sha256');
+    // A multipart form of one file, streamed: the server cannot know it is
+    // the only part, so it stages the object and promotes it after the
+    // release (a raw upload would go straight to its committed path).
+    const boundary = 'attache-worker-test';
+    const encoder = new TextEncoder();
     const body = patternStream(size, MiB).pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
+        start(controller) {
+          controller.enqueue(
+            encoder.encode(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+          );
+        },
         transform(chunk, controller) {
           sent.update(chunk);
           controller.enqueue(chunk);
         },
+        flush(controller) {
+          controller.enqueue(encoder.encode(`\r\n--${boundary}--\r\n`));
+        },
       }),
     );
-    const uploaded = await fetch(`${defaults.baseUrl}/attachments?key=large&name=big.bin`, {
+    const uploaded = await fetch(`${defaults.baseUrl}/attachments?key=large`, {
       method: 'POST',
-      headers: { ...leaseHeaders(lease), 'content-type': 'application/octet-stream' },
+      headers: { ...leaseHeaders(lease), 'content-type': `multipart/form-data; boundary=${boundary}` },
       body,
       duplex: 'half',
     } as RequestInit);
     expect(uploaded.status).toBe(200);
-    const { attachment } = (await uploaded.json()) as { attachment: { size: number; sha256: string } };
+    const [attachment] = ((await uploaded.json()) as { attachments: Array<{ size: number; sha256: string }> }).attachments;
     const expected = sent.digest('hex');
     expect(attachment).toMatchObject({ size, sha256: expected });
+    const atCommittedPath = async () => {
+      for await (const blob of r2Blobs({ bucket: defaults.bucket }).list('state/default/large/attachments/')) if (blob.size === size) return true;
+      return false;
+    };
+    expect(await atCommittedPath()).toBe(false);
     expect((await postJson('/release', { key: 'large', lease_id: lease.lease_id, txn_id: lease.txn_id }, leaseHeaders(lease))).status).toBe(200);
     // The download starts on the staged object; it pauses after its first
     // chunk until promotion has copied the object and would have deleted
     // the staged one, then reads on.
     const download = await fetch(`${defaults.baseUrl}/attachment?key=large&name=big.bin`);
     expect(download.status).toBe(200);
-    const blobs = r2Blobs({ bucket: defaults.bucket });
-    const promoted = async () => {
-      for await (const blob of blobs.list('state/default/large/attachments/')) if (blob.size === size) return true;
-      return false;
-    };
+    const promoted = atCommittedPath;
     const received = createHash('sha256');
     let length = 0;
     for await (const chunk of download.body as unknown as AsyncIterable<Uint8Array>) {

@@ -37,9 +37,15 @@ function pattern(size: number, seed: number): Uint8Array {
   return bytes;
 }
 
+/**
+ * The multi-segment object: larger than one chunk of decrypted output (four
+ * 64 KiB segments), so its progress is reported while it streams.
+ */
+const LARGE_SIZE = 600_000;
+
 /** What the seeded store holds: a key with a multi-segment, an empty and a small object, plus two documents. */
 const KEYED = new Map<string, Uint8Array>([
-  ['a.bin', pattern(200_000, 1)],
+  ['a.bin', pattern(LARGE_SIZE, 1)],
   ['empty.txt', new Uint8Array(0)],
   ['note.txt', encoder.encode(`${MARKER} in a keyed attachment`)],
 ]);
@@ -310,7 +316,7 @@ export function describeKeyRotation(name: string, fixture: EngineFixture & { reo
       expect(seen[0]).toEqual({ activeKeyId: 'k2', totalObjects: 5, totalBytes, doneObjects: 0, doneBytes: 0 });
       expect(seen.at(-1)).toEqual({ activeKeyId: 'k2', totalObjects: 5, totalBytes, doneObjects: 5, doneBytes: totalBytes });
       // Bytes are reported while a large object streams, not only when it is done.
-      expect(seen.some((progress) => progress.doneBytes > 0 && progress.doneBytes < 200_000)).toBe(true);
+      expect(seen.some((progress) => progress.doneBytes > 0 && progress.doneBytes < LARGE_SIZE)).toBe(true);
       for (let index = 1; index < seen.length; index++) {
         expect(seen[index]!.doneBytes).toBeGreaterThanOrEqual(seen[index - 1]!.doneBytes);
         expect(seen[index]!.doneObjects).toBeGreaterThanOrEqual(seen[index - 1]!.doneObjects);
