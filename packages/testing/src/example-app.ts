@@ -148,11 +148,18 @@ export interface RunningExampleApp {
 
 /** The files under `dir`, recursively, relative to it (sorted). */
 export async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((entry) => entry.isFile())
-    .map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1))
-    .sort();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+      return entries
+        .filter((entry) => entry.isFile())
+        .map((entry) => join(entry.parentPath, entry.name).slice(dir.length + 1))
+        .sort();
+    } catch (error) {
+      // A directory the blob store prunes (emptied by a delete) while the walk runs: walk again.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw error;
+    }
+  }
 }
 
 export interface ExampleAppSpec {
