@@ -96,7 +96,6 @@ export async function createDocuments(
       // A chosen id is claimed first, in every namespace at once (see claimId).
       if (chosenId !== undefined) held.push(credentialsOf(await claimId(engine, settings, chosenId, txnId)));
       const credentials = await joinTransaction(attachmentId);
-      const fresh = credentials.fencingToken === 1;
       // Checked under the claim, so no other create of this id can slip in between.
       if (chosenId !== undefined) await refuseTakenId(engine, namespace, chosenId);
       const renewEveryMs = settings.leaseMs / 3;
@@ -105,7 +104,7 @@ export async function createDocuments(
         ...upload,
         attachmentId,
         // The key's first lease ever: nothing in it to overwrite.
-        freshKey: fresh,
+        freshKey: credentials.fencingToken === 1,
         // Long uploads renew the transaction's leases (earlier documents',
         // the id claim) while bytes keep flowing.
         onProgress: async () => {

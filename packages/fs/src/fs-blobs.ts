@@ -47,15 +47,17 @@ function unwritable(error: unknown): unknown {
 export function fsBlobs(options: FsBlobsOptions): BlobStore {
   const paths = blobPathResolver(options.root, options.tempDir);
 
+  const tempFileName = (): string => join(paths.tempDir, `${randomUUID()}.part`);
+
   async function newTempFile(): Promise<string> {
     await mkdir(paths.tempDir, { recursive: true });
-    return join(paths.tempDir, `${randomUUID()}.part`);
+    return tempFileName();
   }
 
   let tempDirMade = false;
   /** Opens a new temp file for writing; the temp directory is made once (again if it was removed). */
   async function openTempFile(): Promise<{ tempFile: string; handle: FileHandle }> {
-    const tempFile = join(paths.tempDir, `${randomUUID()}.part`);
+    const tempFile = tempFileName();
     if (!tempDirMade) {
       await mkdir(paths.tempDir, { recursive: true });
       tempDirMade = true;
