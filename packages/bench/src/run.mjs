@@ -50,6 +50,15 @@ async function main() {
 
   // Warm-up: JIT, SQLite pages, keep-alive connections.
   await each(() => true, (system, { client }) => closedLoop({ concurrency: 4, durationMs: 300, op: () => system.upload(client, bytesOf(KiB)) }));
+  // The large-transfer path too (a fresh server ran its first 64 MiB uploads
+  // at half its later speed, bare included): two untimed round trips each.
+  await each(() => true, async (system, { client }) => {
+    for (let round = 0; round < 2; round++) {
+      const upload = await system.uploadLarge(client, 64 * MiB);
+      if (system.download) await system.download(client, upload.id);
+      await system.cleanLarge(upload.id);
+    }
+  });
 
   const downloadIds = new Map();
   for (const size of plan.downloadSizes) {

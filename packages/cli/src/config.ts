@@ -3,7 +3,7 @@
 // a `ConfigError` into its message, the usage text and exit code 2.
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CRASH_POINTS, isCrashPoint, parseCorsOrigins, type CorsOptions, type CrashPoint } from '@attache/core';
+import { CRASH_POINTS, isCrashPoint, MAX_INLINE_BLOB_BYTES, parseCorsOrigins, type CorsOptions, type CrashPoint } from '@attache/core';
 
 export const DEFAULT_PORT = 3000;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -12,6 +12,8 @@ export const DEFAULT_DATA_DIR = './.attache';
 export const DEFAULT_IDLE_TIMEOUT_SECONDS = 60;
 /** The server sweeps this often unless ATTACHE_SWEEP_INTERVAL_SECONDS says otherwise. */
 export const DEFAULT_SWEEP_INTERVAL_SECONDS = 30;
+/** Blobs up to this size are kept in the metadata database (core's inline-blobs.ts). */
+export const DEFAULT_INLINE_BLOB_MAX_BYTES = 64 * 1024;
 /** Uploads streamed at once before new ones get 503 `unavailable` (each holds a file and a socket). */
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 256;
 /** Request line + headers (Node's own default): long query strings count here too. */
@@ -71,6 +73,8 @@ export interface ServeConfig {
   sweepIntervalSeconds: number;
   /** A blob no row points at is left alone this long before a sweep deletes it; undefined keeps core's default (60 s). */
   orphanGraceSeconds: number | undefined;
+  /** Blobs of at most this many bytes live in the metadata database (0: none). */
+  inlineBlobMaxBytes: number;
   /** A connection that sends and receives nothing for this long is closed (slow or stalled clients). */
   idleTimeoutSeconds: number;
   /** Uploads streamed at once; more are refused with 503 + Retry-After. */
@@ -90,7 +94,7 @@ export interface ServeConfig {
 }
 
 /** `attache keys rotate`: the storage of `attache serve`, opened directly (no HTTP). */
-export interface KeysRotateConfig extends Pick<ServeConfig, 'dataDir' | 'metadata' | 'blobs' | 'crashAt'> {
+export interface KeysRotateConfig extends Pick<ServeConfig, 'dataDir' | 'metadata' | 'blobs' | 'crashAt' | 'inlineBlobMaxBytes'> {
   /** The active key and the old ones to read; rotation needs encryption configured. */
   encryption: NonNullable<ServeConfig['encryption']>;
   /** Print the report as one JSON object on stdout. */
@@ -151,6 +155,8 @@ Environment:
   ATTACHE_MAX_BYTES               Largest attachment in bytes (0 = unlimited; default 1 TiB)
   ATTACHE_SWEEP_INTERVAL_SECONDS  Seconds between sweeps of expired leases and orphans (default 30)
   ATTACHE_ORPHAN_GRACE_SECONDS    Age before a sweep deletes a blob no row points at (default 60; longer than any write)
+  ATTACHE_INLINE_MAX_BYTES        Blobs up to this size are kept in the metadata database, not as files
+                                  or objects (default ${DEFAULT_INLINE_BLOB_MAX_BYTES}; 0 = none; at most ${MAX_INLINE_BLOB_BYTES})
   ATTACHE_IDLE_TIMEOUT_SECONDS    Close a connection silent this long, e.g. a stalled upload (default ${DEFAULT_IDLE_TIMEOUT_SECONDS})
   ATTACHE_MAX_CONCURRENT_UPLOADS  Uploads at once; more get 503 with Retry-After (default ${DEFAULT_MAX_CONCURRENT_UPLOADS})
   ATTACHE_MAX_HEADER_BYTES        Request line + headers, query included; more get 431 (default ${DEFAULT_MAX_HEADER_BYTES})
@@ -237,7 +243,7 @@ Re-encrypts every stored object that is not under the active master key
 with the keys in ATTACHE_OLD_MASTER_KEYS; objects stored in plaintext before
 encryption was enabled are encrypted too (unless --keep-plaintext). It opens
 the storage of "attache serve" directly, from the same environment
-(ATTACHE_DATA_DIR, ATTACHE_DATABASE_URL, ATTACHE_S3_*, the keys).
+(ATTACHE_DATA_DIR, ATTACHE_DATABASE_URL, ATTACHE_S3_*, ATTACHE_INLINE_MAX_BYTES, the keys).
 
   Embedded store (SQLite): stop the server first (the data directory admits
   one process); the replaced blobs are deleted before it exits.
@@ -299,6 +305,7 @@ function parseKeys(argv: readonly string[], context: ParseContext): CliCommand {
       metadata: storage.metadata,
       blobs: storage.blobs,
       crashAt: storage.crashAt,
+      inlineBlobMaxBytes: storage.inlineBlobMaxBytes,
       encryption: storage.encryption,
       json: values.json === true,
       encryptPlaintext: values['keep-plaintext'] !== true,
@@ -312,9 +319,16 @@ function resolveStorage(
   flags: { 'data-dir'?: string },
   context: ParseContext,
   problems: string[],
-): Pick<ServeConfig, 'dataDir' | 'metadata' | 'blobs' | 'encryption' | 'crashAt'> {
+): Pick<ServeConfig, 'dataDir' | 'metadata' | 'blobs' | 'encryption' | 'crashAt' | 'inlineBlobMaxBytes'> {
   const env = context.env;
   const encryption = resolveEncryption(env, problems);
+  const inlineText = nonEmpty(env.ATTACHE_INLINE_MAX_BYTES);
+  let inlineBlobMaxBytes = DEFAULT_INLINE_BLOB_MAX_BYTES;
+  if (inlineText !== undefined) {
+    const parsed = parseNonNegativeInteger(inlineText, 'ATTACHE_INLINE_MAX_BYTES', problems);
+    if (parsed > MAX_INLINE_BLOB_BYTES) problems.push(`ATTACHE_INLINE_MAX_BYTES must be at most ${MAX_INLINE_BLOB_BYTES}, got ${parsed}`);
+    else inlineBlobMaxBytes = parsed;
+  }
   const postgres = resolvePostgres(env, problems);
   const s3 = resolveS3(env, problems);
   const dataDirText = flags['data-dir'] ?? nonEmpty(env.ATTACHE_DATA_DIR) ?? DEFAULT_DATA_DIR;
@@ -334,6 +348,7 @@ function resolveStorage(
     blobs: s3 ?? { kind: 'fs', root: join(dataDir, 'blobs') },
     encryption,
     crashAt,
+    inlineBlobMaxBytes,
   };
 }
 
@@ -410,6 +425,7 @@ export function resolveServeConfig(flags: ServeFlags, context: ParseContext): Se
     maxBytes,
     sweepIntervalSeconds,
     orphanGraceSeconds,
+    inlineBlobMaxBytes: storage.inlineBlobMaxBytes,
     idleTimeoutSeconds,
     maxConcurrentUploads,
     maxHeaderBytes,

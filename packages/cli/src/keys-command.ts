@@ -42,6 +42,8 @@ export async function runKeysRotate(config: KeysRotateConfig, io: KeysCommandIo)
     const store = createAttachmentStore({
       metadata,
       blobs,
+      // As the server stores them: small re-encrypted blobs go inline too.
+      inlineBlobMaxBytes: config.inlineBlobMaxBytes,
       encryption: config.encryption,
       ...(config.crashAt === undefined ? {} : { onCrashPoint: killSelfAt(config.crashAt) }),
     });

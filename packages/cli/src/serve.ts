@@ -68,6 +68,7 @@ export async function serve(config: ServeConfig): Promise<RunningServer> {
     ...(config.maxBytes === undefined ? {} : { maxBytes: config.maxBytes }),
     sweepIntervalSeconds: config.sweepIntervalSeconds,
     ...(config.orphanGraceSeconds === undefined ? {} : { orphanGraceSeconds: config.orphanGraceSeconds }),
+    inlineBlobMaxBytes: config.inlineBlobMaxBytes,
     ...(config.encryption === undefined ? {} : { encryption: config.encryption }),
     ...(config.crashAt === undefined ? {} : { onCrashPoint: killSelfAt(config.crashAt) }),
   });

@@ -43,6 +43,7 @@ describe('attache serve configuration', () => {
       token: undefined,
       maxBytes: undefined,
       sweepIntervalSeconds: DEFAULT_SWEEP_INTERVAL_SECONDS,
+      inlineBlobMaxBytes: 64 * 1024,
       idleTimeoutSeconds: DEFAULT_IDLE_TIMEOUT_SECONDS,
       maxConcurrentUploads: DEFAULT_MAX_CONCURRENT_UPLOADS,
       maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
@@ -52,6 +53,15 @@ describe('attache serve configuration', () => {
     });
     // The server asks core for the sweeper's timer; core starts none by itself.
     expect(DEFAULT_SWEEP_INTERVAL_SECONDS).toBe(30);
+  });
+
+  it('reads ATTACHE_INLINE_MAX_BYTES (0 allowed, at most 1 MiB) for serve and keys rotate', () => {
+    expect(serveConfig([], { ATTACHE_INLINE_MAX_BYTES: '0' }).inlineBlobMaxBytes).toBe(0);
+    expect(serveConfig([], { ATTACHE_INLINE_MAX_BYTES: '1048576' }).inlineBlobMaxBytes).toBe(1048576);
+    expect(configError(['serve'], { ATTACHE_INLINE_MAX_BYTES: '1048577' }).message).toContain('ATTACHE_INLINE_MAX_BYTES must be at most 1048576');
+    expect(configError(['serve'], { ATTACHE_INLINE_MAX_BYTES: '4k' }).message).toContain('ATTACHE_INLINE_MAX_BYTES must be a non-negative integer');
+    const keys = parseCommandLine(['keys', 'rotate'], { env: { ATTACHE_MASTER_KEY: Buffer.alloc(32, 1).toString('base64'), ATTACHE_INLINE_MAX_BYTES: '100' }, cwd });
+    expect(keys.kind === 'keys-rotate' && keys.config.inlineBlobMaxBytes).toBe(100);
   });
 
   it('reads ATTACHE_ORPHAN_GRACE_SECONDS (0 allowed), undefined keeping the store default', () => {
@@ -382,6 +392,7 @@ describe('attache keys rotate', () => {
         blobs: { kind: 'fs', root: '/srv/app/data/blobs' },
         crashAt: undefined,
         encryption: { keys: { k2: new Uint8Array(Buffer.alloc(32, 1)), k1: new Uint8Array(Buffer.alloc(32, 2)) }, activeKeyId: 'k2' },
+        inlineBlobMaxBytes: 64 * 1024,
         json: false,
         encryptPlaintext: true,
         batchSize: undefined,

@@ -133,7 +133,9 @@ async function expectConsistent(dataDir: string): Promise<void> {
     const queued = database.prepare('select blob_path from attache_garbage').pluck().all() as string[];
     const known = new Set([...rows, ...queued]);
     const blobs = join(dataDir, 'blobs');
-    const files = (await filesUnder(blobs)).filter((file) => file.startsWith('state/'));
+    // Blobs are files, or rows of attache_blob_data when small (ATTACHE_INLINE_MAX_BYTES).
+    const inline = database.prepare('select path from attache_blob_data').pluck().all() as string[];
+    const files = [...(await filesUnder(blobs)).filter((file) => file.startsWith('state/')), ...inline];
     expect(files.filter((file) => !known.has(file))).toEqual([]);
     for (const row of rows) expect(files).toContain(row);
     expect((await filesUnder(join(blobs, '.tmp'))).filter((file) => file.endsWith('.part'))).toEqual([]);

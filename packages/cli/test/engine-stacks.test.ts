@@ -12,6 +12,7 @@ import {
   DROP_DATABASES_TIMEOUT_MS,
   dropTestDatabases,
   describeRadosgw,
+  withInlineBlobs,
   type TestDatabase,
 } from '@attache/testing';
 import { afterAll } from 'vitest';
@@ -25,12 +26,19 @@ describeAttachmentEngine('sqlite + fs, encrypted at rest', {
   storeOptions: { encryption: { keys: { k1: new Uint8Array(32).fill(5) }, activeKeyId: 'k1' } },
 });
 
+// Small blobs inline in SQLite, as `attache serve` keeps them by default.
+describeAttachmentEngine('sqlite + fs, small blobs inline', withInlineBlobs(sqliteFsStack('attache-engine-')));
+
 describePostgres('PostgreSQL stack', (serverUrl) => {
   describeAttachmentEngine('postgres + fs', {
     ...postgresFsStack(serverUrl, 'attache-engine-'),
     // Separate pools on one database: two server processes.
     concurrentInstances: true,
   });
+  describeAttachmentEngine('postgres + fs, small blobs inline', withInlineBlobs({
+    ...postgresFsStack(serverUrl, 'attache-engine-'),
+    concurrentInstances: true,
+  }));
 });
 
 describePostgres('PostgreSQL + S3 stack', (serverUrl) => {

@@ -117,15 +117,24 @@ async function eventually(what: string, probe: () => Promise<boolean>, timeoutMs
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-async function queryRow(databaseUrl: string, text: string, values: unknown[]): Promise<Record<string, unknown> | undefined> {
+async function queryRows(databaseUrl: string, text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const result = await client.query<Record<string, unknown>>(text, values);
-    return result.rows[0];
+    return (await client.query<Record<string, unknown>>(text, values)).rows;
   } finally {
     await client.end();
   }
+}
+
+async function queryRow(databaseUrl: string, text: string, values: unknown[]): Promise<Record<string, unknown> | undefined> {
+  return (await queryRows(databaseUrl, text, values))[0];
+}
+
+/** Every blob under `state/`: in the shared blob store, or (small ones, ATTACHE_INLINE_MAX_BYTES) in the shared database. */
+async function allStateBlobs(blobs: SharedBlobs, databaseUrl: string): Promise<string[]> {
+  const inline = await queryRows(databaseUrl, "select path from attache_blob_data where path like 'state/%'", []);
+  return [...(await blobs.stateBlobs()), ...inline.map((row) => String(row.path))].sort();
 }
 
 async function leaseState(databaseUrl: string, lease: LeaseHeaders): Promise<{ lease: unknown; txn: unknown }> {
@@ -304,7 +313,7 @@ describePostgres('attache serve: two instances sharing PostgreSQL and a blob sto
           'report.bin',
         ]);
         // A lone part is written at its version's committed path, yet only the lease sees it.
-        expect((await blobs.stateBlobs()).filter((path) => path.startsWith(`state/default/${key}/attachments/`))).toHaveLength(1);
+        expect((await allStateBlobs(blobs, database.url)).filter((path) => path.startsWith(`state/default/${key}/attachments/`))).toHaveLength(1);
 
         const released = await release(b.url, lease);
         expect(released.status).toBe(200);
@@ -317,7 +326,7 @@ describePostgres('attache serve: two instances sharing PostgreSQL and a blob sto
         }
         // At its committed path; nothing of the transaction in staging.
         await eventually('the blob to be at its committed path', async () => {
-          const all = await blobs.stateBlobs();
+          const all = await allStateBlobs(blobs, database.url);
           const paths = all.filter((path) => path.startsWith(`state/default/${key}/`));
           return paths.length === 1 && paths[0]?.includes('/attachments/') === true && !all.some((path) => stagedTxnOf(path) === lease.txnId);
         });
@@ -330,7 +339,7 @@ describePostgres('attache serve: two instances sharing PostgreSQL and a blob sto
         const uploaded = await upload(a.url, lease, 'draft.txt', new TextEncoder().encode('never committed'));
         expect(uploaded.status).toBe(200);
         await uploaded.body?.cancel();
-        const keyBlobs = async () => (await blobs.stateBlobs()).filter((path) => stagedTxnOf(path) === lease.txnId || path.startsWith(`state/default/${key}/`));
+        const keyBlobs = async () => (await allStateBlobs(blobs, database.url)).filter((path) => stagedTxnOf(path) === lease.txnId || path.startsWith(`state/default/${key}/`));
         expect(await keyBlobs()).toHaveLength(1);
 
         await eventually('the lease to be expired in the database', async () => {
@@ -407,7 +416,7 @@ describePostgres('attache serve: two instances sharing PostgreSQL and a blob sto
           return state.lease === 'expired' && state.txn === 'rolled_back';
         });
         await eventually('zero blobs of the key or its transaction under state/', async () =>
-          (await blobs.stateBlobs()).every((path) => !path.startsWith(`state/default/${key}/`) && stagedTxnOf(path) !== lease.txnId),
+          (await allStateBlobs(blobs, database.url)).every((path) => !path.startsWith(`state/default/${key}/`) && stagedTxnOf(path) !== lease.txnId),
         );
 
         // What a killed process leaves outside state/, which no attache

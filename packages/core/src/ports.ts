@@ -250,6 +250,25 @@ export interface MetadataTx {
   /** Which of these paths are queued as garbage. */
   queuedGarbage(paths: readonly string[]): Promise<Set<string>>;
   dequeueGarbage(paths: readonly string[]): Promise<void>;
+
+  // Blob bytes held in the metadata store itself: small blobs kept inline
+  // (inline-blobs.ts). Optional, all or none; `MetadataStore.holdsBlobData`
+  // says whether a store's transactions offer them.
+  /** Stores `row.data` at `row.path`, replacing what was there. */
+  putBlobData?(row: BlobDataRow): Promise<void>;
+  getBlobData?(path: string): Promise<BlobDataRow | undefined>;
+  statBlobData?(path: string): Promise<BlobInfo | undefined>;
+  /** A missing path is not an error. */
+  deleteBlobData?(path: string): Promise<void>;
+  /** Up to `limit` blobs under `prefix`, in path order, after `afterPath` when given. */
+  listBlobData?(prefix: string, afterPath: string | undefined, limit: number): Promise<BlobInfo[]>;
+}
+
+/** A blob's bytes as the metadata store holds them. */
+export interface BlobDataRow {
+  path: string;
+  data: Uint8Array;
+  createdAt: EpochMillis;
 }
 
 export interface MetadataStore {
@@ -267,6 +286,8 @@ export interface MetadataStore {
    * instead of at their next poll. Returns the unsubscribe function.
    */
   onRelease?(listener: (namespace: string, key: string) => void): () => void;
+  /** True when its transactions offer the blob-data methods (`putBlobData` …), so small blobs can live inline. */
+  readonly holdsBlobData?: boolean;
   close(): Promise<void>;
 }
 

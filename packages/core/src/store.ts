@@ -9,6 +9,7 @@ import { backgroundWork } from './background.js';
 import { committedReads } from './committed-reads.js';
 import { Keyring } from './crypto.js';
 import { createDocuments, deleteDocument, type DocumentSettings } from './documents.js';
+import { inlineSmallBlobs } from './inline-blobs.js';
 import type { EngineContext } from './engine-context.js';
 import { KeyWaiters } from './key-waiters.js';
 import { rotateKeys } from './key-rotation.js';
@@ -20,6 +21,7 @@ import { checkNamespace, DEFAULT_NAMESPACE } from './names.js';
 import { seedFace } from './seed-face.js';
 import { createSweepRunner } from './sweep-runner.js';
 import { resumableUploads } from './resumable-face.js';
+import type { BlobStore } from './ports.js';
 import type { AttachmentStore, AttachmentStoreOptions } from './types.js';
 
 const TIB = 1024 ** 4;
@@ -39,10 +41,11 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
   const uploadExpirySeconds = options.uploadExpirySeconds ?? 86_400;
   if (!(uploadExpirySeconds > 0)) throw new TypeError('uploadExpirySeconds must be a number > 0');
   const onCrashPoint = options.onCrashPoint;
+  const now = options.now ?? Date.now;
   const engine: EngineContext = {
     metadata: options.metadata,
-    blobs: options.blobs,
-    now: options.now ?? Date.now,
+    blobs: withInlineBlobs(options, now),
+    now,
     maxBytes,
     orphanGraceMs: (options.orphanGraceSeconds ?? 60) * 1000,
     deleteGraceMs: Math.max(0, options.blobs.deleteGraceSeconds ?? 0) * 1000,
@@ -95,4 +98,20 @@ export function createAttachmentStore(options: AttachmentStoreOptions): Attachme
       await engine.metadata.close();
     },
   };
+}
+
+/** Most bytes a blob kept inline may have: a row, not a file, and held in memory while it arrives. */
+export const MAX_INLINE_BLOB_BYTES = 1024 * 1024;
+
+function withInlineBlobs(options: AttachmentStoreOptions, now: () => number): BlobStore {
+  const maxBytes = options.inlineBlobMaxBytes ?? 0;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0 || maxBytes > MAX_INLINE_BLOB_BYTES) {
+    throw new TypeError(`inlineBlobMaxBytes must be an integer from 0 to ${MAX_INLINE_BLOB_BYTES}`);
+  }
+  if (!options.metadata.holdsBlobData) {
+    if (maxBytes === 0) return options.blobs;
+    throw new TypeError('inlineBlobMaxBytes needs a metadata store that holds blob data (SQLite, PostgreSQL or memory)');
+  }
+  // Wrapped even at 0: blobs an earlier setting kept inline stay readable.
+  return inlineSmallBlobs(options.blobs, options.metadata, { maxBytes, now });
 }

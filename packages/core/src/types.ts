@@ -225,6 +225,15 @@ export interface AttachmentStoreOptions {
   /** A staged blob younger than this is never treated as an orphan (default 60 s). */
   orphanGraceSeconds?: number;
   /**
+   * Blobs of at most this many stored bytes are kept in the metadata store
+   * instead of `blobs` (default 0: none). Small attachments then cost one
+   * database write and no file or object-store round trip. Needs a metadata
+   * store that can hold blob data (`holdsBlobData`: SQLite, PostgreSQL,
+   * memory). At most 1 MiB; the bytes of an upload up to this size are held
+   * in memory until it is stored.
+   */
+  inlineBlobMaxBytes?: number;
+  /**
    * Encryption at rest: every new upload is encrypted with `activeKeyId`
    * (AES-256-GCM in 64 KiB segments, a data key per object); reads decrypt
    * with the key id stored in the row. Objects written in plaintext before

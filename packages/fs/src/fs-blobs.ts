@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, opendir, readdir, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
-import { AttacheError, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
+import { AttacheError, checkByteRange, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
 import { blobPathResolver } from './blob-paths.js';
 import { discard, errorCode, renameIntoPlace, syncDirectory } from './durability.js';
 import { fileStream } from './file-stream.js';
@@ -121,7 +121,7 @@ export function fsBlobs(options: FsBlobsOptions): BlobStore {
 
   async function get(blobPath: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | undefined> {
     const file = paths.toFile(blobPath);
-    if (range !== undefined) checkRange(range);
+    if (range !== undefined) checkByteRange(range);
     let handle;
     try {
       handle = await open(file, 'r');
@@ -301,9 +301,3 @@ async function* walk(
   }
 }
 
-function checkRange(range: ByteRange): void {
-  const { start, end } = range;
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
-    throw new RangeError(`invalid byte range ${start}-${end}`);
-  }
-}

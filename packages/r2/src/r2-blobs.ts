@@ -9,7 +9,7 @@
 // flight — memory is partSize × (queueSize + 1) whatever the size. An object
 // appears only when its upload completes; on failure the upload is aborted.
 // R2 has no server-side copy: `copy` streams the object into a new `put`.
-import { AttacheError, checkBlobPath, emptyStream, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
+import { AttacheError, checkByteRange, checkBlobPath, emptyStream, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
 
 const MiB = 1024 * 1024;
 
@@ -186,7 +186,7 @@ export function r2Blobs(options: R2BlobsOptions): BlobStore {
 
   async function get(path: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | undefined> {
     const key = keyOf(path);
-    if (range !== undefined) checkRange(range);
+    if (range !== undefined) checkByteRange(range);
     let object: R2ObjectBodyLike | null;
     try {
       object = await bucket.get(
@@ -247,8 +247,3 @@ function concatBytes(chunks: Uint8Array[], length: number): Uint8Array {
   return whole;
 }
 
-function checkRange(range: ByteRange): void {
-  if (!Number.isSafeInteger(range.start) || !Number.isSafeInteger(range.end) || range.start < 0 || range.end < range.start) {
-    throw new RangeError(`invalid byte range ${range.start}-${range.end}`);
-  }
-}

@@ -170,6 +170,8 @@ export interface MetadataInspector {
   attachmentRows(): Promise<AttachmentRowSnapshot[]>;
   /** Paths queued in `attache_garbage` (deleted-later blobs). */
   garbage(): Promise<string[]>;
+  /** Paths of the blobs kept inline in the metadata database (`attache_blob_data`: small blobs, `ATTACHE_INLINE_MAX_BYTES`). */
+  inlineBlobs(): Promise<string[]>;
   /** Transactions still `active`. */
   activeTxns(): Promise<string[]>;
 }
@@ -265,6 +267,7 @@ interface RawRow {
 
 const ROWS_SQL = 'select name, state, txn_id, blob_path, size, sha256, crc32 from attache_attachments';
 const GARBAGE_SQL = 'select blob_path from attache_garbage';
+const INLINE_BLOBS_SQL = 'select path from attache_blob_data';
 const ACTIVE_TXNS_SQL = "select txn_id from attache_txns where state = 'active'";
 
 function toSnapshot(row: RawRow): AttachmentRowSnapshot {
@@ -305,6 +308,7 @@ export async function sqliteBackend(): Promise<Backend> {
     metadata: {
       attachmentRows: async () => query<RawRow>(ROWS_SQL).map(toSnapshot),
       garbage: async () => query<{ blob_path: string }>(GARBAGE_SQL).map((row) => row.blob_path),
+      inlineBlobs: async () => query<{ path: string }>(INLINE_BLOBS_SQL).map((row) => row.path),
       activeTxns: async () => query<{ txn_id: string }>(ACTIVE_TXNS_SQL).map((row) => row.txn_id),
     },
     dispose: () => rm(dataDir, { recursive: true, force: true }),
@@ -333,6 +337,7 @@ export async function postgresBackend(serverUrl: string, s3?: S3Connection): Pro
     metadata: {
       attachmentRows: async () => (await query<RawRow>(ROWS_SQL)).map(toSnapshot),
       garbage: async () => (await query<{ blob_path: string }>(GARBAGE_SQL)).map((row) => row.blob_path),
+      inlineBlobs: async () => (await query<{ path: string }>(INLINE_BLOBS_SQL)).map((row) => row.path),
       activeTxns: async () => (await query<{ txn_id: string }>(ACTIVE_TXNS_SQL)).map((row) => row.txn_id),
     },
     dispose: async () => {
@@ -391,7 +396,8 @@ export async function storageProblems(
 ): Promise<string[]> {
   const problems: string[] = [];
   const rows = await backend.metadata.attachmentRows();
-  const files = new Set(await backend.blobs.stored());
+  // Blobs live as files (or objects) and, when small, as rows of attache_blob_data.
+  const files = new Set([...(await backend.blobs.stored()), ...(await backend.metadata.inlineBlobs())]);
   const referenced = new Set(rows.filter((row) => row.blobPath !== '').map((row) => row.blobPath));
   for (const file of files) if (!referenced.has(file)) problems.push(`orphan blob ${file}`);
   for (const row of rows) {

@@ -6,7 +6,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AttacheError } from '@attache/core';
-import { resolveServeConfig, serve, type RunningServer } from '@attache/cli';
+import { DEFAULT_INLINE_BLOB_MAX_BYTES, resolveServeConfig, serve, type RunningServer } from '@attache/cli';
 import {
   acquire,
   blobFiles,
@@ -208,7 +208,8 @@ describe('a slow-loris client', () => {
         ...leaseHeaders(lease),
       }),
     );
-    await write(connection.socket, pattern(64 * 1024, 3));
+    // More than a small blob (kept in memory, then inline): the upload is written to a file.
+    await write(connection.socket, pattern(DEFAULT_INLINE_BLOB_MAX_BYTES + 64 * 1024, 3));
     await waitUntil(serverIsWriting, 'the server to start writing the upload');
     const stalledAt = Date.now();
     // The client now sends nothing more; the server must hang up by itself.
@@ -279,9 +280,10 @@ describe('a client that lies about Content-Length', () => {
     const connection = await openRaw();
     await write(
       connection.socket,
-      requestHead(uploadPath(lease, 'short.bin'), { 'Content-Length': String(100_000), ...leaseHeaders(lease) }),
+      requestHead(uploadPath(lease, 'short.bin'), { 'Content-Length': String(DEFAULT_INLINE_BLOB_MAX_BYTES + 100_000), ...leaseHeaders(lease) }),
     );
-    await write(connection.socket, pattern(30_000, 6));
+    // Past the small-blob threshold, so the server is writing a file when the client goes.
+    await write(connection.socket, pattern(DEFAULT_INLINE_BLOB_MAX_BYTES + 30_000, 6));
     await waitUntil(serverIsWriting, 'the server to start writing the upload');
     connection.socket.end();
     await connection.closed;

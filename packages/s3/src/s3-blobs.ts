@@ -14,7 +14,7 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { AttacheError, checkBlobPath, emptyStream, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
+import { AttacheError, checkByteRange, checkBlobPath, emptyStream, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
 import { isMissingKey, toStoreError } from './errors.js';
 import { copySource, MIN_PART_BYTES, multipartCopy } from './multipart-copy.js';
 import { uploadStream } from './multipart-upload.js';
@@ -111,7 +111,7 @@ export function s3Blobs(options: S3BlobsOptions): BlobStore {
 
   async function get(path: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | undefined> {
     const key = keyOf(path);
-    if (range !== undefined) checkRange(range);
+    if (range !== undefined) checkByteRange(range);
     let response;
     try {
       response = await client.send(
@@ -277,12 +277,6 @@ function isBlobPath(path: string): boolean {
   }
 }
 
-function checkRange(range: ByteRange): void {
-  const { start, end } = range;
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
-    throw new RangeError(`invalid byte range ${start}-${end}`);
-  }
-}
 
 /** `bytes a-b/size` → {start: a, end: b}. */
 function parseContentRange(header: string | undefined): { start: number; end: number } | undefined {

@@ -223,6 +223,7 @@ export function createSqlMetadata(
     },
 
     ...(notifications === undefined ? {} : { onRelease: (listener) => notifications.onRelease(listener) }),
+    holdsBlobData: true,
 
     close(): Promise<void> {
       // Transactions already running finish first; the pool closes once.
@@ -364,9 +365,10 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
     return trx;
   };
   // Text ordering by code point on every dialect (see `nameCollation`).
-  const collated = (column: 'namespace' | 'key' | 'name') =>
+  const collated = (column: 'namespace' | 'key' | 'name' | 'path') =>
     dialect.nameCollation === null ? sql.ref(column) : sql`${sql.ref(column)} collate ${sql.id(dialect.nameCollation)}`;
   const byName = collated('name');
+  const byPath = collated('path');
   const takeKeyLock = async (namespace: string, key: string): Promise<void> => {
     if (dialect.keyLock) await dialect.keyLock(namespace, key).execute(q());
   };
@@ -794,6 +796,43 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
       for (const batch of chunks([...new Set(paths)], MAX_PARAMETERS)) {
         await q().deleteFrom('attache_garbage').where('blob_path', 'in', batch).execute();
       }
+    },
+
+    async putBlobData(row) {
+      const values = { path: row.path, data: row.data, size: row.data.byteLength, created_at: row.createdAt };
+      await q()
+        .insertInto('attache_blob_data')
+        .values(values)
+        .onConflict((conflict) => conflict.column('path').doUpdateSet({ data: values.data, size: values.size, created_at: values.created_at }))
+        .execute();
+    },
+    async getBlobData(path) {
+      const row = await q().selectFrom('attache_blob_data').select(['data', 'created_at']).where('path', '=', path).executeTakeFirst();
+      return row && { path, data: row.data, createdAt: Number(row.created_at) };
+    },
+    async statBlobData(path) {
+      const row = await q().selectFrom('attache_blob_data').select(['size', 'created_at']).where('path', '=', path).executeTakeFirst();
+      return row && { path, size: Number(row.size), modifiedAt: Number(row.created_at) };
+    },
+    async deleteBlobData(path) {
+      await q().deleteFrom('attache_blob_data').where('path', '=', path).execute();
+    },
+    async listBlobData(prefix, afterPath, limit) {
+      // A range on the primary key, not LIKE (prefixes may hold `%` or `_`): every path ≥ prefix that starts with it.
+      const rows = await q()
+        .selectFrom('attache_blob_data')
+        .select(['path', 'size', 'created_at'])
+        .where(byPath, '>=', prefix)
+        .$if(afterPath !== undefined, (query) => query.where(byPath, '>', afterPath!))
+        .orderBy(byPath)
+        .limit(Math.max(0, limit))
+        .execute();
+      const found = [];
+      for (const row of rows) {
+        if (!row.path.startsWith(prefix)) break;
+        found.push({ path: row.path, size: Number(row.size), modifiedAt: Number(row.created_at) });
+      }
+      return found;
     },
   };
 

@@ -5,7 +5,7 @@
 // The DDL is the same on SQLite and PostgreSQL: `bigint` is a 64-bit integer
 // on PostgreSQL and has INTEGER affinity on SQLite; partial indexes exist on
 // both.
-import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 export const MIGRATION_TABLE = 'attache_migrations';
 export const MIGRATION_LOCK_TABLE = 'attache_migrations_lock';
@@ -153,6 +153,20 @@ export const attacheMigrations: Readonly<Record<string, Migration>> = {
         .addColumn('blob_path', 'text', (column) => column.notNull())
         .addColumn('key_id', 'text')
         .addPrimaryKeyConstraint('attache_upload_parts_pk', ['upload_id', 'start'])
+        .execute();
+    },
+  },
+  // Small blobs kept inline (core's inline-blobs.ts): the bytes, and their
+  // size so listings and stats need not read them.
+  '0003_blob_data': {
+    async up(db: AnyDatabase): Promise<void> {
+      const binary = db.getExecutor().adapter instanceof PostgresAdapter ? 'bytea' : 'blob';
+      await db.schema
+        .createTable('attache_blob_data')
+        .addColumn('path', 'text', (column) => column.notNull().primaryKey())
+        .addColumn('data', binary, (column) => column.notNull())
+        .addColumn('size', 'bigint', (column) => column.notNull())
+        .addColumn('created_at', 'bigint', (column) => column.notNull())
         .execute();
     },
   },

@@ -87,6 +87,14 @@ export interface UploadPartsTable {
   key_id: string | null;
 }
 
+/** Small blobs kept inline (core's inline-blobs.ts). */
+export interface BlobDataTable {
+  path: string;
+  data: Uint8Array;
+  size: Int64;
+  created_at: Int64;
+}
+
 export interface AttacheDatabase {
   attache_keys: KeysTable;
   attache_leases: LeasesTable;
@@ -95,4 +103,5 @@ export interface AttacheDatabase {
   attache_garbage: GarbageTable;
   attache_uploads: UploadsTable;
   attache_upload_parts: UploadPartsTable;
+  attache_blob_data: BlobDataTable;
 }

@@ -234,7 +234,7 @@ describePostgres('PostgreSQL', (serverUrl) => {
         await Promise.all(stores.map((store) => store.migrate()));
         const client = await connect();
         const applied = await client.query<{ name: string }>('select name from attache_migrations order by name');
-        expect(applied.rows.map((row) => row.name)).toEqual(['0001_initial', '0002_uploads']);
+        expect(applied.rows.map((row) => row.name)).toEqual(['0001_initial', '0002_uploads', '0003_blob_data']);
         await stores[0]!.transaction((tx) => tx.putKey({ namespace: 'ns', key: 'k', fencingToken: 1, leaseId: null }));
         expect((await stores[3]!.transaction((tx) => tx.lockKey('ns', 'k')))?.fencingToken).toBe(1);
       });

@@ -74,6 +74,7 @@ describe('sqliteMetadata', () => {
         .all();
       expect(tables).toEqual([
         'attache_attachments',
+        'attache_blob_data',
         'attache_garbage',
         'attache_keys',
         'attache_leases',

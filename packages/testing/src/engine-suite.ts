@@ -3,6 +3,7 @@
 // to `createAttachmentStore` exactly as a user would.
 import {
   createAttachmentStore,
+  inlineSmallBlobs,
   isAttacheError,
   newId,
   stagedBlobPath,
@@ -39,6 +40,25 @@ export interface EngineFixture {
   concurrentInstances?: boolean;
   /** Store options every scenario's store gets (e.g. `encryption`), under the scenario's own. */
   storeOptions?: Partial<AttachmentStoreOptions>;
+}
+
+/**
+ * The same fixture with small blobs inline in its metadata store (core's
+ * `inlineSmallBlobs`), wrapped around the fixture's blob store so the
+ * scenarios see every blob, whichever side holds it. Bodies of the suite are
+ * mostly a few bytes, so most blobs land inline and some (the larger ones)
+ * still go to the blob store.
+ */
+export function withInlineBlobs(fixture: EngineFixture, maxBytes = 4096): EngineFixture {
+  const wrap = async (opening: Promise<EnginePorts>): Promise<EnginePorts> => {
+    const { metadata, blobs } = await opening;
+    return { metadata, blobs: inlineSmallBlobs(blobs, metadata, { maxBytes, now: Date.now }) };
+  };
+  return {
+    ...fixture,
+    create: () => wrap(fixture.create()),
+    ...(fixture.reopen ? { reopen: () => wrap(fixture.reopen!()) } : {}),
+  };
 }
 
 /** Bound of the racing-release scenarios: 60 rounds of upload + two releases each. */

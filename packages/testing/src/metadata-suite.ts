@@ -767,6 +767,65 @@ export function describeMetadataStore(name: string, create: () => Promise<Metada
       });
     });
 
+    describe('blob data (small blobs inline)', () => {
+      type BlobDataTx = Required<Pick<MetadataTx, 'putBlobData' | 'getBlobData' | 'statBlobData' | 'deleteBlobData' | 'listBlobData'>>;
+      const inBlobTx = <T>(fn: (tx: BlobDataTx) => Promise<T>): Promise<T> => store.transaction((tx) => fn(tx as BlobDataTx));
+      const bytesOf = (...values: number[]) => new Uint8Array(values);
+
+      it('is offered', () => {
+        expect(store.holdsBlobData).toBe(true);
+      });
+
+      it('stores bytes (zero bytes included) and reads them back with their size and time; a put replaces', async () => {
+        const binary = Uint8Array.from({ length: 256 }, (_, index) => index);
+        await inBlobTx(async (tx) => {
+          await tx.putBlobData({ path: 'state/a', data: binary, createdAt: 10 });
+          await tx.putBlobData({ path: 'state/empty', data: new Uint8Array(0), createdAt: 11 });
+        });
+        const row = await inBlobTx((tx) => tx.getBlobData('state/a'));
+        expect(row && { ...row, data: [...row.data] }).toEqual({ path: 'state/a', data: [...binary], createdAt: 10 });
+        expect(await inBlobTx((tx) => tx.statBlobData('state/a'))).toEqual({ path: 'state/a', size: 256, modifiedAt: 10 });
+        expect((await inBlobTx((tx) => tx.getBlobData('state/empty')))?.data.byteLength).toBe(0);
+        await inBlobTx((tx) => tx.putBlobData({ path: 'state/a', data: bytesOf(7), createdAt: 20 }));
+        expect(await inBlobTx((tx) => tx.statBlobData('state/a'))).toEqual({ path: 'state/a', size: 1, modifiedAt: 20 });
+        expect(await inBlobTx((tx) => tx.getBlobData('state/missing'))).toBeUndefined();
+        expect(await inBlobTx((tx) => tx.statBlobData('state/missing'))).toBeUndefined();
+      });
+
+      it('rolls a put back with its transaction', async () => {
+        await expect(
+          inBlobTx(async (tx) => {
+            await tx.putBlobData({ path: 'state/r', data: bytesOf(1), createdAt: 1 });
+            throw new Error('abandon');
+          }),
+        ).rejects.toThrow('abandon');
+        expect(await inBlobTx((tx) => tx.getBlobData('state/r'))).toBeUndefined();
+      });
+
+      it('deletes; a missing path is not an error', async () => {
+        await inBlobTx((tx) => tx.putBlobData({ path: 'state/d', data: bytesOf(1), createdAt: 1 }));
+        await inBlobTx((tx) => tx.deleteBlobData('state/d'));
+        await inBlobTx((tx) => tx.deleteBlobData('state/d'));
+        expect(await inBlobTx((tx) => tx.getBlobData('state/d'))).toBeUndefined();
+      });
+
+      it('lists by prefix in path order, page after page, taking LIKE wildcards literally', async () => {
+        const paths = ['p_x/1', 'p%/1', 'pa/1', 'p/3', 'p/1', 'p/2', 'p/10', 'q/1', 'p'];
+        await inBlobTx(async (tx) => {
+          for (const [index, path] of paths.entries()) await tx.putBlobData({ path, data: new Uint8Array(index), createdAt: index });
+        });
+        const list = (prefix: string, after: string | undefined, limit: number) =>
+          inBlobTx((tx) => tx.listBlobData(prefix, after, limit)).then((rows) => rows.map((row) => row.path));
+        expect(await list('p/', undefined, 10)).toEqual(['p/1', 'p/10', 'p/2', 'p/3']);
+        expect(await list('p/', undefined, 2)).toEqual(['p/1', 'p/10']);
+        expect(await list('p/', 'p/10', 2)).toEqual(['p/2', 'p/3']);
+        expect(await list('p/', 'p/3', 2)).toEqual([]);
+        expect(await list('p_', undefined, 10)).toEqual(['p_x/1']);
+        expect(await list('p%', undefined, 10)).toEqual(['p%/1']);
+        expect(await inBlobTx((tx) => tx.listBlobData('q/', undefined, 10))).toEqual([{ path: 'q/1', size: 7, modifiedAt: 7 }]);
+      });
+    });
+
     describe('close', () => {
       it('lets a running transaction finish first', async () => {
         let release!: () => void;

@@ -7,6 +7,7 @@
 import { AttacheError } from '../errors.js';
 import { checkBlobPath } from '../paths.js';
 import type { BlobInfo, BlobStore, ByteRange } from '../ports.js';
+import { checkByteRange } from '../byte-range.js';
 
 interface StoredBlob {
   readonly chunks: readonly Uint8Array[];
@@ -32,7 +33,7 @@ export function memoryBlobs(): BlobStore {
 
     async get(path, range) {
       checkBlobPath(path);
-      if (range !== undefined) checkRange(range);
+      if (range !== undefined) checkByteRange(range);
       const blob = blobs.get(path);
       if (blob === undefined) return undefined;
       return streamBlob(blob, range);
@@ -123,9 +124,3 @@ function streamBlob(blob: StoredBlob, range: ByteRange | undefined): ReadableStr
   });
 }
 
-function checkRange(range: ByteRange): void {
-  const { start, end } = range;
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
-    throw new RangeError(`invalid byte range ${start}-${end}`);
-  }
-}

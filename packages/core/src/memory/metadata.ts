@@ -5,6 +5,7 @@
 import type {
   AttachmentRow,
   AttachmentScope,
+  BlobDataRow,
   EpochMillis,
   KeyRow,
   LeaseRow,
@@ -26,6 +27,7 @@ export function memoryMetadata(): MetadataStore {
     garbage: new JournaledTable<{ blobPath: string; enqueuedAt: EpochMillis }>(),
     uploads: new JournaledTable<UploadRow>(),
     uploadParts: new JournaledTable<UploadPartRow>(),
+    blobData: new JournaledTable<BlobDataRow>(),
   };
   const allTables = Object.values(tables);
   // Tail of the promise chain that runs transactions one after another.
@@ -56,6 +58,7 @@ export function memoryMetadata(): MetadataStore {
     async migrate(): Promise<void> {
       // Nothing to prepare: the tables are maps.
     },
+    holdsBlobData: true,
     async close(): Promise<void> {
       closed = true;
       // Let transactions already queued finish, as a database would.
@@ -72,10 +75,11 @@ type Tables = {
   garbage: JournaledTable<{ blobPath: string; enqueuedAt: EpochMillis }>;
   uploads: JournaledTable<UploadRow>;
   uploadParts: JournaledTable<UploadPartRow>;
+  blobData: JournaledTable<BlobDataRow>;
 };
 
 function createTx(tables: Tables): { tx: MetadataTx; end(): void } {
-  const { keys, leases, txns, attachments, garbage, uploads, uploadParts } = tables;
+  const { keys, leases, txns, attachments, garbage, uploads, uploadParts, blobData } = tables;
   const partId = (uploadId: string, start: number) => `${uploadId}\u0000${start}`;
   let open = true;
   // Every method checks this first, so a handle that leaks past its
@@ -343,6 +347,35 @@ function createTx(tables: Tables): { tx: MetadataTx; end(): void } {
     async dequeueGarbage(paths) {
       assertOpen();
       for (const blobPath of paths) garbage.delete(blobPath);
+    },
+
+    // Copies in and out, as a database would: callers may reuse their buffers.
+    async putBlobData(row) {
+      assertOpen();
+      blobData.set(row.path, { ...row, data: row.data.slice() });
+    },
+    async getBlobData(path) {
+      assertOpen();
+      const row = blobData.get(path);
+      return row && { ...row, data: row.data.slice() };
+    },
+    async statBlobData(path) {
+      assertOpen();
+      const row = blobData.get(path);
+      return row && { path, size: row.data.byteLength, modifiedAt: row.createdAt };
+    },
+    async deleteBlobData(path) {
+      assertOpen();
+      blobData.delete(path);
+    },
+    async listBlobData(prefix, afterPath, limit) {
+      assertOpen();
+      return blobData
+        .values()
+        .filter((row) => row.path.startsWith(prefix) && (afterPath === undefined || compareCodePoints(row.path, afterPath) > 0))
+        .sort((a, b) => compareCodePoints(a.path, b.path))
+        .slice(0, Math.max(0, limit))
+        .map((row) => ({ path: row.path, size: row.data.byteLength, modifiedAt: row.createdAt }));
     },
   };
 
