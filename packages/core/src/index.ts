@@ -14,7 +14,7 @@ export { createDigest, digestImplementation, type Digests } from './hash.js';
 export { committedBlobPath, rotatedBlobPath, isStagedPath, stagedBlobPath, stagedTxnOf, STAGING_PREFIX } from './paths.js';
 export { checkBlobPath } from './paths.js';
 export { checkByteRange } from './byte-range.js';
-export { emptyStream } from './streams.js';
+export { concatBytes, emptyStream, readUpTo } from './streams.js';
 export { sharedSync, type SharedSync, type SharedSyncTarget } from './shared-sync.js';
 export { formatMediaType, normalizeMediaType, parseMediaType, MAX_MEDIA_TYPE_LENGTH, type MediaType } from './media-type.js';
 // The subpath entries, re-exported so `@attache/core` alone still offers

@@ -12,6 +12,7 @@
 // belongs on, so an upload holds at most that much before its bytes go on.
 import { checkByteRange } from './byte-range.js';
 import { checkBlobPath } from './paths.js';
+import { concatBytes, readUpTo } from './streams.js';
 import type { BlobInfo, BlobStore, EpochMillis, MetadataStore, MetadataTx } from './ports.js';
 
 /** Most blob-data rows one listing transaction reads. */
@@ -27,6 +28,13 @@ export interface InlineBlobOptions {
    */
   maxBytes: number;
   now: () => EpochMillis;
+}
+
+/** Marks a store made by `inlineSmallBlobs`, so the engine does not wrap it twice. */
+const INLINE = Symbol('attache.inlineSmallBlobs');
+
+export function isInlineBlobStore(blobs: BlobStore): boolean {
+  return INLINE in blobs;
 }
 
 export function inlineSmallBlobs(blobs: BlobStore, metadata: MetadataStore, options: InlineBlobOptions): BlobStore {
@@ -51,39 +59,16 @@ export function inlineSmallBlobs(blobs: BlobStore, metadata: MetadataStore, opti
     async put(path, body, putOptions = {}) {
       checkBlobPath(path);
       if (!inlineFirst) return blobs.put(path, body, putOptions);
-      const { signal } = putOptions;
       const reader = body.getReader();
-      const onAbort = () => void reader.cancel(signal?.reason).catch(() => {});
-      const chunks: Uint8Array[] = [];
-      let size = 0;
-      try {
-        if (signal?.aborted) throw signal.reason;
-        signal?.addEventListener('abort', onAbort, { once: true });
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (signal?.aborted) throw signal.reason;
-          if (done) break;
-          if (!(value instanceof Uint8Array)) throw new TypeError('blob stream chunks must be Uint8Array');
-          chunks.push(value);
-          size += value.byteLength;
-          if (size > maxBytes) break;
-        }
-      } catch (error) {
-        await reader.cancel(error).catch(() => {});
-        reader.releaseLock();
-        throw error;
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-      }
-      if (size > maxBytes) {
+      const { chunks, size, ended } = await readUpTo(reader, maxBytes, putOptions.signal);
+      if (!ended) {
         // Too large: the wrapped store takes what was read, then the rest.
         const stored = await blobs.put(path, continued(chunks, reader), putOptions);
         // An earlier small blob at this path would shadow the new one.
         await inTx((tx) => tx.deleteBlobData(path));
         return stored;
       }
-      reader.releaseLock();
-      const data = joined(chunks, size);
+      const data = concatBytes(chunks, size);
       await inTx((tx) => tx.putBlobData({ path, data, createdAt: now() }));
       return { size };
     },
@@ -132,20 +117,10 @@ export function inlineSmallBlobs(blobs: BlobStore, metadata: MetadataStore, opti
 
     close: () => blobs.close?.() ?? Promise.resolve(),
   };
+  Object.defineProperty(store, INLINE, { value: true });
   if (blobs.purgeTemporary) store.purgeTemporary = (olderThan) => blobs.purgeTemporary!(olderThan);
   if (blobs.deleteGraceSeconds !== undefined) Object.assign(store, { deleteGraceSeconds: blobs.deleteGraceSeconds });
   return store;
-}
-
-function joined(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const data = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    data.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return data;
 }
 
 function singleChunk(data: Uint8Array): ReadableStream<Uint8Array> {

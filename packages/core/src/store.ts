@@ -9,7 +9,7 @@ import { backgroundWork } from './background.js';
 import { committedReads } from './committed-reads.js';
 import { Keyring } from './crypto.js';
 import { createDocuments, deleteDocument, type DocumentSettings } from './documents.js';
-import { inlineSmallBlobs } from './inline-blobs.js';
+import { inlineSmallBlobs, isInlineBlobStore } from './inline-blobs.js';
 import type { EngineContext } from './engine-context.js';
 import { KeyWaiters } from './key-waiters.js';
 import { rotateKeys } from './key-rotation.js';
@@ -108,6 +108,8 @@ function withInlineBlobs(options: AttachmentStoreOptions, now: () => number): Bl
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0 || maxBytes > MAX_INLINE_BLOB_BYTES) {
     throw new TypeError(`inlineBlobMaxBytes must be an integer from 0 to ${MAX_INLINE_BLOB_BYTES}`);
   }
+  // Already wrapped by the host (its threshold wins).
+  if (isInlineBlobStore(options.blobs)) return options.blobs;
   if (!options.metadata.holdsBlobData) {
     if (maxBytes === 0) return options.blobs;
     throw new TypeError('inlineBlobMaxBytes needs a metadata store that holds blob data (SQLite, PostgreSQL or memory)');

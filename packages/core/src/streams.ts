@@ -184,3 +184,55 @@ export function requestBodyOf(source: ReadableStream<Uint8Array>): {
   );
   return { stream, readToEnd: () => ended };
 }
+
+/**
+ * Reads `reader` until its stream ends or more than `limitBytes` have come
+ * (`ended` false: the reader stays locked, for the caller to read the rest
+ * or let go). On a failed read, a chunk that is not bytes or an abort of
+ * `signal`, the stream is cancelled, the lock released and the error thrown.
+ */
+export async function readUpTo(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  limitBytes: number,
+  signal?: AbortSignal,
+): Promise<{ chunks: Uint8Array[]; size: number; ended: boolean }> {
+  // Cancelling the reader settles a pending `read()` as done, so the loop ends promptly.
+  const onAbort = () => void reader.cancel(signal?.reason).catch(() => {});
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    if (signal?.aborted) throw signal.reason;
+    signal?.addEventListener('abort', onAbort, { once: true });
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (signal?.aborted) throw signal.reason;
+      if (done) {
+        reader.releaseLock();
+        return { chunks, size, ended: true };
+      }
+      if (!(value instanceof Uint8Array)) throw new TypeError('blob stream chunks must be Uint8Array');
+      chunks.push(value);
+      size += value.byteLength;
+      if (size > limitBytes) return { chunks, size, ended: false };
+    }
+  } catch (error) {
+    // Tell the producer to stop; a no-op when the stream itself errored.
+    await reader.cancel(error).catch(() => {});
+    reader.releaseLock();
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** `chunks` as one array of `size` bytes (the chunk itself when there is only one). */
+export function concatBytes(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const whole = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return whole;
+}

@@ -9,7 +9,7 @@
 // flight — memory is partSize × (queueSize + 1) whatever the size. An object
 // appears only when its upload completes; on failure the upload is aborted.
 // R2 has no server-side copy: `copy` streams the object into a new `put`.
-import { AttacheError, checkByteRange, checkBlobPath, emptyStream, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
+import { AttacheError, checkByteRange, checkBlobPath, concatBytes, emptyStream, type BlobInfo, type BlobStore, type ByteRange } from '@attache/core';
 
 const MiB = 1024 * 1024;
 
@@ -236,14 +236,4 @@ export function r2Blobs(options: R2BlobsOptions): BlobStore {
   return { put, get, stat, copy, delete: deleteBlob, list, deleteGraceSeconds };
 }
 
-function concatBytes(chunks: Uint8Array[], length: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const whole = new Uint8Array(length);
-  let at = 0;
-  for (const chunk of chunks) {
-    whole.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return whole;
-}
 

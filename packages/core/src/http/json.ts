@@ -1,6 +1,7 @@
 // Wire format: snake_case JSON objects, unix seconds, and reading JSON
 // request bodies with a size cap (lease calls carry a few small fields).
 import { AttacheError } from '../errors.js';
+import { concatBytes, readUpTo } from '../streams.js';
 import { parseMediaType } from '../media-type.js';
 import type { Attachment, LeaseInfo } from '../types.js';
 
@@ -127,26 +128,11 @@ function isJsonMediaType(contentType: string | null): boolean {
 async function readCapped(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array> {
   if (body === null) return new Uint8Array(0);
   const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > limit) {
-        throw new AttacheError('invalid_body', `the JSON body is larger than ${limit} bytes`);
-      }
-      chunks.push(value);
-    }
-  } finally {
+  const { chunks, size, ended } = await readUpTo(reader, limit);
+  if (!ended) {
+    // Left unread, not cancelled: the host discards the rest (streams.ts, requestBodyOf).
     reader.releaseLock();
+    throw new AttacheError('invalid_body', `the JSON body is larger than ${limit} bytes`);
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return concatBytes(chunks, size);
 }

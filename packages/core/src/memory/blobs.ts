@@ -8,6 +8,7 @@ import { AttacheError } from '../errors.js';
 import { checkBlobPath } from '../paths.js';
 import type { BlobInfo, BlobStore, ByteRange } from '../ports.js';
 import { checkByteRange } from '../byte-range.js';
+import { readUpTo } from '../streams.js';
 
 interface StoredBlob {
   readonly chunks: readonly Uint8Array[];
@@ -67,36 +68,13 @@ export function memoryBlobs(): BlobStore {
   };
 }
 
-/** Consumes the stream chunk by chunk; rejects with its error, or the signal's reason. */
+/** Consumes the stream, keeping copies of its chunks; rejects with its error, or the signal's reason. */
 async function readAllChunks(
   body: ReadableStream<Uint8Array>,
   signal: AbortSignal | undefined,
 ): Promise<{ chunks: Uint8Array[]; size: number }> {
-  const reader = body.getReader();
-  // Cancelling the reader settles a pending `read()` as done, so the loop ends promptly.
-  const onAbort = () => void reader.cancel(signal?.reason).catch(() => {});
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    if (signal?.aborted) throw signal.reason;
-    signal?.addEventListener('abort', onAbort, { once: true });
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (signal?.aborted) throw signal.reason;
-      if (done) break;
-      if (!(value instanceof Uint8Array)) throw new TypeError('blob stream chunks must be Uint8Array');
-      chunks.push(value.slice());
-      size += value.byteLength;
-    }
-    return { chunks, size };
-  } catch (error) {
-    // Tell the producer to stop; a no-op when the stream itself errored.
-    await reader.cancel(error).catch(() => {});
-    throw error;
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    reader.releaseLock();
-  }
+  const { chunks, size } = await readUpTo(body.getReader(), Infinity, signal);
+  return { chunks: chunks.map((chunk) => chunk.slice()), size };
 }
 
 function streamBlob(blob: StoredBlob, range: ByteRange | undefined): ReadableStream<Uint8Array> {
