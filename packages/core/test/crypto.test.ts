@@ -330,8 +330,11 @@ describe('encryption at rest', () => {
       }
     }
 
-    it('uses node:crypto inline where the runtime has it (Node here)', () => {
+    it('uses node:crypto inline where the runtime has it (Node here), HKDF included', () => {
       expect(keyring().aesGcm.name).toBe('node:crypto');
+      // So the recorded-bytes tests below check hkdfSync's data keys against format version 1 (written with WebCrypto's HKDF).
+      expect(keyring().aesGcm.hkdf).toBeTypeOf('function');
+      expect(webCryptoGcm.hkdf).toBeUndefined();
     });
 
     for (const gcm of [defaultAesGcm(), webCryptoGcm]) {
