@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createAttachmentStore } from '@attache/core';
+import { createAttachmentStore, inlineSmallBlobs } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
 import { sqliteMetadata } from '@attache/sql/sqlite';
 import { createTempDir, describeExternalHttpContract, expectResumedAfterCut, MIB, spawnBuiltServer, type ServerProcess } from '@attache/testing';
@@ -82,9 +82,11 @@ describe.skipIf(!haveBun)('hono-example on Bun', () => {
   describeExternalHttpContract('hono-example on Bun (Bun.serve, bun:sqlite, fs blobs)', async () => {
     const running = await startOnBun();
     const blobsRoot = join(running.dataDir, 'blobs');
-    const blobs = fsBlobs({ root: blobsRoot });
+    const metadata = sqliteMetadata({ filename: join(running.dataDir, 'attache.db') });
+    // As the app stores them: small blobs in the database (the contract then sees every blob, file or row).
+    const blobs = inlineSmallBlobs(fsBlobs({ root: blobsRoot }), metadata, { maxBytes: 64 * 1024, now: Date.now });
     // The server migrated the database before it listened.
-    const store = createAttachmentStore({ metadata: sqliteMetadata({ filename: join(running.dataDir, 'attache.db') }), blobs, sweepIntervalSeconds: 0 });
+    const store = createAttachmentStore({ metadata, blobs, sweepIntervalSeconds: 0 });
     return {
       baseUrl: `${running.server.url}/v1`,
       store,

@@ -48,7 +48,8 @@ export async function openStore(dataDir: string): Promise<AttachmentStore> {
     throw error;
   }
   // A long-running server asks for the sweeper's timer (core starts none by itself).
-  return createAttachmentStore({ metadata, blobs: fsBlobs({ root: blobsRoot }), sweepIntervalSeconds: 30 });
+  // Blobs up to 64 KiB live in the database, as with `attache serve`: a small upload is one write, no file.
+  return createAttachmentStore({ metadata, blobs: fsBlobs({ root: blobsRoot }), inlineBlobMaxBytes: 64 * 1024, sweepIntervalSeconds: 30 });
 }
 
 @Controller()

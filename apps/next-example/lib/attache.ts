@@ -49,6 +49,7 @@ async function openHandler(): Promise<AttacheHandler> {
   }
   // A long-running server asks for the sweeper's timer (core starts none by
   // itself): expired leases are rolled back and orphans removed every 30 s.
-  const store = createAttachmentStore({ metadata, blobs: fsBlobs({ root: blobsRoot }), maxBytes, sweepIntervalSeconds: 30 });
+  // Blobs up to 64 KiB live in the database, as with `attache serve`: a small upload is one write, no file.
+  const store = createAttachmentStore({ metadata, blobs: fsBlobs({ root: blobsRoot }), maxBytes, inlineBlobMaxBytes: 64 * 1024, sweepIntervalSeconds: 30 });
   return createHandler({ store, basePath: API_BASE_PATH });
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { deflateSync, crc32 } from 'node:zlib';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createAttachmentStore } from '@attache/core';
+import { createAttachmentStore, inlineSmallBlobs } from '@attache/core';
 import { fsBlobs } from '@attache/fs';
 import { sqliteMetadata } from '@attache/sql/sqlite';
 import { chromiumLaunchOptions, describeExternalHttpContract, describeWithChromium } from '@attache/testing';
@@ -260,9 +260,11 @@ describeExternalHttpContract('next-example route handler (next build, next start
   // The contract's own limits (8 MiB bodies, max_bytes per call) need the store's default limit, 1 TiB.
   const running = await startNext({ ATTACHE_MAX_BYTES: String(1024 ** 4) });
   const blobsRoot = join(running.dataDir, 'blobs');
-  const blobs = fsBlobs({ root: blobsRoot });
+  const metadata = sqliteMetadata({ filename: join(running.dataDir, 'attache.db') });
+  // As the app stores them: small blobs in the database (the contract then sees every blob, file or row).
+  const blobs = inlineSmallBlobs(fsBlobs({ root: blobsRoot }), metadata, { maxBytes: 64 * 1024, now: Date.now });
   // The server migrated the database on its first request (the health check).
-  const store = createAttachmentStore({ metadata: sqliteMetadata({ filename: join(running.dataDir, 'attache.db') }), blobs, sweepIntervalSeconds: 0 });
+  const store = createAttachmentStore({ metadata, blobs, sweepIntervalSeconds: 0 });
   return {
     baseUrl: `${running.url}/v1`,
     store,

@@ -109,17 +109,21 @@ export interface CutUploadOptions {
  * The interop scenario every runtime passes: tus-js-client uploads a file to
  * `<baseUrl>/uploads` through a proxy that cuts the connection mid-upload;
  * the client resumes, the attachment's bytes, CRC-32 and SHA-256 are right,
- * and it was resumed, not restarted (under one extra MiB went over the wire).
+ * and it was resumed, not restarted: a restart sends every byte before the
+ * cut again, a resume only what the server had not stored yet when the
+ * connection died (socket buffers on the way: on Bun under load up to
+ * 1.4 MiB of a 3 MiB cut), so less than three quarters of them may go again.
  */
 export async function expectResumedAfterCut(baseUrl: string, options: CutUploadOptions = {}): Promise<TusResult> {
   const size = options.size ?? 6 * MIB;
-  const proxy = await cuttingProxy(baseUrl, options.cutAfterBytes ?? size / 2);
+  const cutAfterBytes = options.cutAfterBytes ?? size / 2;
+  const proxy = await cuttingProxy(baseUrl, cutAfterBytes);
   try {
     const file = patternBytes(size, 11);
     const result = await tusUpload(file, { retryDelays: [0, 100, 500], ...options.client, endpoint: `${proxy.baseUrl}/uploads${options.query ?? ''}` });
     expect(proxy.cut()).toBe(true);
     await expectAttachment(baseUrl, result.attachmentId, file);
-    expect(proxy.bytesFromClient() - file.byteLength).toBeLessThan(MIB);
+    expect(proxy.bytesFromClient() - file.byteLength).toBeLessThan(cutAfterBytes * 0.75);
     return result;
   } finally {
     await proxy.close();

@@ -24,7 +24,8 @@ export interface ContractSupport {
   /**
    * A download's body is streamed with the Content-Length the handler set.
    * Bun.serve drops it from a ReadableStream body and sends it chunked
-   * (oven-sh/bun#10507); false makes the download scenarios expect that.
+   * (oven-sh/bun#10507); false makes the download scenarios accept no
+   * header (or the right one: Bun keeps it for a body already whole).
    */
   streamedContentLength: boolean;
   /**

@@ -19,8 +19,12 @@ export function downloadScenarios(context: ContractContext): void {
     const download = (headers: Record<string, string> = {}, method = 'GET') =>
       context.http.get('/attachment', { key, name: 'digits.txt' }, { method, headers });
     /** The length of a streamed body, where the server sends it (`ContractSupport.streamedContentLength`). */
-    const expectStreamedLength = (response: Response, length: number) =>
-      expect(response.headers.get('Content-Length')).toBe(context.supports.streamedContentLength ? String(length) : null);
+    const expectStreamedLength = (response: Response, length: number) => {
+      const header = response.headers.get('Content-Length');
+      if (context.supports.streamedContentLength) expect(header).toBe(String(length));
+      // A host that drops it for a stream may keep it for a body it already holds whole (Bun does for a small blob kept inline); never a wrong one.
+      else expect([null, String(length)]).toContain(header);
+    };
 
     it('sends the stored type, length, validators, identity headers and nosniff', async () => {
       const response = await download();
