@@ -4,7 +4,7 @@
 // plaintext.
 import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, describePostgres, DROP_DATABASES_TIMEOUT_MS, dropTestDatabases, type TestDatabase } from '@attache/testing';
@@ -32,6 +32,8 @@ const ROTATING = { ATTACHE_MASTER_KEY: K2, ATTACHE_MASTER_KEY_ID: 'k2', ATTACHE_
 const ONLY_K2 = { ATTACHE_MASTER_KEY: K2, ATTACHE_MASTER_KEY_ID: 'k2' };
 
 const PLAIN_BODY = encoder.encode(`${MARKER} written before encryption was enabled\n`.repeat(3000));
+/** Small enough to live in the metadata database (`attache serve` keeps blobs up to 64 KiB there). */
+const SMALL_PLAIN_BODY = encoder.encode(`${MARKER} small, written before encryption was enabled\n`.repeat(8));
 const K1_BODY = encoder.encode(`${MARKER} written under k1\n`.repeat(10));
 
 async function uploadOne(url: string, key: string, name: string, body: Uint8Array<ArrayBuffer>): Promise<void> {
@@ -72,13 +74,18 @@ describe('attache keys rotate (embedded store)', () => {
     try {
       const plain = await startServer(dir.path);
       await uploadOne(plain.url, 'docs', 'plain.txt', PLAIN_BODY);
+      await uploadOne(plain.url, 'docs', 'small.txt', SMALL_PLAIN_BODY);
       expect(await stopServer(plain)).toEqual({ code: 0, signal: null });
       const encrypted = await startServer(dir.path, WITH_K1);
       await uploadOne(encrypted.url, 'docs', 'k1.txt', K1_BODY);
-      const before = [await clientView(encrypted.url, 'docs', 'plain.txt'), await clientView(encrypted.url, 'docs', 'k1.txt')];
+      const names = ['plain.txt', 'small.txt', 'k1.txt'];
+      const before = [];
+      for (const name of names) before.push(await clientView(encrypted.url, 'docs', name));
       expect(await stopServer(encrypted)).toEqual({ code: 0, signal: null });
-      // The marker test can fail: the plaintext object is on disk as it is.
-      expect(await filesContaining(dir.path, MARKER)).toHaveLength(1);
+      // The marker test can fail: the plaintext objects are on disk as they are, the small one in the database.
+      const plaintextFiles = (await filesContaining(dir.path, MARKER)).map((path) => relative(dir.path, path));
+      expect(plaintextFiles).toHaveLength(2);
+      expect(plaintextFiles).toContain('attache.db');
 
       const rotate = runCli(['keys', 'rotate', '--json'], { ATTACHE_DATA_DIR: dir.path, ...ROTATING });
       expect(await rotate.exited).toEqual({ code: 0, signal: null });
@@ -87,18 +94,22 @@ describe('attache keys rotate (embedded store)', () => {
       const report = JSON.parse(rotate.output.stdout) as Record<string, unknown>;
       expect(report).toMatchObject({
         activeKeyId: 'k2',
-        totalObjects: 2,
-        totalBytes: PLAIN_BODY.byteLength + K1_BODY.byteLength,
-        rotated: 2,
+        totalObjects: 3,
+        totalBytes: PLAIN_BODY.byteLength + SMALL_PLAIN_BODY.byteLength + K1_BODY.byteLength,
+        rotated: 3,
         failed: [],
         remaining: 0,
-        deletedBlobs: 2,
+        deletedBlobs: 3,
       });
+      // Also not in the database's free pages, nor in its write-ahead log.
       expect(await filesContaining(dir.path, MARKER)).toEqual([]);
 
       const after = await startServer(dir.path, ONLY_K2);
-      expect([await clientView(after.url, 'docs', 'plain.txt'), await clientView(after.url, 'docs', 'k1.txt')]).toEqual(before);
+      const afterViews = [];
+      for (const name of names) afterViews.push(await clientView(after.url, 'docs', name));
+      expect(afterViews).toEqual(before);
       expect(before[0]!.bytes).toEqual(PLAIN_BODY);
+      expect(before[1]!.bytes).toEqual(SMALL_PLAIN_BODY);
       expect(await stopServer(after)).toEqual({ code: 0, signal: null });
 
       // Run again: nothing left to do.

@@ -19,11 +19,12 @@ export const TAG_SIZE = 16;
 /** One object's data key, ready to seal and open its segments. */
 export interface SegmentKey {
   /**
-   * Writes the ciphertext of `plaintext` and then its tag into `out` at `at`.
-   * Returns a promise when the work is asynchronous; `plaintext` may be
+   * The ciphertext of `plaintext` and then its tag, as pieces in order (not
+   * joined: joining would copy every segment once more, and writers take
+   * pieces). A promise when the work is asynchronous; `plaintext` may be
    * reused as soon as this returns (WebCrypto copies its input at the call).
    */
-  seal(nonce: Bytes, aad: Bytes, plaintext: Bytes, out: Uint8Array, at: number): void | Promise<void>;
+  seal(nonce: Bytes, aad: Bytes, plaintext: Bytes): Uint8Array[] | Promise<Uint8Array[]>;
   /** The plaintext of `sealed` (ciphertext then tag); throws or rejects when it fails authentication. */
   open(nonce: Bytes, aad: Bytes, sealed: Bytes): Bytes | Promise<Bytes>;
 }
@@ -53,9 +54,8 @@ export const webCryptoGcm: AesGcm = {
   async importKey(raw) {
     const key = await subtle().importKey('raw', raw, 'AES-GCM', false, ['encrypt', 'decrypt']);
     return {
-      async seal(nonce, aad, plaintext, out, at) {
-        const sealed = await subtle().encrypt({ name: 'AES-GCM', iv: nonce, additionalData: aad, tagLength: 128 }, key, plaintext);
-        out.set(new Uint8Array(sealed), at);
+      async seal(nonce, aad, plaintext) {
+        return [new Uint8Array(await subtle().encrypt({ name: 'AES-GCM', iv: nonce, additionalData: aad, tagLength: 128 }, key, plaintext))];
       },
       async open(nonce, aad, sealed) {
         return new Uint8Array(await subtle().decrypt({ name: 'AES-GCM', iv: nonce, additionalData: aad, tagLength: 128 }, key, sealed));
@@ -94,14 +94,12 @@ function nodeGcmOf(api: NodeCrypto): AesGcm {
     async importKey(raw) {
       const key = raw.slice();
       return {
-        seal(nonce, aad, plaintext, out, at) {
+        seal(nonce, aad, plaintext) {
           const cipher = api.createCipheriv('aes-256-gcm', key, nonce, options);
           cipher.setAAD(aad);
           const body = cipher.update(plaintext);
           const rest = cipher.final();
-          out.set(body, at);
-          if (rest.byteLength > 0) out.set(rest, at + body.byteLength);
-          out.set(cipher.getAuthTag(), at + plaintext.byteLength);
+          return rest.byteLength > 0 ? [body, rest, cipher.getAuthTag()] : [body, cipher.getAuthTag()];
         },
         open(nonce, aad, sealed) {
           const length = sealed.byteLength - TAG_SIZE;

@@ -200,8 +200,8 @@ export class Keyring {
   /**
    * Encrypts a plaintext stream for the object `versionId` with the active
    * key. A full segment is sealed only once a byte after it arrives, so the
-   * last one is known to be last, and each sealed segment is handed on as one
-   * chunk (the header rides with the first): at once when sealing is inline
+   * last one is known to be last, and each sealed segment is handed on as the
+   * pieces sealing gave (the header goes before the first), unjoined: at once when sealing is inline
    * (node:crypto); with WebCrypto, up to SEAL_AHEAD seal side by side. It
    * holds one segment filling and the segments being sealed.
    */
@@ -215,25 +215,27 @@ export class Keyring {
     let filled = 0;
     let index = 0;
     let key: SegmentKey;
-    // Sealed or sealing segments not handed on yet, in order; `done` is pending work.
-    const queue: { out: Uint8Array; done: Promise<void> | undefined }[] = [];
+    // Sealed or sealing segments not handed on yet, in order.
+    const queue: (Uint8Array[] | Promise<Uint8Array[]>)[] = [];
+    let headerSent = false;
     const seal = (final: boolean) => {
-      const prefix = index === 0 ? header.byteLength : 0;
-      const out = new Uint8Array(prefix + filled + TAG_SIZE);
-      if (prefix > 0) out.set(header, 0);
-      const done = key.seal(nonceOf(index, final), aadOf(header, versionBytes, index, final), pending.subarray(0, filled), out, prefix);
+      const sealed = key.seal(nonceOf(index, final), aadOf(header, versionBytes, index, final), pending.subarray(0, filled));
       // Awaited by handOn; until then a failure must not count as unhandled.
-      if (done) done.catch(() => {});
-      queue.push({ out, done: done ?? undefined });
+      if (sealed instanceof Promise) sealed.catch(() => {});
+      queue.push(sealed);
       index += 1;
       filled = 0;
     };
     /** Hands on, in order, every sealed segment, waiting while more than `inFlight` are still sealing. */
     const handOn = async (controller: TransformStreamDefaultController<Uint8Array>, inFlight: number) => {
-      while (queue.length > 0 && (queue[0]!.done === undefined || queue.length > inFlight)) {
-        const { out, done } = queue.shift()!;
-        if (done) await done;
-        controller.enqueue(out);
+      while (queue.length > 0 && (!(queue[0] instanceof Promise) || queue.length > inFlight)) {
+        const next = queue.shift()!;
+        const pieces = next instanceof Promise ? await next : next;
+        if (!headerSent) {
+          controller.enqueue(header);
+          headerSent = true;
+        }
+        for (const piece of pieces) controller.enqueue(piece);
       }
     };
     return new TransformStream<Uint8Array, Uint8Array>(

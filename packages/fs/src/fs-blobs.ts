@@ -12,6 +12,7 @@ import { AttacheError, checkByteRange, type BlobInfo, type BlobStore, type ByteR
 import { blobPathResolver } from './blob-paths.js';
 import { discard, errorCode, renameIntoPlace, syncDirectory } from './durability.js';
 import { fileStream } from './file-stream.js';
+import { writeBehind } from './write-behind.js';
 
 export interface FsBlobsOptions {
   /** Directory holding the blobs; created on first write. */
@@ -32,6 +33,8 @@ const CANNOT_WRITE: Readonly<Record<string, string>> = {
 };
 /** A full disk is freed by an operator or the sweeper, not in a second. */
 const CANNOT_WRITE_RETRY_AFTER_SECONDS = 10;
+/** Bytes read ahead while a write is in flight; they go out in one writev when it finishes. */
+const MAX_GATHERED_BYTES = 1024 * 1024;
 
 /** `unavailable` for a disk that is full, over quota or read-only; any other error unchanged. */
 function unwritable(error: unknown): unknown {
@@ -89,21 +92,21 @@ export function fsBlobs(options: FsBlobsOptions): BlobStore {
       tempFile = opened.tempFile;
       const { handle } = opened;
       let size = 0;
+      const writer = writeBehind(handle, MAX_GATHERED_BYTES);
       try {
         for (;;) {
           const { done, value } = await reader.read();
           if (signal?.aborted) throw signal.reason;
           if (done) break;
           if (!(value instanceof Uint8Array)) throw new TypeError('blob stream chunks must be Uint8Array');
-          // Awaiting each write before the next read is the backpressure.
-          for (let offset = 0; offset < value.byteLength; ) {
-            const { bytesWritten } = await handle.write(value, offset, value.byteLength - offset);
-            offset += bytesWritten;
-          }
+          await writer.write(value);
           size += value.byteLength;
         }
+        await writer.finish();
         await handle.sync();
       } finally {
+        // A write may still be in flight after a failure; the file is closed (and discarded) after it.
+        await writer.settled();
         await handle.close();
       }
       await renameIntoPlace(tempFile, target);

@@ -55,6 +55,8 @@ export function bunSqliteMetadata(options: BunSqliteMetadataOptions): MetadataSt
   database.run('pragma journal_mode = WAL');
   database.run('pragma synchronous = FULL');
   database.run('pragma foreign_keys = ON');
+  // As in ./sqlite.ts: deleted rows (small blobs among them) leave no bytes behind in free pages.
+  database.run('pragma secure_delete = ON');
 
   const kysely = new Kysely<AttacheDatabase>({
     dialect: new ImmediateSqliteDialect({ database: kyselyDatabase(database, owned) }, () => database.inTransaction),

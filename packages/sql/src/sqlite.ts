@@ -46,6 +46,10 @@ export function sqliteMetadata(options: SqliteMetadataOptions): MetadataStore {
   const durability = database.memory ? undefined : sharedSync(walFile(`${database.name}-wal`));
   database.pragma(durability === undefined ? 'synchronous = FULL' : 'synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
+  // Deleted rows are overwritten with zeros: a small blob kept in the
+  // database (plaintext written before encryption was enabled, or a deleted
+  // attachment) must not live on in free pages.
+  database.pragma('secure_delete = ON');
 
   const inTransaction = (): boolean => database.inTransaction;
   const kysely = new Kysely<AttacheDatabase>({
