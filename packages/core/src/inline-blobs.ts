@@ -12,7 +12,7 @@
 // belongs on, so an upload holds at most that much before its bytes go on.
 import { checkByteRange } from './byte-range.js';
 import { checkBlobPath } from './paths.js';
-import { concatBytes, readUpTo } from './streams.js';
+import { concatBytes, readUpTo, toReadableStream } from './streams.js';
 import type { BlobInfo, BlobStore, EpochMillis, MetadataStore, MetadataTx } from './ports.js';
 
 /** Most blob-data rows one listing transaction reads. */
@@ -78,7 +78,7 @@ export function inlineSmallBlobs(blobs: BlobStore, metadata: MetadataStore, opti
       if (range !== undefined) checkByteRange(range);
       const inline = async () => {
         const row = await inTx((tx) => tx.getBlobData(path));
-        return row && singleChunk(range === undefined ? row.data : row.data.subarray(range.start, range.end + 1));
+        return row && toReadableStream(range === undefined ? row.data : row.data.subarray(range.start, range.end + 1));
       };
       if (inlineFirst) return (await inline()) ?? blobs.get(path, range);
       return (await blobs.get(path, range)) ?? inline();
@@ -121,15 +121,6 @@ export function inlineSmallBlobs(blobs: BlobStore, metadata: MetadataStore, opti
   if (blobs.purgeTemporary) store.purgeTemporary = (olderThan) => blobs.purgeTemporary!(olderThan);
   if (blobs.deleteGraceSeconds !== undefined) Object.assign(store, { deleteGraceSeconds: blobs.deleteGraceSeconds });
   return store;
-}
-
-function singleChunk(data: Uint8Array): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      if (data.byteLength > 0) controller.enqueue(data);
-      controller.close();
-    },
-  });
 }
 
 /** The chunks already read, then the rest of `reader`'s stream. */
