@@ -194,9 +194,11 @@ async function preparePart(
       { scope: { namespace: credentials.namespace, key: credentials.key }, txnId: credentials.txnId, attachmentId: undefined }
     : await withLease(engine, credentials, async (tx, lease): Promise<Plan> => {
         const scope = { namespace: lease.namespace, key: lease.key };
-        const visible = await findVisible(tx, scope, { name }, lease.txnId);
+        const previous = await tx.findByName(scope, name, lease.txnId);
+        const visible = previous?.state === 'tombstone' ? undefined : previous;
         if (part.preventOverwrite && visible) return { noop: visible };
-        const committed = await tx.findByName(scope, name, null);
+        // The look-up above sees committed rows too: none there means none committed.
+        const committed = previous === undefined || previous.txnId === null ? previous : await tx.findByName(scope, name, null);
         return { scope, txnId: lease.txnId, attachmentId: committed?.attachmentId ?? visible?.attachmentId };
       });
   if ('noop' in plan) {
@@ -346,7 +348,8 @@ async function insertStagedRow(
   const { row } = prepared;
   const scope = { namespace: row.namespace, key: row.key };
   const previous = await tx.findByName(scope, row.name, txnId);
-  const committed = previous?.txnId === null ? previous : await tx.findByName(scope, row.name, null);
+  // As in preparePart: no row at all means no committed one either.
+  const committed = previous === undefined || previous.txnId === null ? previous : await tx.findByName(scope, row.name, null);
   // Re-checked here: a parallel upload of the same name may have won the race.
   if (prepared.preventOverwrite && previous && previous.state !== 'tombstone') {
     replaced.push(row.blobPath);
