@@ -7,12 +7,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rssGrowthBound } from '@attache/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { patternStream, postStreaming, sha256Hex } from './serve-hono.js';
 
 const MiB = 1024 * 1024;
 const UPLOAD_BYTES = 256 * MiB;
-const RSS_GROWTH_LIMIT = 64 * MiB;
+// 64 MiB on Node 20; Node 22+ collects a transfer's spent buffers later (see rssGrowthBound).
+const RSS_GROWTH_LIMIT = rssGrowthBound(64 * MiB);
 
 const packageRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const fixture = join(packageRoot, 'test', 'fixtures', 'rss-server.mjs');
