@@ -38,7 +38,7 @@ const KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const MASTER_KEY_SIZE = 32;
 /**
  * Segments of plaintext a read opens per pull: 4 × 64 KiB, the size of the
- * file store's reads. They are handed on as four chunks (see `handOn`).
+ * file store's reads. They are handed on as four chunks (see `enqueueEach`).
  */
 const BATCH_SEGMENTS = 4;
 /** Segments a read opens ahead of its consumer (memory: this many segments, plus the chunk being handed over). */
@@ -365,17 +365,17 @@ export class Keyring {
             if (index > last) {
               if (range === undefined && !(await segments.atEnd())) throw decryptionFailed('bytes follow the last segment');
               await cancelAll();
-              handOn(controller, parts);
+              enqueueEach(controller, parts);
               controller.close();
             } else {
-              handOn(controller, parts);
+              enqueueEach(controller, parts);
             }
           } catch (error) {
             // Authentication failures are already `decryption_failed`; a failing read keeps its own error.
             await cancelAll(error);
             if (parts.length === 0) throw error;
             failure = error;
-            handOn(controller, parts);
+            enqueueEach(controller, parts);
           }
         },
         cancel: (reason) => cancelAll(reason),
@@ -391,7 +391,7 @@ export class Keyring {
  * allocates, which showed as garbage-collector time (a fifth of an encrypted
  * download's CPU).
  */
-function handOn(controller: ReadableStreamDefaultController<Uint8Array>, parts: readonly Uint8Array[]): void {
+function enqueueEach(controller: ReadableStreamDefaultController<Uint8Array>, parts: readonly Uint8Array[]): void {
   for (const part of parts) controller.enqueue(part);
 }
 

@@ -54,6 +54,10 @@ export function writeBehind(handle: WritableFile, maxGatheredBytes: number): Wri
     );
   };
 
+  const settled = async (): Promise<void> => {
+    while (inFlight !== undefined) await inFlight;
+  };
+
   const check = (): void => {
     if (failure !== undefined) throw failure.error;
   };
@@ -70,14 +74,10 @@ export function writeBehind(handle: WritableFile, maxGatheredBytes: number): Wri
       check();
     },
     async finish() {
-      while (inFlight !== undefined) await inFlight;
-      check();
-      startNext();
-      while (inFlight !== undefined) await inFlight;
+      // Each write that completes starts the next with what was gathered, so none in flight means none left.
+      await settled();
       check();
     },
-    async settled() {
-      while (inFlight !== undefined) await inFlight;
-    },
+    settled,
   };
 }

@@ -175,8 +175,8 @@ export async function blobsKept(dataDir: string): Promise<string[]> {
   const { default: Database } = await import('better-sqlite3');
   const database = new Database(databaseFile, { readonly: true, fileMustExist: true });
   try {
-    const hasTable = database.prepare("select 1 from sqlite_master where type = 'table' and name = 'attache_blob_data'").get();
-    const rows = hasTable ? (database.prepare('select path from attache_blob_data order by path').all() as { path: string }[]) : [];
+    // The apps migrate before they listen, so the table is there.
+    const rows = database.prepare('select path from attache_blob_data order by path').all() as { path: string }[];
     return [...files, ...rows.map((row) => `attache.db:${row.path}`)];
   } finally {
     database.close();
