@@ -1,7 +1,7 @@
 // Attachment operations: staging uploads under a lease, the overlay view a
 // lease sees (committed + its own staged writes and deletes), public reads,
 // and staged deletes.
-import { collectGarbageLater } from './commit.js';
+import { collectGarbageLater, dropGarbage } from './commit.js';
 import { encryptedSize, keyUnavailable } from './crypto.js';
 import type { EngineContext } from './engine-context.js';
 import { AttacheError } from './errors.js';
@@ -151,8 +151,7 @@ async function recordStaged(engine: EngineContext, credentials: CheckedCredentia
         const row = await insertStagedRow(tx, outcome.prepared, lease.txnId, replaced);
         written.push(row);
       }
-      await tx.enqueueGarbage(replaced, now);
-      return { rows: written, garbage: replaced };
+      return { rows: written, garbage: await dropGarbage(tx, replaced, now) };
     });
     engine.crashPoint('upload.after-row');
     collectGarbageLater(engine, garbage);
@@ -429,8 +428,7 @@ export async function deleteStaged(
         : [await findVisible(tx, scope, selector, lease.txnId)].filter((row) => row !== undefined);
     const dropped: string[] = [];
     for (const row of rows) await stageDelete(tx, row, lease.txnId, now, dropped);
-    await tx.enqueueGarbage(dropped, now);
-    return { count: rows.length, garbage: dropped };
+    return { count: rows.length, garbage: await dropGarbage(tx, dropped, now) };
   });
   engine.crashPoint('delete.after-metadata');
   collectGarbageLater(engine, garbage);
@@ -451,9 +449,7 @@ export async function unstage(
         : await tx.findById(scope, selector.id, lease.txnId);
     if (!row || row.txnId !== lease.txnId) return undefined;
     await tx.deleteAttachment(row.versionId);
-    const dropped = row.state === 'staged' ? [row.blobPath] : [];
-    await tx.enqueueGarbage(dropped, now);
-    return dropped;
+    return dropGarbage(tx, row.state === 'staged' ? [row.blobPath] : [], now);
   });
   if (garbage) collectGarbageLater(engine, garbage);
   return garbage !== undefined;

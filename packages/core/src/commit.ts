@@ -9,6 +9,10 @@
 //              the staged blob), staged deletes applied, replaced
 //              blobs queued as garbage, leases released, txn marked
 //              committed                                           [commit.after-metadata]
+//              A blob kept in the metadata store (inline-blobs.ts) is
+//              promoted and dropped right here, in the same
+//              transaction: it moves with its row, so steps 4–7 are
+//              for blobs in the blob store only.
 //           — the release answers here: steps 4–7 run in the background
 //             (background.ts); the sweeper finishes them after a crash —
 //  promote  4. copy staged blob → committed path                   [promote.after-copy]
@@ -91,14 +95,34 @@ export async function commitTxn(tx: MetadataTx, txnId: string, now: number, lock
     // `createdAt` is the first version's; `updatedAt` stays the time these
     // bytes were written, so the lease's view and the committed one agree.
     const createdAt = committed?.createdAt ?? row.createdAt;
-    await tx.updateAttachment(row.versionId, { state: 'committed', txnId: null, createdAt });
-    // A blob written straight to its committed path has nothing to promote.
-    if (isStagedPath(row.blobPath)) toPromote.push({ ...row, state: 'committed', txnId: null, createdAt });
+    // A blob written straight to its committed path has nothing to promote;
+    // a staged one kept in the metadata store is promoted here, with its row.
+    const target = committedBlobPath(row.namespace, row.key, row.versionId);
+    const staged = isStagedPath(row.blobPath);
+    const moved = staged && (await tx.moveBlobData?.(row.blobPath, target)) === true;
+    await tx.updateAttachment(row.versionId, { state: 'committed', txnId: null, createdAt, ...(moved ? { blobPath: target } : {}) });
+    if (staged && !moved) toPromote.push({ ...row, state: 'committed', txnId: null, createdAt });
   }
-  await tx.enqueueGarbage(garbage, now);
+  const queued = await dropGarbage(tx, garbage, now);
   const releasedKeys = await endLeases(tx, leases, 'released');
   await tx.updateTxn(txnId, { state: 'committed', updatedAt: now });
-  return { releasedKeys, toPromote, garbage };
+  return { releasedKeys, toPromote, garbage: queued };
+}
+
+/**
+ * Drops blobs no row points at any more, in the caller's transaction (the
+ * one that dropped the rows): a blob kept in the metadata store goes at once
+ * — a read of it takes all its bytes in one statement, so none is cut, and
+ * one that finds it gone looks the row up again —; any other is queued as
+ * garbage (step 7). Returns the queued paths, for `collectGarbage`.
+ */
+export async function dropGarbage(tx: MetadataTx, paths: readonly string[], now: number): Promise<string[]> {
+  const queued: string[] = [];
+  for (const path of paths) {
+    if ((await tx.deleteBlobData?.(path)) !== true) queued.push(path);
+  }
+  await tx.enqueueGarbage(queued, now);
+  return queued;
 }
 
 /** Rollback: drops the transaction's staged rows and ends its leases. Runs inside the caller's transaction; `locked` as for commitTxn. */
@@ -117,10 +141,10 @@ export async function rollbackTxn(
     await tx.deleteAttachment(row.versionId);
     if (row.state === 'staged') garbage.push(row.blobPath);
   }
-  await tx.enqueueGarbage(garbage, now);
+  const queued = await dropGarbage(tx, garbage, now);
   const releasedKeys = await endLeases(tx, leases, leaseState);
   await tx.updateTxn(txnId, { state: 'rolled_back', updatedAt: now });
-  return { releasedKeys, toPromote: [], garbage };
+  return { releasedKeys, toPromote: [], garbage: queued };
 }
 
 /**

@@ -258,8 +258,14 @@ export interface MetadataTx {
   putBlobData?(row: BlobDataRow): Promise<void>;
   getBlobData?(path: string): Promise<BlobDataRow | undefined>;
   statBlobData?(path: string): Promise<BlobInfo | undefined>;
-  /** A missing path is not an error. */
-  deleteBlobData?(path: string): Promise<void>;
+  /** A missing path is not an error: the answer says whether there was a blob. */
+  deleteBlobData?(path: string): Promise<boolean>;
+  /**
+   * Gives the blob at `from` the path `to`, in this transaction (the commit
+   * moves a staged blob kept here with its row); false when `from` holds none.
+   * `to` must be free.
+   */
+  moveBlobData?(from: string, to: string): Promise<boolean>;
   /** Up to `limit` blobs under `prefix`, in path order, after `afterPath` when given. */
   listBlobData?(prefix: string, afterPath: string | undefined, limit: number): Promise<BlobInfo[]>;
 }

@@ -7,6 +7,9 @@ import { memoryBlobs } from '../src/memory/blobs.js';
 import { memoryMetadata } from '../src/memory/metadata.js';
 import type { BlobStore, MetadataStore } from '../src/ports.js';
 import { createAttachmentStore } from '../src/store.js';
+import type { CrashPoint } from '../src/crash-points.js';
+import { committedBlobPath, isStagedPath } from '../src/paths.js';
+import { asIterable } from './as-iterable.js';
 import { bytesStream, describeBlobStore, patternStream, readBytes } from '../../testing/src/blob-suite.js';
 
 const MAX = 1000;
@@ -141,5 +144,75 @@ describe('createAttachmentStore({ inlineBlobMaxBytes })', () => {
     expect(() => createAttachmentStore({ metadata: memoryMetadata(), blobs, inlineBlobMaxBytes: -1 })).toThrow(TypeError);
     const { holdsBlobData: _, ...withoutBlobData } = memoryMetadata();
     expect(() => createAttachmentStore({ metadata: withoutBlobData, blobs, inlineBlobMaxBytes: 10 })).toThrow(/holds blob data/);
+  });
+});
+
+describe('commits of small attachments kept inline', () => {
+  const scope = { namespace: 'default', key: 'k' };
+
+  function fixture() {
+    const metadata = memoryMetadata();
+    const blobs = memoryBlobs();
+    const reached: CrashPoint[] = [];
+    const store = createAttachmentStore({ metadata, blobs, inlineBlobMaxBytes: MAX, onCrashPoint: (point) => reached.push(point) });
+    /** Stages `text` as a.txt (through attachAll, so the blob goes to the staged path), then releases. */
+    const write = async (text: string, rollback = false) => {
+      const lease = await store.acquire({ key: scope.key, ttlSeconds: 30, owner: 'o' });
+      await lease.attachAll(asIterable({ name: 'a.txt', body: new TextEncoder().encode(text) }));
+      const staged = await inlinePaths(metadata);
+      await lease.release({ rollback });
+      return staged;
+    };
+    // Read right after the release, before any background work could run: none was queued.
+    const state = () =>
+      metadata.transaction(async (tx) => ({
+        row: await tx.findByName(scope, 'a.txt', null),
+        unpromoted: await tx.listUnpromoted(10),
+        garbage: await tx.listGarbage(10),
+      }));
+    return { metadata, blobs, reached, store, write, state };
+  }
+
+  it('moves the staged blob to its committed path in the commit transaction: nothing is left to promote', async () => {
+    const { metadata, blobs, reached, store, write, state } = fixture();
+    const staged = await write('first');
+    expect(staged).toHaveLength(1);
+    expect(isStagedPath(staged[0]!)).toBe(true);
+    const { row, unpromoted, garbage } = await state();
+    expect(row?.blobPath).toBe(committedBlobPath(scope.namespace, scope.key, row!.versionId));
+    expect(await inlinePaths(metadata)).toEqual([row!.blobPath]);
+    expect({ unpromoted, garbage }).toEqual({ unpromoted: [], garbage: [] });
+    expect(reached).toEqual(['upload.after-blob', 'upload.after-row', 'commit.after-metadata']);
+    expect(new TextDecoder().decode(await readBytes((await store.openAttachment({ ...scope, name: 'a.txt' })).body))).toBe('first');
+    expect(await innerPaths(blobs)).toEqual([]);
+    await store.close();
+  });
+
+  it('drops the blob a commit replaced, and a rolled-back staged blob, in that same transaction: nothing is queued', async () => {
+    const { metadata, reached, store, write, state } = fixture();
+    await write('first');
+    await write('second');
+    const { row, garbage } = await state();
+    expect(await inlinePaths(metadata)).toEqual([row!.blobPath]);
+    expect(garbage).toEqual([]);
+    await write('never', true);
+    expect(await inlinePaths(metadata)).toEqual([row!.blobPath]);
+    expect((await state()).garbage).toEqual([]);
+    expect(reached.filter((point) => point.startsWith('promote') || point.startsWith('gc'))).toEqual([]);
+    expect(new TextDecoder().decode(await readBytes((await store.openAttachment({ ...scope, name: 'a.txt' })).body))).toBe('second');
+    await store.close();
+  });
+
+  it('still promotes a staged blob too large to be kept inline, in the background', async () => {
+    const { blobs, reached, store } = fixture();
+    const lease = await store.acquire({ key: scope.key, ttlSeconds: 30, owner: 'o' });
+    await lease.attachAll(asIterable({ name: 'big.bin', body: new Uint8Array(MAX + 1).fill(1) }));
+    await lease.release();
+    await store.settled();
+    expect(reached).toContain('promote.after-row');
+    const paths = await innerPaths(blobs);
+    expect(paths).toHaveLength(1);
+    expect(isStagedPath(paths[0]!)).toBe(false);
+    await store.close();
   });
 });

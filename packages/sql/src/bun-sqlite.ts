@@ -57,6 +57,8 @@ export function bunSqliteMetadata(options: BunSqliteMetadataOptions): MetadataSt
   database.run('pragma foreign_keys = ON');
   // As in ./sqlite.ts: deleted rows (small blobs among them) leave no bytes behind in free pages.
   database.run('pragma secure_delete = ON');
+  // As in ./sqlite.ts: savepoint and statement journals stay in memory.
+  database.run('pragma temp_store = MEMORY');
 
   const kysely = new Kysely<AttacheDatabase>({
     dialect: new ImmediateSqliteDialect({ database: kyselyDatabase(database, owned) }, () => database.inTransaction),

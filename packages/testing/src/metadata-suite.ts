@@ -768,7 +768,9 @@ export function describeMetadataStore(name: string, create: () => Promise<Metada
     });
 
     describe('blob data (small blobs inline)', () => {
-      type BlobDataTx = Required<Pick<MetadataTx, 'putBlobData' | 'getBlobData' | 'statBlobData' | 'deleteBlobData' | 'listBlobData'>>;
+      type BlobDataTx = Required<
+        Pick<MetadataTx, 'putBlobData' | 'getBlobData' | 'statBlobData' | 'deleteBlobData' | 'moveBlobData' | 'listBlobData'>
+      >;
       const inBlobTx = <T>(fn: (tx: BlobDataTx) => Promise<T>): Promise<T> => store.transaction((tx) => fn(tx as BlobDataTx));
       const bytesOf = (...values: number[]) => new Uint8Array(values);
 
@@ -802,11 +804,34 @@ export function describeMetadataStore(name: string, create: () => Promise<Metada
         expect(await inBlobTx((tx) => tx.getBlobData('state/r'))).toBeUndefined();
       });
 
-      it('deletes; a missing path is not an error', async () => {
+      it('deletes, answering whether there was a blob; a missing path is not an error', async () => {
         await inBlobTx((tx) => tx.putBlobData({ path: 'state/d', data: bytesOf(1), createdAt: 1 }));
-        await inBlobTx((tx) => tx.deleteBlobData('state/d'));
-        await inBlobTx((tx) => tx.deleteBlobData('state/d'));
+        expect(await inBlobTx((tx) => tx.deleteBlobData('state/d'))).toBe(true);
+        expect(await inBlobTx((tx) => tx.deleteBlobData('state/d'))).toBe(false);
         expect(await inBlobTx((tx) => tx.getBlobData('state/d'))).toBeUndefined();
+      });
+
+      it('moves a blob to a free path with its bytes and time, answering false when there is none to move', async () => {
+        const data = new Uint8Array(300).map((_, index) => index * 7);
+        await inBlobTx((tx) => tx.putBlobData({ path: 'state/.staging/t/m', data, createdAt: 5 }));
+        expect(await inBlobTx((tx) => tx.moveBlobData('state/.staging/t/m', 'state/m'))).toBe(true);
+        expect(await inBlobTx((tx) => tx.getBlobData('state/.staging/t/m'))).toBeUndefined();
+        const moved = await inBlobTx((tx) => tx.getBlobData('state/m'));
+        expect(moved && { ...moved, data: [...moved.data] }).toEqual({ path: 'state/m', data: [...data], createdAt: 5 });
+        expect(await inBlobTx((tx) => tx.moveBlobData('state/.staging/t/m', 'state/other'))).toBe(false);
+        expect(await inBlobTx((tx) => tx.getBlobData('state/other'))).toBeUndefined();
+      });
+
+      it('rolls a move back with its transaction', async () => {
+        await inBlobTx((tx) => tx.putBlobData({ path: 'state/from', data: bytesOf(9), createdAt: 1 }));
+        await expect(
+          inBlobTx(async (tx) => {
+            expect(await tx.moveBlobData('state/from', 'state/to')).toBe(true);
+            throw new Error('abandon');
+          }),
+        ).rejects.toThrow('abandon');
+        expect([...((await inBlobTx((tx) => tx.getBlobData('state/from')))?.data ?? [])]).toEqual([9]);
+        expect(await inBlobTx((tx) => tx.getBlobData('state/to'))).toBeUndefined();
       });
 
       it('lists by prefix in path order, page after page, taking LIKE wildcards literally', async () => {

@@ -366,7 +366,17 @@ function createTx(tables: Tables): { tx: MetadataTx; end(): void } {
     },
     async deleteBlobData(path) {
       assertOpen();
+      const found = blobData.get(path) !== undefined;
       blobData.delete(path);
+      return found;
+    },
+    async moveBlobData(from, to) {
+      assertOpen();
+      const row = blobData.get(from);
+      if (!row) return false;
+      blobData.delete(from);
+      blobData.set(to, { ...row, path: to });
+      return true;
     },
     async listBlobData(prefix, afterPath, limit) {
       assertOpen();
