@@ -17,8 +17,9 @@ import type {
   UploadRow,
 } from '@attache/core';
 import { AttacheError, STAGING_PREFIX, type SharedSync } from '@attache/core';
-import { Migrator, sql, type Kysely, type RawBuilder, type Selectable } from 'kysely';
+import { Migrator, sql, type Insertable, type Kysely, type QueryResult, type RawBuilder, type Selectable } from 'kysely';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, attacheMigrationProvider } from './migrations.js';
+import { prepared } from './prepared.js';
 import type {
   AttacheDatabase,
   AttachmentsTable,
@@ -156,6 +157,7 @@ export function createSqlMetadata(
   options: SqlMetadataOptions = {},
 ): MetadataStore {
   const { notifications } = options;
+  const statements = hotStatements(db, dialect);
   const running = new Set<Promise<unknown>>();
   let closing: Promise<void> | undefined;
 
@@ -172,7 +174,7 @@ export function createSqlMetadata(
     return db
       .transaction()
       .execute(async (trx) => {
-        const handle = createTx(trx, dialect);
+        const handle = createTx(trx, dialect, statements);
         try {
           return await fn(handle.tx);
         } catch (error) {
@@ -189,7 +191,7 @@ export function createSqlMetadata(
 
   const runInHostTransaction = <T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T> =>
     options.runTransaction!(async () => {
-      const handle = createTx(db, dialect);
+      const handle = createTx(db, dialect, statements);
       try {
         return await fn(handle.tx);
       } finally {
@@ -204,7 +206,7 @@ export function createSqlMetadata(
       ? runInHostTransaction
       : options.groupCommit === undefined
         ? runAlone
-        : groupCommitter(db, dialect, options.groupCommit, storeError);
+        : groupCommitter(db, dialect, statements, options.groupCommit, storeError);
 
   return {
     transaction<T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T> {
@@ -260,6 +262,7 @@ interface QueuedTransaction {
 function groupCommitter(
   db: Kysely<AttacheDatabase>,
   dialect: SqlDialectInfo,
+  statements: HotStatements,
   options: GroupCommitOptions,
   storeError: (error: unknown) => unknown,
 ): <T>(fn: (tx: MetadataTx) => Promise<T>) => Promise<T> {
@@ -312,7 +315,7 @@ function groupCommitter(
           continue;
         }
         await sql`savepoint attache_member`.execute(connection);
-        const handle = createTx(connection, dialect);
+        const handle = createTx(connection, dialect, statements);
         let outcome: { value: unknown } | { error: unknown };
         try {
           outcome = { value: await member.fn(handle.tx) };
@@ -370,7 +373,146 @@ function groupCommitter(
     });
 }
 
-function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: MetadataTx; end(): void } {
+/** Columns of `attache_attachments` in the order `insertAttachment` passes them. */
+const ATTACHMENT_COLUMNS = [
+  'version_id',
+  'attachment_id',
+  'namespace',
+  'key',
+  'name',
+  'state',
+  'txn_id',
+  'size',
+  'content_type',
+  'extension',
+  'crc32',
+  'sha256',
+  'blob_path',
+  'key_id',
+  'created_at',
+  'updated_at',
+] as const;
+
+/**
+ * The statements a lease cycle runs, each compiled once per store
+ * (prepared.ts): every acquire, upload, release and read goes through them.
+ * Statements whose shape depends on their arguments (patches, lists, pages)
+ * are built as they are needed.
+ */
+function hotStatements(db: Kysely<AttacheDatabase>, dialect: SqlDialectInfo) {
+  const findVisible = (column: 'name' | 'attachment_id', ofTxn: boolean) =>
+    prepared(ofTxn ? 4 : 3, (namespace: string, key: string, value: string, txnId?: string) =>
+      db
+        .selectFrom('attache_attachments')
+        .selectAll()
+        .where('namespace', '=', namespace)
+        .where('key', '=', key)
+        .where(column, '=', value)
+        .where((eb) => (ofTxn ? eb.or([eb('state', '=', COMMITTED), eb('txn_id', '=', txnId!)]) : eb('state', '=', COMMITTED)))
+        .orderBy(pendingRank('pending_first'))
+        .limit(ONE_ROW)
+        .compile(),
+    );
+  return {
+    keyRow: prepared(2, (namespace: string, key: string) => {
+      const query = db.selectFrom('attache_keys').selectAll().where('namespace', '=', namespace).where('key', '=', key);
+      return (dialect.lockKeyForUpdate ? query.forUpdate() : query).compile();
+    }),
+    putKey: prepared(4, (namespace: string, key: string, fencingToken: number, leaseId: string | null) =>
+      db
+        .insertInto('attache_keys')
+        .values({ namespace, key, fencing_token: fencingToken, lease_id: leaseId })
+        .onConflict((conflict) => conflict.columns(['namespace', 'key']).doUpdateSet({ fencing_token: fencingToken, lease_id: leaseId }))
+        .compile(),
+    ),
+    getLease: prepared(1, (leaseId: string) => db.selectFrom('attache_leases').selectAll().where('lease_id', '=', leaseId).compile()),
+    insertLease: prepared(9, (...values: LeaseValues) =>
+      db
+        .insertInto('attache_leases')
+        .values({
+          lease_id: values[0],
+          namespace: values[1],
+          key: values[2],
+          txn_id: values[3],
+          owner: values[4],
+          fencing_token: values[5],
+          expires_at: values[6],
+          state: values[7],
+          created_at: values[8],
+        })
+        .compile(),
+    ),
+    activeLeasesOfTxn: prepared(1, (txnId: string) =>
+      db
+        .selectFrom('attache_leases')
+        .selectAll()
+        .where('txn_id', '=', txnId)
+        .where('state', '=', ACTIVE)
+        .orderBy('created_at')
+        .orderBy('lease_id')
+        .compile(),
+    ),
+    getTxn: prepared(1, (txnId: string) => db.selectFrom('attache_txns').selectAll().where('txn_id', '=', txnId).compile()),
+    insertTxn: prepared(4, (txnId: string, state: string, createdAt: number, updatedAt: number) =>
+      db.insertInto('attache_txns').values({ txn_id: txnId, state, created_at: createdAt, updated_at: updatedAt }).compile(),
+    ),
+    endTxn: prepared(3, (txnId: string, state: string, updatedAt: number) =>
+      db.updateTable('attache_txns').set({ state, updated_at: updatedAt }).where('txn_id', '=', txnId).compile(),
+    ),
+    findCommittedByName: findVisible('name', false),
+    findVisibleByName: findVisible('name', true),
+    findCommittedById: findVisible('attachment_id', false),
+    findVisibleById: findVisible('attachment_id', true),
+    stagedOfTxn: prepared(1, (txnId: string) =>
+      db
+        .selectFrom('attache_attachments')
+        .selectAll()
+        .where('txn_id', '=', txnId)
+        .where('state', '<>', COMMITTED)
+        .orderBy(collatedColumn(dialect, 'namespace'))
+        .orderBy(collatedColumn(dialect, 'key'))
+        .orderBy(collatedColumn(dialect, 'name'))
+        .compile(),
+    ),
+    insertAttachment: prepared(ATTACHMENT_COLUMNS.length, (...values: unknown[]) =>
+      db
+        .insertInto('attache_attachments')
+        // Markers at compile time; the row's values, in ATTACHMENT_COLUMNS order, at each run.
+        .values(Object.fromEntries(ATTACHMENT_COLUMNS.map((column, index) => [column, values[index]])) as Insertable<AttacheDatabase['attache_attachments']>)
+        .compile(),
+    ),
+    deleteAttachment: prepared(1, (versionId: string) =>
+      db.deleteFrom('attache_attachments').where('version_id', '=', versionId).compile(),
+    ),
+    putBlobData: prepared(4, (path: string, data: Uint8Array, size: number, createdAt: number) =>
+      db
+        .insertInto('attache_blob_data')
+        .values({ path, data, size, created_at: createdAt })
+        .onConflict((conflict) => conflict.column('path').doUpdateSet({ data, size, created_at: createdAt }))
+        .compile(),
+    ),
+    getBlobData: prepared(1, (path: string) =>
+      db.selectFrom('attache_blob_data').select(['data', 'created_at']).where('path', '=', path).compile(),
+    ),
+    deleteBlobData: prepared(1, (path: string) => db.deleteFrom('attache_blob_data').where('path', '=', path).compile()),
+    moveBlobData: prepared(2, (from: string, to: string) =>
+      db.updateTable('attache_blob_data').set({ path: to }).where('path', '=', from).compile(),
+    ),
+  };
+}
+
+type LeaseValues = [string, string, string, string, string, number, number, string, number];
+type HotStatements = ReturnType<typeof hotStatements>;
+
+/** Rows a statement changed (PostgreSQL and SQLite both report it). */
+const changed = (result: QueryResult<unknown>): number => Number(result.numAffectedRows ?? 0);
+
+/** Text ordering by code point on every dialect (see `nameCollation`). */
+function collatedColumn(dialect: SqlDialectInfo, column: 'namespace' | 'key' | 'name' | 'path') {
+  return dialect.nameCollation === null ? sql.ref(column) : sql`${sql.ref(column)} collate ${sql.id(dialect.nameCollation)}`;
+}
+
+function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo, statements: HotStatements): { tx: MetadataTx; end(): void } {
   let open = true;
   // Every query goes through `q()`, so a handle that leaks past its
   // transaction fails loudly instead of writing outside any transaction.
@@ -378,9 +520,7 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
     if (!open) throw new Error(`${dialect.name}Metadata: transaction has already ended`);
     return trx;
   };
-  // Text ordering by code point on every dialect (see `nameCollation`).
-  const collated = (column: 'namespace' | 'key' | 'name' | 'path') =>
-    dialect.nameCollation === null ? sql.ref(column) : sql`${sql.ref(column)} collate ${sql.id(dialect.nameCollation)}`;
+  const collated = (column: 'namespace' | 'key' | 'name' | 'path') => collatedColumn(dialect, column);
   const byName = collated('name');
   const byPath = collated('path');
   const takeKeyLock = async (namespace: string, key: string): Promise<void> => {
@@ -405,20 +545,16 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
     value: string,
     txnId: string | null,
   ): Promise<AttachmentRow | undefined> => {
-    const row = await q()
-      .selectFrom('attache_attachments')
-      .selectAll()
-      .where('namespace', '=', scope.namespace)
-      .where('key', '=', scope.key)
-      .where(column, '=', value)
-      .where((eb) =>
-        txnId === null
-          ? eb('state', '=', COMMITTED)
-          : eb.or([eb('state', '=', COMMITTED), eb('txn_id', '=', txnId)]),
-      )
-      .orderBy(pendingRank('pending_first'))
-      .limit(ONE_ROW)
-      .executeTakeFirst();
+    const { namespace, key } = scope;
+    const result =
+      column === 'name'
+        ? txnId === null
+          ? await statements.findCommittedByName.run(q(), namespace, key, value)
+          : await statements.findVisibleByName.run(q(), namespace, key, value, txnId)
+        : txnId === null
+          ? await statements.findCommittedById.run(q(), namespace, key, value)
+          : await statements.findVisibleById.run(q(), namespace, key, value, txnId);
+    const row = result.rows[0];
     return row && toAttachmentRow(row);
   };
 
@@ -428,44 +564,30 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
       // snapshot is taken when it starts, so only a read that starts after
       // the lock is granted sees the previous holder's commit.
       await takeKeyLock(namespace, key);
-      let query = q()
-        .selectFrom('attache_keys')
-        .selectAll()
-        .where('namespace', '=', namespace)
-        .where('key', '=', key);
-      if (dialect.lockKeyForUpdate) query = query.forUpdate();
-      const row = await query.executeTakeFirst();
+      const row = (await statements.keyRow.run(q(), namespace, key)).rows[0];
       return row && toKeyRow(row);
     },
     async putKey(row) {
-      await q()
-        .insertInto('attache_keys')
-        .values({ namespace: row.namespace, key: row.key, fencing_token: row.fencingToken, lease_id: row.leaseId })
-        .onConflict((conflict) =>
-          conflict.columns(['namespace', 'key']).doUpdateSet({ fencing_token: row.fencingToken, lease_id: row.leaseId }),
-        )
-        .execute();
+      await statements.putKey.run(q(), row.namespace, row.key, row.fencingToken, row.leaseId);
     },
 
     async getLease(leaseId) {
-      const row = await q().selectFrom('attache_leases').selectAll().where('lease_id', '=', leaseId).executeTakeFirst();
+      const row = (await statements.getLease.run(q(), leaseId)).rows[0];
       return row && toLeaseRow(row);
     },
     async insertLease(row) {
-      await q()
-        .insertInto('attache_leases')
-        .values({
-          lease_id: row.leaseId,
-          namespace: row.namespace,
-          key: row.key,
-          txn_id: row.txnId,
-          owner: row.owner,
-          fencing_token: row.fencingToken,
-          expires_at: row.expiresAt,
-          state: row.state,
-          created_at: row.createdAt,
-        })
-        .execute();
+      await statements.insertLease.run(
+        q(),
+        row.leaseId,
+        row.namespace,
+        row.key,
+        row.txnId,
+        row.owner,
+        row.fencingToken,
+        row.expiresAt,
+        row.state,
+        row.createdAt,
+      );
     },
     async updateLease(leaseId, patch) {
       const set = definedFields({ expires_at: patch.expiresAt, state: patch.state });
@@ -473,15 +595,7 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
       await q().updateTable('attache_leases').set(set).where('lease_id', '=', leaseId).execute();
     },
     async listActiveLeasesOfTxn(txnId) {
-      const rows = await q()
-        .selectFrom('attache_leases')
-        .selectAll()
-        .where('txn_id', '=', txnId)
-        .where('state', '=', ACTIVE)
-        .orderBy('created_at')
-        .orderBy('lease_id')
-        .execute();
-      return rows.map(toLeaseRow);
+      return (await statements.activeLeasesOfTxn.run(q(), txnId)).rows.map(toLeaseRow);
     },
     async listExpiredLeases(now, limit) {
       const rows = await q()
@@ -520,16 +634,17 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
       if (dialect.txnLock) await dialect.txnLock(txnId).execute(q());
     },
     async getTxn(txnId) {
-      const row = await q().selectFrom('attache_txns').selectAll().where('txn_id', '=', txnId).executeTakeFirst();
+      const row = (await statements.getTxn.run(q(), txnId)).rows[0];
       return row && toTxnRow(row);
     },
     async insertTxn(row) {
-      await q()
-        .insertInto('attache_txns')
-        .values({ txn_id: row.txnId, state: row.state, created_at: row.createdAt, updated_at: row.updatedAt })
-        .execute();
+      await statements.insertTxn.run(q(), row.txnId, row.state, row.createdAt, row.updatedAt);
     },
     async updateTxn(txnId, patch) {
+      if (patch.state !== undefined && patch.updatedAt !== undefined) {
+        await statements.endTxn.run(q(), txnId, patch.state, patch.updatedAt);
+        return;
+      }
       const set = definedFields({ state: patch.state, updated_at: patch.updatedAt });
       if (Object.keys(set).length === 0) return;
       await q().updateTable('attache_txns').set(set).where('txn_id', '=', txnId).execute();
@@ -571,40 +686,31 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
     findByName: (scope, name, txnId) => findVisibleVersion(scope, 'name', name, txnId),
     findById: (scope, attachmentId, txnId) => findVisibleVersion(scope, 'attachment_id', attachmentId, txnId),
     async listStagedOfTxn(txnId) {
-      const rows = await q()
-        .selectFrom('attache_attachments')
-        .selectAll()
-        .where('txn_id', '=', txnId)
-        .where('state', '<>', COMMITTED)
-        .orderBy(collated('namespace'))
-        .orderBy(collated('key'))
-        .orderBy(byName)
-        .execute();
-      return rows.map(toAttachmentRow);
+      return (await statements.stagedOfTxn.run(q(), txnId)).rows.map(toAttachmentRow);
     },
     async insertAttachment(row) {
-      await q()
-        .insertInto('attache_attachments')
-        .values({
-          version_id: row.versionId,
-          attachment_id: row.attachmentId,
-          namespace: row.namespace,
-          key: row.key,
-          name: row.name,
-          state: row.state,
-          txn_id: row.txnId,
-          size: row.size,
-          content_type: row.contentType,
-          extension: row.extension,
-          crc32: row.crc32,
-          sha256: row.sha256,
-          blob_path: row.blobPath,
-          key_id: row.keyId,
-          created_at: row.createdAt,
-          updated_at: row.updatedAt,
-        })
-        .execute();
+      // In ATTACHMENT_COLUMNS order.
+      await statements.insertAttachment.run(
+        q(),
+        row.versionId,
+        row.attachmentId,
+        row.namespace,
+        row.key,
+        row.name,
+        row.state,
+        row.txnId,
+        row.size,
+        row.contentType,
+        row.extension,
+        row.crc32,
+        row.sha256,
+        row.blobPath,
+        row.keyId,
+        row.createdAt,
+        row.updatedAt,
+      );
     },
+
     async updateAttachment(versionId, patch) {
       const set = definedFields({
         state: patch.state,
@@ -617,7 +723,7 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
       await q().updateTable('attache_attachments').set(set).where('version_id', '=', versionId).execute();
     },
     async deleteAttachment(versionId) {
-      await q().deleteFrom('attache_attachments').where('version_id', '=', versionId).execute();
+      await statements.deleteAttachment.run(q(), versionId);
     },
     async listUnpromoted(limit) {
       // Staged paths (core's paths.ts): the flat staging directory, or the
@@ -813,15 +919,10 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
     },
 
     async putBlobData(row) {
-      const values = { path: row.path, data: row.data, size: row.data.byteLength, created_at: row.createdAt };
-      await q()
-        .insertInto('attache_blob_data')
-        .values(values)
-        .onConflict((conflict) => conflict.column('path').doUpdateSet({ data: values.data, size: values.size, created_at: values.created_at }))
-        .execute();
+      await statements.putBlobData.run(q(), row.path, row.data, row.data.byteLength, row.createdAt);
     },
     async getBlobData(path) {
-      const row = await q().selectFrom('attache_blob_data').select(['data', 'created_at']).where('path', '=', path).executeTakeFirst();
+      const row = (await statements.getBlobData.run(q(), path)).rows[0];
       return row && { path, data: row.data, createdAt: Number(row.created_at) };
     },
     async statBlobData(path) {
@@ -829,12 +930,10 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo): { tx: 
       return row && { path, size: Number(row.size), modifiedAt: Number(row.created_at) };
     },
     async deleteBlobData(path) {
-      const result = await q().deleteFrom('attache_blob_data').where('path', '=', path).executeTakeFirst();
-      return Number(result.numDeletedRows) > 0;
+      return changed(await statements.deleteBlobData.run(q(), path)) > 0;
     },
     async moveBlobData(from, to) {
-      const result = await q().updateTable('attache_blob_data').set({ path: to }).where('path', '=', from).executeTakeFirst();
-      return Number(result.numUpdatedRows) > 0;
+      return changed(await statements.moveBlobData.run(q(), from, to)) > 0;
     },
     async listBlobData(prefix, afterPath, limit) {
       // A range on the primary key, not LIKE (prefixes may hold `%` or `_`): every path ≥ prefix that starts with it.
