@@ -17,7 +17,7 @@ import type {
   UploadRow,
 } from '@attache/core';
 import { AttacheError, STAGING_PREFIX, type SharedSync } from '@attache/core';
-import { Migrator, sql, type Insertable, type Kysely, type QueryResult, type RawBuilder, type Selectable } from 'kysely';
+import { CompiledQuery, Migrator, sql, type Insertable, type Kysely, type QueryResult, type RawBuilder, type Selectable } from 'kysely';
 import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, attacheMigrationProvider } from './migrations.js';
 import { prepared } from './prepared.js';
 import type {
@@ -258,6 +258,16 @@ interface QueuedTransaction {
   reject(error: unknown): void;
 }
 
+/** The statements that frame a batch and its members, compiled once (as prepared.ts does for the rest). */
+const BATCH = {
+  begin: CompiledQuery.raw('begin immediate'),
+  savepoint: CompiledQuery.raw('savepoint attache_member'),
+  release: CompiledQuery.raw('release attache_member'),
+  rollbackTo: CompiledQuery.raw('rollback to attache_member'),
+  commit: CompiledQuery.raw('commit'),
+  rollback: CompiledQuery.raw('rollback'),
+};
+
 /** Runs logical transactions in shared database transactions (see `GroupCommitOptions`). */
 function groupCommitter(
   db: Kysely<AttacheDatabase>,
@@ -295,7 +305,7 @@ function groupCommitter(
       return;
     }
     try {
-      await sql`begin immediate`.execute(connection);
+      await connection.executeQuery(BATCH.begin);
     } catch (error) {
       // The write lock was not granted within busy_timeout: everyone waiting would wait as long.
       for (const waiting of queue.splice(0)) waiting.reject(storeError(error));
@@ -314,7 +324,7 @@ function groupCommitter(
           await options.yieldToEventLoop();
           continue;
         }
-        await sql`savepoint attache_member`.execute(connection);
+        await connection.executeQuery(BATCH.savepoint);
         const handle = createTx(connection, dialect, statements);
         let outcome: { value: unknown } | { error: unknown };
         try {
@@ -325,20 +335,20 @@ function groupCommitter(
           handle.end();
         }
         if ('value' in outcome) {
-          await sql`release attache_member`.execute(connection);
+          await connection.executeQuery(BATCH.release);
           succeeded.push({ member, value: outcome.value });
         } else {
           if (!options.inTransaction()) throw outcome.error; // SQLite rolled back the whole batch.
-          await sql`rollback to attache_member`.execute(connection);
-          await sql`release attache_member`.execute(connection);
+          await connection.executeQuery(BATCH.rollbackTo);
+          await connection.executeQuery(BATCH.release);
           member.reject(storeError(outcome.error));
         }
         member = undefined;
       }
-      await sql`commit`.execute(connection);
+      await connection.executeQuery(BATCH.commit);
     } catch (error) {
       // The batch's writes are lost (SQLite aborted it, or the commit failed): no member committed.
-      if (options.inTransaction()) await sql`rollback`.execute(connection).catch(() => {});
+      if (options.inTransaction()) await connection.executeQuery(BATCH.rollback).catch(() => {});
       const failed = storeError(error);
       member?.reject(failed);
       for (const done of succeeded) done.member.reject(failed);

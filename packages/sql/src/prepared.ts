@@ -7,8 +7,8 @@
 // same every time, so the drivers' own statement caches keep hitting too.
 import type { CompiledQuery, Kysely, QueryResult } from 'kysely';
 
-/** Stands for argument `index` while a statement is compiled: no real argument looks like it. */
-const marker = (index: number): string => `\u0000attache-argument-${index}\u0000`;
+/** Stands for argument `index` while a statement is compiled (only markers are passed then, never real values). */
+const marker = (index: number): string => `<attache argument ${index}>`;
 
 type Slot = { argument: number } | { constant: unknown };
 
@@ -47,7 +47,7 @@ export function prepared<Args extends readonly unknown[], Row>(
     return template;
   };
   return {
-    run(runner, ...args) {
+    async run(runner, ...args) {
       const { compiled, slots } = templateOf();
       const parameters = slots.map((slot) => ('argument' in slot ? args[slot.argument] : slot.constant));
       return runner.executeQuery({ ...compiled, parameters });
