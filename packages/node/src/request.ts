@@ -8,6 +8,7 @@
 // one, and keeps nothing.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AttacheError, emptyStream, parseMediaType } from '@attache/core';
+import { lightRequest } from './light-request.js';
 import { readableToWebStream } from './stream.js';
 
 export interface ToWebRequestOptions {
@@ -55,17 +56,28 @@ const BODYLESS_METHODS = new Set(['GET', 'HEAD']);
 
 export function toWebRequest(req: IncomingMessage, res?: ServerResponse, options: ToWebRequestOptions = {}): Request {
   const method = (req.method ?? 'GET').toUpperCase();
-  const init: RequestInit & { duplex?: 'half' } = {
+  return lightRequest({
+    url: requestUrl(req, options),
     method,
     headers: webHeaders(req),
     signal: disconnectSignal(req, res),
-  };
-  if (!BODYLESS_METHODS.has(method)) {
-    init.body = options.body ?? requestBody(req, res, options);
-    // Required by undici for a stream body; not yet in the DOM typings.
-    init.duplex = 'half';
-  }
-  return new Request(requestUrl(req, options), init);
+    body: BODYLESS_METHODS.has(method) ? null : givenBody(options.body) ?? requestBody(req, res, options),
+  });
+}
+
+function givenBody(body: ToWebRequestOptions['body']): ReadableStream<Uint8Array> | undefined {
+  return typeof body === 'string' ? textStream(body) : body;
+}
+
+/** A stream of one chunk: `text` in UTF-8. */
+function textStream(text: string): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
 }
 
 function requestUrl(req: IncomingMessage, options: ToWebRequestOptions): string {
@@ -211,13 +223,7 @@ function consumedBody(req: IncomingMessage, reuseParsedJson: boolean): ReadableS
   // Core's parser, so "is this JSON" means here what it means to the handler.
   const mediaType = parseMediaType(req.headers['content-type'] ?? '')?.essence;
   if (reuseParsedJson && mediaType === 'application/json' && parsed !== undefined) {
-    const bytes = new TextEncoder().encode(JSON.stringify(parsed));
-    return new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(bytes);
-        controller.close();
-      },
-    });
+    return textStream(JSON.stringify(parsed));
   }
   if (!hasDeclaredBody(req)) return emptyStream();
   // Handing on an empty stream would store an empty attachment in place of the real one.

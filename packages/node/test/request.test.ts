@@ -399,3 +399,45 @@ describe('toWebRequest: a body already read by an upstream middleware', () => {
     expect(await response.json()).toEqual({ body: '' });
   });
 });
+
+describe('toWebRequest: the Request it gives', () => {
+  it('is a Request whose method, url, headers, signal and body are those converted, and whose other parts work too', async () => {
+    const seen = deferred<Record<string, unknown>>();
+    listening = await listen(async (req, res) => {
+      const request = toWebRequest(req, res);
+      const first = { instance: request instanceof Request, tag: Object.prototype.toString.call(request), sameHeaders: request.headers === request.headers };
+      const copy = request.clone();
+      const [original, cloned] = await Promise.all([request.json(), copy.text()]);
+      seen.resolve({ ...first, original, cloned, cache: request.cache, used: request.bodyUsed, aborted: request.signal.aborted });
+      res.end();
+    });
+    await fetch(`${listening.url}/x`, { method: 'POST', body: '{"a":1}', headers: { 'Content-Type': 'application/json' } });
+    expect(await seen.promise).toEqual({
+      instance: true,
+      tag: '[object Request]',
+      sameHeaders: true,
+      original: { a: 1 },
+      cloned: '{"a":1}',
+      cache: 'default',
+      used: true,
+      aborted: false,
+    });
+  });
+
+  it('converts a method fetch forbids (TRACE) instead of throwing, so the handler can refuse it', async () => {
+    const methods = deferred<string>();
+    listening = await listen((req, res) => {
+      methods.resolve(toWebRequest(req, res).method);
+      res.end('{}');
+    });
+    await new Promise<void>((resolve, reject) => {
+      const request = httpRequest(`${listening!.url}/x`, { method: 'TRACE' }, (response) => {
+        response.resume();
+        response.on('end', resolve);
+      });
+      request.on('error', reject);
+      request.end();
+    });
+    expect(await methods.promise).toBe('TRACE');
+  });
+});

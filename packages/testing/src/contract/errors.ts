@@ -4,6 +4,7 @@
 // Not reachable over HTTP, so covered by the engine suite instead:
 // `size_mismatch` (HTTP/1.1 framing turns a body shorter than its
 // Content-Length into a broken connection); `unauthorized` is in auth.ts.
+import { request as httpRequest } from 'node:http';
 import { newId, type ErrorCode } from '@attache/core';
 import { describe, expect, it } from 'vitest';
 import { MULTIPART, multipartBody } from './bodies.js';
@@ -83,6 +84,16 @@ export function errorScenarios(context: ContractContext): void {
       expect(response.headers.get('Allow')).toBe('GET, HEAD, DELETE');
     });
 
+    it('answers methods fetch cannot carry (TRACE, TRACK) with a 4xx, and keeps serving', async () => {
+      // fetch refuses to send them, so they go out through node:http; a
+      // conversion that builds a fetch Request from them throws.
+      for (const method of ['TRACE', 'TRACK']) {
+        const status = await rawStatus(context.http.url('/healthz'), method);
+        expect({ method, status: status >= 400 && status < 500 }).toEqual({ method, status: true });
+      }
+      expect((await context.http.get('/healthz')).status).toBe(200);
+    });
+
     it('never answers bad input with a 5xx or a stack trace', async () => {
       const { http } = context;
       const lease = await http.acquire(freshKey());
@@ -143,5 +154,17 @@ export function errorScenarios(context: ContractContext): void {
         expect(body.detail, label).not.toMatch(/\n\s+at /);
       }
     });
+  });
+}
+
+/** The status of one request sent with node:http (any method), its body discarded. */
+function rawStatus(url: string, method: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    request.on('error', reject);
+    request.end();
   });
 }
