@@ -261,9 +261,9 @@ export interface MetadataTx {
   /** A missing path is not an error: the answer says whether there was a blob. */
   deleteBlobData?(path: string): Promise<boolean>;
   /**
-   * Gives the blob at `from` the path `to`, in this transaction (the commit
-   * moves a staged blob kept here with its row); false when `from` holds none.
-   * `to` must be free.
+   * Gives the blob at `from` the path `to`, replacing what was there, in
+   * this transaction (the commit moves a staged blob kept here with its
+   * row); false, and nothing changed, when `from` holds none.
    */
   moveBlobData?(from: string, to: string): Promise<boolean>;
   /** Up to `limit` blobs under `prefix`, in path order, after `afterPath` when given. */

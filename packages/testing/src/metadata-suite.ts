@@ -822,6 +822,18 @@ export function describeMetadataStore(name: string, create: () => Promise<Metada
         expect(await inBlobTx((tx) => tx.getBlobData('state/other'))).toBeUndefined();
       });
 
+      it('moves over a blob already at the new path, and leaves that one alone when there is nothing to move', async () => {
+        await inBlobTx(async (tx) => {
+          await tx.putBlobData({ path: 'state/.staging/t/n', data: bytesOf(1, 2), createdAt: 1 });
+          await tx.putBlobData({ path: 'state/n', data: bytesOf(9), createdAt: 2 });
+        });
+        expect(await inBlobTx((tx) => tx.moveBlobData('state/.staging/t/missing', 'state/n'))).toBe(false);
+        expect([...((await inBlobTx((tx) => tx.getBlobData('state/n')))?.data ?? [])]).toEqual([9]);
+        expect(await inBlobTx((tx) => tx.moveBlobData('state/.staging/t/n', 'state/n'))).toBe(true);
+        expect([...((await inBlobTx((tx) => tx.getBlobData('state/n')))?.data ?? [])]).toEqual([1, 2]);
+        expect(await inBlobTx((tx) => tx.getBlobData('state/.staging/t/n'))).toBeUndefined();
+      });
+
       it('rolls a move back with its transaction', async () => {
         await inBlobTx((tx) => tx.putBlobData({ path: 'state/from', data: bytesOf(9), createdAt: 1 }));
         await expect(
