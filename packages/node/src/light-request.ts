@@ -4,8 +4,8 @@
 // signal and body. undici's constructor checks all of them again, makes a
 // second AbortController that follows ours and inspects the body: about a
 // third of the whole Node → Web conversion on a small request (measured), and
-// it throws for the methods fetch forbids (CONNECT, TRACE, TRACK), which
-// Node's HTTP parser accepts — one `curl -X TRACE` crashed the server. A
+// it throws for the methods fetch forbids that Node's HTTP server hands to
+// request listeners (TRACE, TRACK) — one `curl -X TRACE` crashed the server. A
 // light request is a `Request` (Request.prototype is on its prototype chain)
 // whose five fields are served as given; anything else of it (`json()`,
 // `clone()`, `cache`, …) makes the real Request from the same fields on first
@@ -27,10 +27,11 @@ type LightRequest = Request & { [FIELDS]: RequestFields; [REAL]?: Request };
 
 /** The fetch Request with the same fields, made once, when a part other than the five is asked for. */
 function realRequest(light: LightRequest): Request {
+  if (light[REAL]) return light[REAL];
   const { url, method, headers, signal, body } = light[FIELDS];
   // `duplex` is required by undici for a stream body; not yet in the DOM typings.
   const init: RequestInit & { duplex?: 'half' } = body === null ? { method, headers, signal } : { method, headers, signal, body, duplex: 'half' };
-  light[REAL] ??= new Request(url, init);
+  light[REAL] = new Request(url, init);
   return light[REAL];
 }
 
