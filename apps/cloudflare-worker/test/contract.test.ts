@@ -27,5 +27,5 @@ describeExternalHttpContract(
   },
   // workerd may close the connection before a client sending a large body
   // reads the early 413; a client hanging up does not reach the object.
-  { storeInProcess: false, writesInFlight: false, earlyAnswerDelivered: false, hangUpReachesHandler: false },
+  { storeInProcess: false, writesInFlight: false, earlyAnswerDelivered: false, hangUpReachesHandler: false, forbiddenMethodsReachMount: false },
 );

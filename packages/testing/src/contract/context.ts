@@ -56,6 +56,14 @@ export interface ContractSupport {
    * whose metadata lives inside its runtime (a Durable Object's SQLite).
    */
   storeInProcess: boolean;
+  /**
+   * TRACE and TRACK, which fetch's `Request` refuses, reach the mount, which
+   * answers them with a 4xx (Node servers, through @attache/node). Runtimes
+   * that own the HTTP server answer them before any handler runs — workerd
+   * (miniflare), Bun.serve (it hangs up) and Next.js — so the scenario is
+   * skipped there.
+   */
+  forbiddenMethodsReachMount: boolean;
 }
 
 export interface ContractContext {

@@ -37,7 +37,7 @@ export function describeHttpContract(name: string, mount: MountFn, ports?: Contr
     });
 
     const context: ContractContext = {
-      supports: { clock: true, serverOptions: true, blobTraffic: true, streamedContentLength: true, headContentLength: true, earlyAnswerDelivered: true, hangUpReachesHandler: true, writesInFlight: true, storeInProcess: true },
+      supports: { clock: true, serverOptions: true, blobTraffic: true, streamedContentLength: true, headContentLength: true, earlyAnswerDelivered: true, hangUpReachesHandler: true, writesInFlight: true, storeInProcess: true, forbiddenMethodsReachMount: true },
       get server() {
         if (shared === undefined) throw new Error('the contract server is not running yet');
         return shared;
@@ -71,7 +71,7 @@ export function describeExternalHttpContract(
   name: string,
   connect: () => Promise<ExternalServer>,
   server: Partial<
-    Pick<ContractSupport, 'streamedContentLength' | 'headContentLength' | 'earlyAnswerDelivered' | 'hangUpReachesHandler' | 'writesInFlight' | 'storeInProcess'>
+    Pick<ContractSupport, 'streamedContentLength' | 'headContentLength' | 'earlyAnswerDelivered' | 'hangUpReachesHandler' | 'writesInFlight' | 'storeInProcess' | 'forbiddenMethodsReachMount'>
   > = {},
 ): void {
   describe(`HTTP contract: ${name}`, () => {
@@ -94,6 +94,7 @@ export function describeExternalHttpContract(
         hangUpReachesHandler: true,
         writesInFlight: true,
         storeInProcess: true,
+        forbiddenMethodsReachMount: true,
         ...server,
       },
       get server() {
