@@ -30,6 +30,8 @@ const started = Date.now();
 let postgres;
 let radosgw;
 const running = new Map();
+/** The system being measured, named when a run fails. */
+let current = 'startup';
 
 async function main() {
   const bin = findPostgresBinaries();
@@ -45,7 +47,10 @@ async function main() {
   const results = [];
   const record = (workload, system, value) => results.push({ workload, system: system.name, ...value });
   const each = async (filter, fn) => {
-    for (const system of systems.filter(filter)) await fn(system, running.get(system.name));
+    for (const system of systems.filter(filter)) {
+      current = system.label;
+      await fn(system, running.get(system.name));
+    }
   };
 
   // Warm-up: JIT, SQLite pages, keep-alive connections.
@@ -155,7 +160,7 @@ async function startS3(postgres) {
   }
   // The memstore OSD keeps objects in RAM: room for the largest upload, its
   // overwrite (collected a few seconds later) and the small objects.
-  radosgw = await startRadosgw({ memoryBytes: (quick ? 1 : 4) * 1024 * MiB });
+  radosgw = await startRadosgw({ memoryBytes: (quick ? 2 : 4) * 1024 * MiB });
   console.error(`bench: radosgw ready in ${(radosgw.startupMs / 1000).toFixed(1)} s`);
   const database = await createTestDatabase(postgres.url);
   return { ...radosgw, databaseUrl: database.url };
@@ -174,6 +179,12 @@ async function shutdown() {
 process.once('SIGINT', () => shutdown().then(() => process.exit(130)));
 try {
   await main();
+} catch (error) {
+  // Enough to tell a server that died from a client-side mistake or a
+  // service (PostgreSQL, radosgw) that failed, from the log alone.
+  console.error(`bench: failed while measuring ${current} after ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  for (const [name, { server }] of running) console.error(`bench: server ${name}: ${server.describe()}`);
+  throw error;
 } finally {
   await shutdown();
 }

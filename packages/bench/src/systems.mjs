@@ -45,6 +45,8 @@ async function startProcess(name, args, env) {
   return {
     url,
     pid: child.pid,
+    /** What a failed run prints about this server: whether it is still running, and its last stderr. */
+    describe: () => `${child.exitCode === null && child.signalCode === null ? 'running' : `exited (${child.exitCode ?? child.signalCode})`}${log ? `; stderr ends:\n${log.slice(-1500)}` : ''}`,
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
