@@ -2,7 +2,7 @@
 // logger in front), and one route of the app's own, POST /avatar, that stores
 // a form's file as a committed document. `createApp` is a plain Hono app and
 // this module loads no database driver, so both runtimes share it: `node.ts`
-// serves it on Node (@hono/node-server, better-sqlite3), `bun.ts` on Bun
+// serves it on Node (node:http through @attache/node, better-sqlite3), `bun.ts` on Bun
 // (Bun.serve, bun:sqlite).
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
