@@ -1,8 +1,38 @@
 import { v7 as uuidv7 } from 'uuid';
 
+// `uuid` asks the CSPRNG for 16 bytes per id, and on Node each
+// `getRandomValues` call costs ≈ 4.5 µs whatever its size (3 % of a small
+// upload's CPU in a profile): ids draw from a pool filled 256 ids at a time
+// instead (0.3 µs per id). The bytes are the same CSPRNG's.
+const POOLED_IDS = 256;
+const pool = new Uint8Array(16 * POOLED_IDS);
+let pooledLeft = 0;
+
+// Given its random bytes, `uuid` keeps no per-millisecond counter of its own,
+// so the counter it keeps without them is kept here: ids made in the same
+// millisecond still sort in the order they were made (RFC 9562, §6.2 method 1,
+// as `uuid` does it: a 32-bit counter seeded from the random bytes each new
+// millisecond, carrying into the timestamp when it wraps).
+let lastMsecs = -Infinity;
+let sequence = 0;
+
 /** Time-ordered ids (UUIDv7) for leases, transactions, attachments and blob versions. */
 export function newId(): string {
-  return uuidv7();
+  if (pooledLeft === 0) {
+    globalThis.crypto.getRandomValues(pool);
+    pooledLeft = POOLED_IDS;
+  }
+  pooledLeft -= 1;
+  const random = pool.subarray(pooledLeft * 16, pooledLeft * 16 + 16);
+  const now = Date.now();
+  if (now > lastMsecs) {
+    lastMsecs = now;
+    sequence = ((random[6]! & 0x7f) << 24) | (random[7]! << 16) | (random[8]! << 8) | random[9]!;
+  } else {
+    sequence = (sequence + 1) | 0;
+    if (sequence === 0) lastMsecs += 1;
+  }
+  return uuidv7({ random, msecs: lastMsecs, seq: sequence });
 }
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
