@@ -504,7 +504,7 @@ function hotStatements(db: Kysely<AttacheDatabase>, dialect: SqlDialectInfo) {
     getBlobData: prepared(1, (path: string) =>
       db.selectFrom('attache_blob_data').select(['data', 'created_at']).where('path', '=', path).compile(),
     ),
-    getBlobDataSize: prepared(1, (path: string) => db.selectFrom('attache_blob_data').select('size').where('path', '=', path).compile()),
+    blobDataExists: prepared(1, (path: string) => db.selectFrom('attache_blob_data').select('path').where('path', '=', path).compile()),
     deleteBlobData: prepared(1, (path: string) => db.deleteFrom('attache_blob_data').where('path', '=', path).compile()),
     moveBlobData: prepared(2, (from: string, to: string) =>
       db.updateTable('attache_blob_data').set({ path: to }).where('path', '=', from).compile(),
@@ -945,7 +945,7 @@ function createTx(trx: Kysely<AttacheDatabase>, dialect: SqlDialectInfo, stateme
     },
     async moveBlobData(from, to) {
       // A copy an interrupted promotion left at `to` would collide; it holds no other bytes.
-      if ((await statements.getBlobDataSize.run(q(), from)).rows.length === 0) return false;
+      if ((await statements.blobDataExists.run(q(), from)).rows.length === 0) return false;
       await statements.deleteBlobData.run(q(), to);
       return changed(await statements.moveBlobData.run(q(), from, to)) > 0;
     },
