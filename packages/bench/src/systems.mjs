@@ -29,14 +29,21 @@ async function startProcess(name, args, env) {
   const url = await new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s:\n${log}`)), 30_000);
-    child.stdout.on('data', (chunk) => {
+    const onOutput = (chunk) => {
       out += chunk;
       const match = /listening on (\S+)/.exec(out);
       if (match) {
         clearTimeout(timer);
+        // What it prints from now on (the Hono example logs every request)
+        // is drained and dropped, not kept: the pipe must not fill, or the
+        // server's next synchronous write to it would stall its event loop.
+        child.stdout.off('data', onOutput);
+        child.stdout.resume();
+        out = '';
         resolve(match[1]);
       }
-    });
+    };
+    child.stdout.on('data', onOutput);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited with ${code} before listening:\n${log}`));
