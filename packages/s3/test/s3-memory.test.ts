@@ -4,7 +4,7 @@
 // the store's alone.
 import { createHash } from 'node:crypto';
 import type { BlobStore } from '@attache/core';
-import { describeRadosgw, patternByte, rssGrowthBound } from '@attache/testing';
+import { describeRadosgw, patternStream, rssGrowthBound } from '@attache/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { s3Blobs } from '../src/index.js';
 
@@ -36,40 +36,13 @@ async function peakRssGrowth(work: () => Promise<void>): Promise<{ growth: numbe
   return { growth: peak - baseline, seconds: (performance.now() - started) / 1000 };
 }
 
-/**
- * `patternStream` (@attache/testing), but its chunks are a ring of buffers filled again in turn,
- * so the figure is the store's memory and not the test's garbage. With a
- * fresh 1 MiB chunk per pull, up to 45 MiB of consumed chunks were still
- * uncollected at the peak (V8 collects them lazily, later under load), and a
- * busy CI host measured 78 MiB against a 32 MiB part pool. The ring is larger
- * than what the store may hold (one part's worth before the upload starts)
- * plus the pipe; a chunk reused too early would change the stored bytes,
- * which the hash comparison catches (verified with a ring of one).
- */
-function recycledPatternStream(totalBytes: number, chunkBytes: number, ringSize = 16): ReadableStream<Uint8Array> {
-  // Written once here so that their pages are resident before the baseline is taken.
-  const ring = Array.from({ length: ringSize }, () => new Uint8Array(chunkBytes).fill(1));
-  // A local binding: vitest turns an imported name into a property read on
-  // every call, which slowed this per-byte loop (and the upload) 2.5×.
-  const byteAt = patternByte;
-  let offset = 0;
-  let pulls = 0;
-  return new ReadableStream<Uint8Array>(
-    {
-      pull(controller) {
-        if (offset >= totalBytes) {
-          controller.close();
-          return;
-        }
-        const chunk = ring[pulls++ % ringSize]!.subarray(0, Math.min(chunkBytes, totalBytes - offset));
-        for (let i = 0; i < chunk.length; i++) chunk[i] = byteAt(offset + i);
-        offset += chunk.length;
-        controller.enqueue(chunk);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-}
+// The upload's source recycles its chunks: with a fresh 1 MiB chunk per
+// pull, up to 45 MiB of consumed chunks were still uncollected at the peak
+// (V8 collects them lazily, later under load), and a busy CI host measured
+// 78 MiB against a 32 MiB part pool. A ring of 16 outnumbers what the store
+// may hold (one part's worth before the upload starts) plus the pipe; a ring
+// of one fails the hash comparison below.
+const source = (totalBytes: number) => patternStream(totalBytes, MiB, { recycle: 16 });
 
 const figure = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
 
@@ -98,11 +71,11 @@ describeRadosgw('s3Blobs memory', (s3) => {
     // pool's memory, freed, kept by the allocator. What is measured below is
     // then what a 1 GiB upload adds over a 128 MiB one: it would be most of
     // a gigabyte if a put held its body, tens of MiB if it kept its parts.
-    await store.put('warm-up', recycledPatternStream(128 * MiB, MiB));
+    await store.put('warm-up', source(128 * MiB));
     await store.delete('warm-up');
 
     const uploadHash = createHash('sha256');
-    const source = recycledPatternStream(size, MiB).pipeThrough(
+    const body = source(size).pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, controller) {
           uploadHash.update(chunk);
@@ -111,7 +84,7 @@ describeRadosgw('s3Blobs memory', (s3) => {
       }),
     );
     const upload = await peakRssGrowth(async () => {
-      await expect(store.put('big', source)).resolves.toEqual({ size });
+      await expect(store.put('big', body)).resolves.toEqual({ size });
     });
 
     const downloadHash = createHash('sha256');

@@ -11,9 +11,18 @@ export function patternByte(offset: number): number {
   return (offset * 7 + (offset >>> 8) * 3 + (offset >>> 16) * 11) & 0xff;
 }
 
-/** A pull stream producing `totalBytes` of `patternByte`, `chunkBytes` per chunk. */
-export function patternStream(totalBytes: number, chunkBytes = 64 * KiB): ReadableStream<Uint8Array> {
+/**
+ * A pull stream producing `totalBytes` of `patternByte`, `chunkBytes` per
+ * chunk. With `recycle: n` its chunks are a ring of n buffers filled again
+ * in turn (written once up front, so their pages are resident from the
+ * start): for memory tests that must not count the source's own garbage.
+ * The ring must outnumber what the consumer holds at once; a chunk reused
+ * too early changes the bytes it stores, which a content check catches.
+ */
+export function patternStream(totalBytes: number, chunkBytes = 64 * KiB, options: { recycle?: number } = {}): ReadableStream<Uint8Array> {
+  const ring = options.recycle === undefined ? undefined : Array.from({ length: options.recycle }, () => new Uint8Array(chunkBytes).fill(1));
   let offset = 0;
+  let pulls = 0;
   return new ReadableStream<Uint8Array>(
     {
       pull(controller) {
@@ -21,7 +30,8 @@ export function patternStream(totalBytes: number, chunkBytes = 64 * KiB): Readab
           controller.close();
           return;
         }
-        const chunk = new Uint8Array(Math.min(chunkBytes, totalBytes - offset));
+        const length = Math.min(chunkBytes, totalBytes - offset);
+        const chunk = ring ? ring[pulls++ % ring.length]!.subarray(0, length) : new Uint8Array(length);
         for (let i = 0; i < chunk.length; i++) chunk[i] = patternByte(offset + i);
         offset += chunk.length;
         controller.enqueue(chunk);
