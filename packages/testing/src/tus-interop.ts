@@ -20,32 +20,64 @@ export interface CuttingProxy {
 }
 
 /**
- * A TCP proxy to `baseUrl` that, once, cuts every connection when the
- * client has sent more than `cutAfterBytes` through it.
+ * The cutting proxy's decision, per chunk the client sends: what goes on to
+ * the server. Once the client has sent more than `cutAfterBytes` (over all
+ * connections), the connection carrying that byte forwards what fits under
+ * the threshold and is cut: nothing after it reaches the server, as after a
+ * real drop. Later connections pass whole.
+ */
+export function cutter(cutAfterBytes: number) {
+  let fromClient = 0;
+  let didCut = false;
+  return {
+    bytesFromClient: () => fromClient,
+    cut: () => didCut,
+    /** A new connection's filter: `forward` goes upstream; `cut` says to drop the connection once it is flushed. */
+    connection() {
+      let cutHere = false;
+      return (chunk: Buffer): { forward: Buffer | undefined; cut: boolean } => {
+        fromClient += chunk.byteLength;
+        // Forwarding chunks that arrive while the cut's last write flushes
+        // would hand the server a byte stream with a hole in it (CI, stop 23).
+        if (cutHere) return { forward: undefined, cut: false };
+        if (!didCut && fromClient > cutAfterBytes) {
+          didCut = cutHere = true;
+          return { forward: chunk.subarray(0, Math.max(0, chunk.byteLength - (fromClient - cutAfterBytes))), cut: true };
+        }
+        return { forward: chunk, cut: false };
+      };
+    },
+  };
+}
+
+/**
+ * A TCP proxy to `baseUrl` that, once, cuts a connection when the client has
+ * sent more than `cutAfterBytes` through it (see `cutter`).
  */
 export async function cuttingProxy(baseUrl: string, cutAfterBytes: number): Promise<CuttingProxy> {
   const target = new URL(baseUrl);
-  let fromClient = 0;
-  let didCut = false;
+  const decisions = cutter(cutAfterBytes);
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
     sockets.add(client).add(upstream);
+    const pass = decisions.connection();
+    let cut = false;
     const drop = () => {
       client.destroy();
       upstream.destroy();
     };
     client.on('data', (chunk: Buffer) => {
-      fromClient += chunk.byteLength;
-      if (!didCut && fromClient > cutAfterBytes) {
-        didCut = true;
-        // Forward what fits under the threshold, then cut: the server took part of a body.
-        upstream.write(chunk.subarray(0, Math.max(0, chunk.byteLength - (fromClient - cutAfterBytes))), drop);
-        return;
-      }
-      if (!upstream.write(chunk)) client.pause();
+      const { forward, cut: cutNow } = pass(chunk);
+      if (cutNow) {
+        cut = true;
+        client.pause();
+        upstream.write(forward!, drop);
+      } else if (forward !== undefined && !upstream.write(forward)) client.pause();
     });
-    upstream.on('drain', () => client.resume());
+    upstream.on('drain', () => {
+      if (!cut) client.resume();
+    });
     upstream.on('data', (chunk: Buffer) => {
       if (!client.write(chunk)) upstream.pause();
     });
@@ -57,8 +89,8 @@ export async function cuttingProxy(baseUrl: string, cutAfterBytes: number): Prom
   const { port } = server.address() as AddressInfo;
   return {
     baseUrl: `http://127.0.0.1:${port}${target.pathname}`,
-    bytesFromClient: () => fromClient,
-    cut: () => didCut,
+    bytesFromClient: decisions.bytesFromClient,
+    cut: decisions.cut,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
