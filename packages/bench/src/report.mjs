@@ -14,7 +14,7 @@ const sizeLabel = (bytes) => (bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / 1
 const fixed = (value, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 const range = (s, digits = 0) => `${fixed(s.median, digits)} (${fixed(s.min, digits)}–${fixed(s.max, digits)})`;
 
-export function renderReport({ systems, results, plan, quick, seconds }) {
+export function renderReport({ systems, results, plan, quick, seconds, phaseSeconds = new Map() }) {
   const cell = (workload, system) => results.filter((r) => r.workload === workload && r.system === system);
   const stat = (workload, system, field) => {
     const rows = cell(workload, system);
@@ -30,6 +30,9 @@ export function renderReport({ systems, results, plan, quick, seconds }) {
     `Measured ${new Date().toISOString().slice(0, 10)} by \`pnpm bench${quick ? ' --quick' : ''}\` in ${fixed(seconds)} s: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${fixed(totalmem() / 1024 ** 3)} GiB RAM, Node ${process.version}, ${plan.reps} interleaved repetitions of ${plan.cellMs / 1000} s per cell. Figures are medians (min–max); ratios are to the bare server's median in the same run.`,
     '',
   );
+  if (phaseSeconds.size > 0) {
+    lines.push(`Time by phase: ${[...phaseSeconds].map(([phase, phaseTotal]) => `${phase} ${fixed(phaseTotal)} s`).join(', ')}.`, '');
+  }
 
   for (const size of plan.smallSizes) {
     lines.push(`### ${sizeLabel(size)} uploads (ops/s)`, '');

@@ -4,7 +4,7 @@
 // of the repetitions with its min–max, because this machine is shared.
 //
 //   pnpm bench --quick    (about 2 min on an idle machine: 4 KiB and 64 MiB, 0.5 s per cell; CI runs it)
-//   pnpm bench            (4 KiB, 64 KiB, 1 MiB, 64 MiB, 1 GiB; 2 s per cell)
+//   pnpm bench            (4 KiB, 64 KiB, 1 MiB, 64 MiB, 1 GiB; 1 s per cell; under 10 min)
 //   pnpm bench --write    (full run, then rewrites docs/benchmarks.md's measured section and docs/benchmarks.svg)
 //   --only=bare,attache   (a subset of systems; bare is always kept, ratios need it)
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,7 +23,7 @@ const KiB = 1024;
 
 const plan = quick
   ? { reps: 3, cellMs: 500, smallSizes: [4 * KiB], largeSizes: [64 * MiB], downloadSizes: [4 * KiB] }
-  : { reps: 3, cellMs: 2000, smallSizes: [4 * KiB, 64 * KiB, MiB], largeSizes: [64 * MiB, 1024 * MiB], downloadSizes: [4 * KiB, MiB] };
+  : { reps: 3, cellMs: 1000, smallSizes: [4 * KiB, 64 * KiB, MiB], largeSizes: [64 * MiB, 1024 * MiB], downloadSizes: [4 * KiB, MiB] };
 
 const work = mkdtempSync(join(tmpdir(), 'attache-bench-'));
 const started = Date.now();
@@ -46,6 +46,17 @@ async function main() {
   }
   const results = [];
   const record = (workload, system, value) => results.push({ workload, system: system.name, ...value });
+  // Where the run's time goes, by phase (summed over repetitions): the full run must stay under 10 minutes.
+  const phaseSeconds = new Map();
+  const timed = async (phase, fn) => {
+    const begun = performance.now();
+    try {
+      return await fn();
+    } finally {
+      phaseSeconds.set(phase, (phaseSeconds.get(phase) ?? 0) + (performance.now() - begun) / 1000);
+    }
+  };
+  phaseSeconds.set('start-up', (Date.now() - started) / 1000);
   const each = async (filter, fn) => {
     for (const system of systems.filter(filter)) {
       current = system.label;
@@ -53,40 +64,44 @@ async function main() {
     }
   };
 
-  // Warm-up: JIT, SQLite pages, keep-alive connections.
-  await each(() => true, (system, { client }) => closedLoop({ concurrency: 4, durationMs: 300, op: () => system.upload(client, bytesOf(KiB)) }));
-  // The large-transfer path too (a fresh server ran its first 64 MiB uploads
-  // at half its later speed, bare included): two untimed round trips each.
-  await each(() => true, async (system, { client }) => {
-    for (let round = 0; round < 2; round++) {
-      const upload = await system.uploadLarge(client, 64 * MiB);
-      if (system.download) await system.download(client, upload.id);
-      await system.cleanLarge(upload.id);
-    }
+  await timed('warm-up', async () => {
+    // JIT, SQLite pages, keep-alive connections.
+    await each(() => true, (system, { client }) => closedLoop({ concurrency: 4, durationMs: 300, op: () => system.upload(client, bytesOf(KiB)) }));
+    // The large-transfer path too (a fresh server ran its first 64 MiB uploads
+    // at half its later speed, bare included): two untimed round trips each.
+    await each(() => true, async (system, { client }) => {
+      for (let round = 0; round < 2; round++) {
+        const upload = await system.uploadLarge(client, 64 * MiB);
+        if (system.download) await system.download(client, upload.id);
+        await system.cleanLarge(upload.id);
+      }
+    });
   });
 
   const downloadIds = new Map();
-  for (const size of plan.downloadSizes) {
-    await each((s) => s.download, async (system, { client }) => {
-      const body = bytesOf(size);
-      const ids = [];
-      for (let i = 0; i < 32; i++) ids.push(await system.upload(client, body));
-      downloadIds.set(`${system.name}/${size}`, ids);
-    });
-  }
+  await timed('warm-up', async () => {
+    for (const size of plan.downloadSizes) {
+      await each((s) => s.download, async (system, { client }) => {
+        const body = bytesOf(size);
+        const ids = [];
+        for (let i = 0; i < 32; i++) ids.push(await system.upload(client, body));
+        downloadIds.set(`${system.name}/${size}`, ids);
+      });
+    }
+  });
 
   for (let rep = 0; rep < plan.reps; rep++) {
     console.error(`bench: repetition ${rep + 1} of ${plan.reps} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
     for (const size of plan.smallSizes) {
       for (const concurrency of [1, 16]) {
-        await each(() => true, async (system, { client }) => {
+        await timed('small uploads', () => each(() => true, async (system, { client }) => {
           const body = bytesOf(size);
           record(`upload ${size} c${concurrency}`, system, await closedLoop({ concurrency, durationMs: plan.cellMs, op: () => system.upload(client, body) }));
-        });
+        }));
       }
     }
     for (const size of plan.downloadSizes) {
-      await each((s) => s.download, async (system, { client }) => {
+      await timed('small downloads', () => each((s) => s.download, async (system, { client }) => {
         const ids = downloadIds.get(`${system.name}/${size}`);
         const measured = await closedLoop({
           concurrency: 16,
@@ -97,10 +112,10 @@ async function main() {
           },
         });
         record(`download ${size} c16`, system, measured);
-      });
+      }));
     }
     for (const concurrency of [16, 64]) {
-      await each((s) => s.leaseCycle, async (system, { client }) => {
+      await timed('lease cycles', () => each((s) => s.leaseCycle, async (system, { client }) => {
         const body = bytesOf(4 * KiB);
         const releases = [];
         const measured = await closedLoop({
@@ -112,15 +127,15 @@ async function main() {
         });
         const sorted = releases.sort((a, b) => a - b);
         record(`lease cycle c${concurrency}`, system, { ...measured, releaseP50: sorted[Math.floor(sorted.length / 2)], releaseP99: sorted[Math.floor(sorted.length * 0.99)] });
-      });
+      }));
     }
-    await each((s) => s.leaseCycle, async (system, { client }) => {
+    await timed('lease cycles', () => each((s) => s.leaseCycle, async (system, { client }) => {
       const commits = [];
       for (let i = 0; i < 5; i++) commits.push((await system.leaseCycle(client, `bench/commit${rep}-${i}`, bytesOf(KiB))).releaseMs);
       record('commit 1 KiB', system, { ms: spread(commits).median });
-    });
+    }));
     for (const size of plan.largeSizes) {
-      await each(() => true, async (system, { server, client }) => {
+      await timed(`${size / MiB} MiB transfers`, () => each(() => true, async (system, { server, client }) => {
         const upload = await withPeakRss(server.pid, () => system.uploadLarge(client, size));
         record(`large upload ${size}`, system, { mibPerSecond: size / MiB / (upload.result.uploadMs / 1000), rssGrowth: upload.rssGrowth, commitMs: upload.result.commitMs });
         if (system.download) {
@@ -133,11 +148,11 @@ async function main() {
           record(`large download ${size}`, system, { mibPerSecond: size / MiB / (download.result / 1000), rssGrowth: download.rssGrowth });
         }
         await system.cleanLarge(upload.result.id);
-      });
+      }));
     }
   }
 
-  const report = renderReport({ systems, results, plan, quick, seconds: (Date.now() - started) / 1000 });
+  const report = renderReport({ systems, results, plan, quick, seconds: (Date.now() - started) / 1000, phaseSeconds });
   process.stdout.write(report.markdown);
   if (args.has('--write')) {
     if (quick) throw new Error('--write records a full run; drop --quick');

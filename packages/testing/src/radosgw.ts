@@ -249,10 +249,20 @@ interface Daemon {
   name: string;
   /** Set once the process has exited. */
   exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** The fatal error it reported on its console, if any: a daemon may hang on its way out after one. */
+  fatalError(): string | undefined;
   /** The last lines of its log and console output. */
   logTail(): string;
   kill(): Promise<void>;
 }
+
+/**
+ * What radosgw prints when it gives up during start-up (the frontend's port
+ * taken, say). It should exit then, and does within milliseconds on an idle
+ * machine; under CI's load it was seen alive 30 s later, not answering the
+ * notifies `radosgw-admin user create` sent it, which then timed out first.
+ */
+const FATAL_CONSOLE_LINE = /^.*\bERROR: failed initializing frontend.*$/m;
 
 function startDaemon(name: string, program: string, args: string[], directory: string, logName: string, pidFile: string): Daemon {
   const outputFile = join(directory, `${logName}.out`);
@@ -271,6 +281,13 @@ function startDaemon(name: string, program: string, args: string[], directory: s
     name,
     exited: undefined,
     logTail: () => [join(directory, `${logName}.log`), outputFile].map(tail).join('\n'),
+    fatalError() {
+      try {
+        return FATAL_CONSOLE_LINE.exec(readFileSync(outputFile, 'utf8'))?.[0].trim();
+      } catch {
+        return undefined;
+      }
+    },
     async kill() {
       if (daemon.exited === undefined) child.kill('SIGKILL');
       await exit;
@@ -282,14 +299,22 @@ function startDaemon(name: string, program: string, args: string[], directory: s
   return daemon;
 }
 
-/** Polls `ready` every 50 ms; fails after `timeoutMs`, or at once when a daemon has exited, with its log tail. */
+/**
+ * Polls `ready` every 50 ms; fails after `timeoutMs`, or at once when a
+ * daemon has exited or reported a fatal error, with its log tail.
+ */
 async function waitUntil(timeoutMs: number, daemons: Daemon[], ready: () => Promise<boolean>, what: string): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    const dead = daemons.find((daemon) => daemon.exited !== undefined);
-    if (dead !== undefined) {
-      const { code, signal } = dead.exited!;
-      throw new Error(`the ${dead.name} exited (${signal ?? `code ${code}`}) while waiting for ${what}\n${dead.logTail()}`);
+    for (const daemon of daemons) {
+      if (daemon.exited !== undefined) {
+        const { code, signal } = daemon.exited;
+        throw new Error(`the ${daemon.name} exited (${signal ?? `code ${code}`}) while waiting for ${what}\n${daemon.logTail()}`);
+      }
+      const fatal = daemon.fatalError();
+      if (fatal !== undefined) {
+        throw new Error(`the ${daemon.name} failed ("${fatal}") while waiting for ${what}\n${daemon.logTail()}`);
+      }
     }
     if (await ready()) return;
     if (performance.now() > deadline) {
