@@ -4,7 +4,7 @@
 // of the repetitions with its min–max, because this machine is shared.
 //
 //   pnpm bench --quick    (about 2 min on an idle machine: 4 KiB and 64 MiB, 0.5 s per cell; CI runs it)
-//   pnpm bench            (4 KiB, 64 KiB, 1 MiB, 64 MiB, 1 GiB; 1 s per cell; under 10 min)
+//   pnpm bench            (4 KiB, 64 KiB, 1 MiB, 64 MiB, 1 GiB; 0.5 s per cell; under 10 min)
 //   pnpm bench --write    (full run, then rewrites docs/benchmarks.md's measured section and docs/benchmarks.svg)
 //   --only=bare,attache   (a subset of systems; bare is always kept, ratios need it)
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,7 +23,7 @@ const KiB = 1024;
 
 const plan = quick
   ? { reps: 3, cellMs: 500, smallSizes: [4 * KiB], largeSizes: [64 * MiB], downloadSizes: [4 * KiB] }
-  : { reps: 3, cellMs: 1000, smallSizes: [4 * KiB, 64 * KiB, MiB], largeSizes: [64 * MiB, 1024 * MiB], downloadSizes: [4 * KiB, MiB] };
+  : { reps: 3, cellMs: 500, smallSizes: [4 * KiB, 64 * KiB, MiB], largeSizes: [64 * MiB, 1024 * MiB], downloadSizes: [4 * KiB, MiB] };
 
 const work = mkdtempSync(join(tmpdir(), 'attache-bench-'));
 const started = Date.now();
