@@ -259,8 +259,8 @@ interface Daemon {
 /**
  * What radosgw prints when it gives up during start-up (the frontend's port
  * taken, say). It should exit then, and does within milliseconds on an idle
- * machine; under CI's load it was seen alive 30 s later, not answering the
- * notifies `radosgw-admin user create` sent it, which then timed out first.
+ * machine; under CI's load it had not exited 30 s later, and `radosgw-admin
+ * user create`, waiting on notifies to it, timed out first.
  */
 const FATAL_CONSOLE_LINE = /^.*\bERROR: failed initializing frontend.*$/m;
 
