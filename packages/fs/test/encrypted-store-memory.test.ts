@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAttachmentStore, memoryMetadata } from '@attache/core';
-import { rssGrowthBound } from '@attache/testing';
+import { patternByte, patternStream, rssGrowthBound } from '@attache/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fsBlobs } from '../src/index.js';
 
@@ -33,27 +33,24 @@ describe('an encrypted store on local files', () => {
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
     };
 
-    /** Uploads `total` bytes to `key` (byte p is ⌊p / 64 KiB⌋ mod 256), downloads them and checks them, sampling RSS every 4 MiB. */
+    /** Uploads `total` bytes of `patternByte` to `key`, downloads them and checks them, sampling RSS every 4 MiB. */
     const roundTrip = async (key: string, total: number) => {
-      // The source recycles a ring of chunks: a fresh chunk per pull is
-      // garbage V8 collects lazily, later under load (CI measured 65.7 MiB
-      // where an idle host measures 40–50), and the source's garbage is not
-      // the store's. Encryption copies each chunk into its segment as it
-      // arrives (a ring of one passes too); 16 leaves a margin, and a chunk
-      // reused too early would change the bytes stored, which the check
-      // below catches.
-      const ring = Array.from({ length: 16 }, () => new Uint8Array(CHUNK));
+      // The source recycles a ring of chunks (`patternStream`'s `recycle`): a
+      // fresh chunk per pull is garbage V8 collects lazily, later under load
+      // (CI measured 65.7 MiB where an idle host measures 40–50), and the
+      // source's garbage is not the store's. Encryption copies each chunk
+      // into its segment as it arrives (a ring of one passes too); 16 leaves
+      // a margin, and a chunk reused too early would change the bytes
+      // stored, which the check below catches.
       let produced = 0;
-      const source = new ReadableStream<Uint8Array>(
-        {
-          pull(controller) {
-            if (produced >= total) return controller.close();
-            controller.enqueue(ring[(produced / CHUNK) % ring.length]!.fill((produced / CHUNK) & 0xff));
-            produced += CHUNK;
+      const source = patternStream(total, CHUNK, { recycle: 16 }).pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            controller.enqueue(chunk);
+            produced += chunk.byteLength;
             if (produced % (4 * MiB) === 0) sample();
           },
-        },
-        { highWaterMark: 0 },
+        }),
       );
       const lease = await store.acquire({ key, ttlSeconds: 300, owner: 'o' });
       let started = performance.now();
@@ -68,7 +65,7 @@ describe('an encrypted store on local files', () => {
       let wrong = 0;
       let nextSample = 4 * MiB;
       for await (const chunk of opened.body as unknown as AsyncIterable<Uint8Array>) {
-        if (chunk[0] !== ((position / CHUNK) & 0xff) || chunk[chunk.byteLength - 1] !== (((position + chunk.byteLength - 1) / CHUNK) & 0xff)) wrong++;
+        if (chunk[0] !== patternByte(position) || chunk[chunk.byteLength - 1] !== patternByte(position + chunk.byteLength - 1)) wrong++;
         position += chunk.byteLength;
         if (position >= nextSample) {
           sample();
