@@ -60,3 +60,30 @@ export async function withPeakRss(pid, fn) {
     clearInterval(timer);
   }
 }
+
+/** Busy and total jiffies of all CPUs from /proc/stat (idle and iowait count as not busy). */
+function cpuTimes() {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = fields.reduce((sum, value) => sum + value, 0);
+  return { busy: total - fields[3] - fields[4], total };
+}
+
+/**
+ * Waits until the host's CPUs are quiet — under `threshold` of their time busy
+ * over a `windowMs` window — or `maxMs` passed; resolves with the time waited.
+ * A system measured right after another inherits that one's after-effects
+ * (radosgw's garbage collection, PostgreSQL's checkpoints, a server's GC):
+ * the adapters' 1 GiB uploads, which followed PostgreSQL + S3, ran ~⅓ slower
+ * in every full run and not at all slower alone.
+ */
+export async function settle({ threshold = 0.15, windowMs = 250, maxMs = 10_000 } = {}) {
+  const started = performance.now();
+  for (;;) {
+    const before = cpuTimes();
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const after = cpuTimes();
+    const busy = (after.busy - before.busy) / Math.max(1, after.total - before.total);
+    const waited = performance.now() - started;
+    if (busy < threshold || waited >= maxMs) return { waitedMs: waited, busy };
+  }
+}

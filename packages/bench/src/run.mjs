@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, findCephBinaries, findPostgresBinaries, startPostgres, startRadosgw } from '@attache/testing';
 import { bytesOf, createClient } from './http-client.mjs';
-import { closedLoop, MiB, spread, withPeakRss } from './measure.mjs';
+import { closedLoop, MiB, settle, spread, withPeakRss } from './measure.mjs';
 import { renderReport, writeDocs } from './report.mjs';
 import { defineSystems } from './systems.mjs';
 
@@ -136,6 +136,9 @@ async function main() {
     }));
     for (const size of plan.largeSizes) {
       await timed(`${size / MiB} MiB transfers`, () => each(() => true, async (system, { server, client }) => {
+        // Each large transfer starts on a quiet host, whatever ran before it.
+        const quiet = await timed('settling (within the transfers)', () => settle());
+        if (quiet.busy >= 0.15) console.error(`bench: host still ${(quiet.busy * 100).toFixed(0)} % busy before ${system.name}'s ${size / MiB} MiB transfer`);
         const upload = await withPeakRss(server.pid, () => system.uploadLarge(client, size));
         record(`large upload ${size}`, system, { mibPerSecond: size / MiB / (upload.result.uploadMs / 1000), rssGrowth: upload.rssGrowth, commitMs: upload.result.commitMs });
         if (system.download) {
