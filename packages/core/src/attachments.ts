@@ -298,7 +298,8 @@ async function streamToBlob(engine: EngineContext, target: UploadTarget, part: S
   const keyId = engine.keyring?.activeKeyId ?? null;
   const bytesToStore = engine.keyring ? metered.stream.pipeThrough(engine.keyring.encrypt(versionId)) : metered.stream;
   try {
-    const stored = await engine.blobs.put(blobPath, bytesToStore, part.signal ? { signal: part.signal } : undefined);
+    // Every caller writes the blob's row next (staged, or committed for a lone document), durably.
+    const stored = await engine.blobs.put(blobPath, bytesToStore, { metadataWriteFollows: true, ...(part.signal ? { signal: part.signal } : {}) });
     const digests = metered.result();
     const expectedStored = keyId === null ? digests.size : encryptedSize(digests.size, keyId);
     if (stored.size !== expectedStored) {

@@ -13,7 +13,7 @@
 import { checkByteRange } from './byte-range.js';
 import { checkBlobPath } from './paths.js';
 import { concatBytes, readUpTo, toReadableStream } from './streams.js';
-import type { BlobInfo, BlobStore, EpochMillis, MetadataStore, MetadataTx } from './ports.js';
+import type { BlobInfo, BlobStore, EpochMillis, MetadataStore, MetadataTransactionOptions, MetadataTx } from './ports.js';
 
 /** Most blob-data rows one listing transaction reads. */
 const LIST_PAGE = 500;
@@ -50,9 +50,9 @@ export function inlineSmallBlobs(blobs: BlobStore, metadata: MetadataStore, opti
       migrated = undefined;
       throw error;
     }));
-  const inTx = async <T>(fn: (tx: BlobDataTx) => Promise<T>): Promise<T> => {
+  const inTx = async <T>(fn: (tx: BlobDataTx) => Promise<T>, options?: MetadataTransactionOptions): Promise<T> => {
     await ready();
-    return metadata.transaction((tx) => fn(tx as BlobDataTx));
+    return metadata.transaction((tx) => fn(tx as BlobDataTx), options);
   };
 
   const store: BlobStore = {
@@ -69,7 +69,8 @@ export function inlineSmallBlobs(blobs: BlobStore, metadata: MetadataStore, opti
         return stored;
       }
       const data = concatBytes(chunks, size);
-      await inTx((tx) => tx.putBlobData({ path, data, createdAt: now() }));
+      // When the caller's row follows, its durable commit makes this one durable too (one fsync, not two).
+      await inTx((tx) => tx.putBlobData({ path, data, createdAt: now() }), { durable: putOptions.metadataWriteFollows !== true });
       return { size };
     },
 

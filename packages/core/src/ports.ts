@@ -277,13 +277,27 @@ export interface BlobDataRow {
   createdAt: EpochMillis;
 }
 
+export interface MetadataTransactionOptions {
+  /**
+   * false: the promise may resolve once the transaction has committed,
+   * before its commit is durable. Only for writes that a later durable
+   * transaction of this process vouches for before anyone relies on them:
+   * where commits become durable in order (SQLite's WAL: one fsync covers
+   * every commit before it), that later transaction's durability is theirs
+   * too, and a crash before it loses both. Default true. Stores whose every
+   * commit is durable (PostgreSQL) ignore it.
+   */
+  durable?: boolean;
+}
+
 export interface MetadataStore {
   /**
    * Runs `fn` in one database transaction: all its writes land, or none do.
    * Implementations serialize conflicting transactions (row locks, or one
-   * writer at a time) so `lockKey` gives exclusive access to a key.
+   * writer at a time) so `lockKey` gives exclusive access to a key. Resolves
+   * once the commit is durable (unless `options.durable` is false).
    */
-  transaction<T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: MetadataTx) => Promise<T>, options?: MetadataTransactionOptions): Promise<T>;
   /** Prepares the schema (idempotent). Called by the engine before first use. */
   migrate(): Promise<void>;
   /**
@@ -311,13 +325,26 @@ export interface BlobInfo {
   modifiedAt?: EpochMillis;
 }
 
+export interface PutOptions {
+  signal?: AbortSignal;
+  /**
+   * The caller durably writes a metadata row naming this blob before anyone
+   * relies on the blob. A store that keeps the blob in the metadata
+   * database (core's inline small blobs) may then resolve once its write
+   * commits and let that row's durable commit make both durable: one fsync
+   * for a small upload instead of two. Other stores ignore it.
+   */
+  metadataWriteFollows?: boolean;
+}
+
 export interface BlobStore {
   /**
    * Stores the stream at `path`, replacing any blob there. Resolves only once
-   * the bytes are durable. If the stream errors (or `signal` aborts), nothing
-   * is left at `path` and the promise rejects with the stream's error.
+   * the bytes are durable (see `PutOptions.metadataWriteFollows`). If the
+   * stream errors (or `signal` aborts), nothing is left at `path` and the
+   * promise rejects with the stream's error.
    */
-  put(path: string, body: ReadableStream<Uint8Array>, options?: { signal?: AbortSignal }): Promise<{ size: number }>;
+  put(path: string, body: ReadableStream<Uint8Array>, options?: PutOptions): Promise<{ size: number }>;
   /** Streams a blob, or a byte range of it; undefined when it does not exist. Cancelling the stream frees its resources. */
   get(path: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | undefined>;
   /** Size of a blob, or undefined when it does not exist. */

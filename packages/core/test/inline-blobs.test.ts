@@ -93,6 +93,15 @@ describe('inlineSmallBlobs', () => {
     expect(listed.sort()).toEqual(expected.sort());
   });
 
+  it('leaves a small blob\'s durability to the row its caller writes next (metadataWriteFollows), and makes it durable itself otherwise', async () => {
+    const { metadata, seen } = recordingDurability(memoryMetadata());
+    const store = inlineSmallBlobs(memoryBlobs(), metadata, { maxBytes: MAX, now: Date.now });
+    await store.put('followed', bytesStream(new Uint8Array(10)), { metadataWriteFollows: true });
+    expect(seen.splice(0).at(-1)).toBe(false);
+    await store.put('alone', bytesStream(new Uint8Array(10)));
+    expect(seen.splice(0).at(-1)).toBe(true);
+  });
+
   it('stores nothing when the stream fails before the threshold', async () => {
     const { metadata, inner, store } = fixture();
     const failing = new ReadableStream<Uint8Array>({
@@ -107,7 +116,37 @@ describe('inlineSmallBlobs', () => {
   });
 });
 
+/** `metadata`, recording whether each transaction asked to be answered only once durable. */
+function recordingDurability(inner: MetadataStore): { metadata: MetadataStore; seen: boolean[] } {
+  const seen: boolean[] = [];
+  return {
+    seen,
+    metadata: {
+      ...inner,
+      transaction: (fn, options) => {
+        seen.push(options?.durable !== false);
+        return inner.transaction(fn, options);
+      },
+    },
+  };
+}
+
 describe('createAttachmentStore({ inlineBlobMaxBytes })', () => {
+  it('writes a small upload\'s blob without waiting for its durability, then its row durably: one fsync for both', async () => {
+    const { metadata, seen } = recordingDurability(memoryMetadata());
+    const store = createAttachmentStore({ metadata, blobs: memoryBlobs(), inlineBlobMaxBytes: 1024 });
+    await store.createDocuments([{ name: 'a.txt', body: new TextEncoder().encode('small') }]);
+    // The migration's transactions come first; the last two are the blob's data and the document's row.
+    expect(seen.slice(-2)).toEqual([false, true]);
+    const lease = await store.acquire({ key: 'k', ttlSeconds: 30, owner: 'o' });
+    seen.length = 0;
+    await lease.attach({ name: 'b.txt', body: new TextEncoder().encode('small too') });
+    expect(seen).toContain(false);
+    expect(seen.at(-1)).toBe(true);
+    await lease.release();
+    await store.close();
+  });
+
   it('keeps small attachments in the metadata store and reads them back', async () => {
     const metadata = memoryMetadata();
     const blobs = memoryBlobs();

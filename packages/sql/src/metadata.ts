@@ -9,6 +9,7 @@ import type {
   LeaseRow,
   LeaseState,
   MetadataStore,
+  MetadataTransactionOptions,
   MetadataTx,
   NotOnKeyQuery,
   TxnRow,
@@ -201,7 +202,7 @@ export function createSqlMetadata(
       throw storeError(thrown);
     });
 
-  const run =
+  const run: <T>(fn: (tx: MetadataTx) => Promise<T>, durable: boolean) => Promise<T> =
     options.runTransaction !== undefined
       ? runInHostTransaction
       : options.groupCommit === undefined
@@ -209,11 +210,12 @@ export function createSqlMetadata(
         : groupCommitter(db, dialect, statements, options.groupCommit, storeError);
 
   return {
-    transaction<T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T> {
+    transaction<T>(fn: (tx: MetadataTx) => Promise<T>, transactionOptions?: MetadataTransactionOptions): Promise<T> {
       if (closing) {
         return Promise.reject(new AttacheError('unavailable', 'the metadata store is closed', { retryAfterSeconds: 1 }));
       }
-      const result = run(fn);
+      // Only group commit separates committed from durable; elsewhere every commit is durable when it returns.
+      const result = run(fn, transactionOptions?.durable !== false);
       running.add(result);
       const forget = (): void => {
         running.delete(result);
@@ -254,6 +256,8 @@ export function createSqlMetadata(
 
 interface QueuedTransaction {
   fn: (tx: MetadataTx) => Promise<unknown>;
+  /** Answered only once the batch's commit is durable; false: at commit (see `MetadataTransactionOptions`). */
+  durable: boolean;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -275,7 +279,7 @@ function groupCommitter(
   statements: HotStatements,
   options: GroupCommitOptions,
   storeError: (error: unknown) => unknown,
-): <T>(fn: (tx: MetadataTx) => Promise<T>) => Promise<T> {
+): <T>(fn: (tx: MetadataTx) => Promise<T>, durable: boolean) => Promise<T> {
   const maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_MAX_BATCH);
   const { durability } = options;
   const queue: QueuedTransaction[] = [];
@@ -354,28 +358,28 @@ function groupCommitter(
       for (const done of succeeded) done.member.reject(failed);
       return;
     }
-    if (durability === undefined) {
-      for (const done of succeeded) done.member.resolve(done.value);
-      return;
-    }
+    // Members that a later durable commit vouches for are answered at once.
+    const toSync = durability === undefined ? [] : succeeded.filter((done) => done.member.durable);
+    for (const done of succeeded) if (durability === undefined || !done.member.durable) done.member.resolve(done.value);
+    if (durability === undefined || toSync.length === 0) return;
     // Not awaited: the next batch runs while this one's fsync does, and may share it.
     durability.sync().then(
       () => {
-        for (const done of succeeded) done.member.resolve(done.value);
+        for (const done of toSync) done.member.resolve(done.value);
       },
       (error: unknown) => {
         broken ??= new AttacheError('unavailable', 'the metadata store could not make a commit durable (fsync failed); restart the server', {
           retryAfterSeconds: 10,
           cause: error,
         });
-        for (const done of succeeded) done.member.reject(broken);
+        for (const done of toSync) done.member.reject(broken);
       },
     );
   }
 
-  return <T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T> =>
+  return <T>(fn: (tx: MetadataTx) => Promise<T>, durable: boolean): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      queue.push({ fn, durable, resolve: resolve as (value: unknown) => void, reject });
       if (!draining) {
         draining = true;
         void drain();

@@ -136,6 +136,25 @@ describe('group commit with an fsync after the commit (SQLite, synchronous = NOR
     database.close();
   });
 
+  it('answers a transaction run with durable: false at its commit, and a durable one after it only once an fsync covers both', async () => {
+    const { store, held, database } = await storeWithHeldFsync();
+    const startedBefore = held.started();
+    // An inline blob whose row follows (PutOptions.metadataWriteFollows): committed, answered, no fsync of its own.
+    await store.transaction((tx) => tx.insertTxn(txnRow('vouched')), { durable: false });
+    expect(held.started()).toBe(startedBefore);
+    expect(database.prepare("select count(*) from attache_txns where txn_id = 'vouched'").pluck().get()).toBe(1);
+    // The row that vouches for it waits for an fsync begun after both commits.
+    const row = watch(store.transaction((tx) => tx.insertTxn(txnRow('row'))));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(row.settled).toBe(false);
+    expect(held.started()).toBe(startedBefore + 1);
+    await held.finishNext();
+    expect(row.settled).toBe(true);
+    expect(row.error).toBeUndefined();
+    await store.close();
+    database.close();
+  });
+
   it('fails the batch whose fsync failed, and every transaction after it, with unavailable', async () => {
     const { store, held, database } = await storeWithHeldFsync();
     const insert = store.transaction((tx) => tx.insertTxn(txnRow('t1')));

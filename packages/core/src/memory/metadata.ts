@@ -49,6 +49,7 @@ export function memoryMetadata(): MetadataStore {
   }
 
   return {
+    // Nothing here is durable, so `options.durable` changes nothing.
     transaction<T>(fn: (tx: MetadataTx) => Promise<T>): Promise<T> {
       if (closed) return Promise.reject(new Error('memoryMetadata: the store is closed'));
       const run = queue.then(() => runOne(fn));

@@ -283,10 +283,10 @@ function watchBlobs(inner: BlobStore): WatchedBlobs {
 /** A metadata store that answers `unavailable` while `down()` is true (a database outage). */
 function failingWhen(inner: MetadataStore, down: () => boolean): MetadataStore {
   return {
-    transaction: (fn) =>
+    transaction: (fn, options) =>
       down()
         ? Promise.reject(new AttacheError('unavailable', 'metadata store unreachable', { retryAfterSeconds: 2 }))
-        : inner.transaction(fn),
+        : inner.transaction(fn, options),
     migrate: () => inner.migrate(),
     close: () => inner.close(),
   };
