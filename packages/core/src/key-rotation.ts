@@ -186,7 +186,8 @@ async function writeReencrypted(
   const path = rotatedBlobPath(row.namespace, row.key, row.versionId, newId());
   let stored: { size: number };
   try {
-    stored = await engine.blobs.put(path, checked.stream.pipeThrough(keyring.encrypt(row.versionId)), signal ? { signal } : undefined);
+    // The row is repointed at it next, durably (rotateOne): that commit makes a small inline blob durable too.
+    stored = await engine.blobs.put(path, checked.stream.pipeThrough(keyring.encrypt(row.versionId)), { metadataWriteFollows: true, ...(signal ? { signal } : {}) });
   } catch (error) {
     await engine.blobs.delete(path).catch(() => {});
     throw error;

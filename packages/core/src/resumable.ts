@@ -233,7 +233,10 @@ export async function appendToUpload(
   let stored: { size: number };
   try {
     // Encrypted like any attachment blob: the bytes are never at rest in plaintext when the store encrypts.
-    stored = await engine.blobs.put(partPath, engine.keyring ? counted.pipeThrough(engine.keyring.encrypt(partVersion)) : counted);
+    // The part's row follows, durably (advanceUpload), before the offset is answered: one fsync for both.
+    stored = await engine.blobs.put(partPath, engine.keyring ? counted.pipeThrough(engine.keyring.encrypt(partVersion)) : counted, {
+      metadataWriteFollows: true,
+    });
   } catch (error) {
     await engine.blobs.delete(partPath).catch(() => {});
     throw error;

@@ -147,6 +147,30 @@ describe('createAttachmentStore({ inlineBlobMaxBytes })', () => {
     await store.close();
   });
 
+  it('lets a resumable upload\'s part and a key rotation skip the blob\'s own fsync too: their rows follow, durably', async () => {
+    const { metadata, seen } = recordingDurability(memoryMetadata());
+    const blobs = memoryBlobs();
+    const k1 = new Uint8Array(32).fill(1);
+    const store = createAttachmentStore({ metadata, blobs, inlineBlobMaxBytes: 1024, encryption: { keys: { k1 }, activeKeyId: 'k1' } });
+    const upload = await store.uploads.create({ length: 10, name: 'r.bin' });
+    seen.length = 0;
+    const first = await store.uploads.append(upload.uploadId, { offset: 0, body: bytesStream(new Uint8Array(4).fill(7)) });
+    expect(first.offset).toBe(4);
+    // The part's blob without waiting for durability, then (after it) the part's row, durably.
+    expect(seen.indexOf(false)).toBeGreaterThanOrEqual(0);
+    expect(seen.lastIndexOf(true)).toBeGreaterThan(seen.indexOf(false));
+    await store.uploads.append(upload.uploadId, { offset: 4, body: bytesStream(new Uint8Array(6).fill(8)) });
+    await store.settled();
+    const rotating = createAttachmentStore({ metadata, blobs, inlineBlobMaxBytes: 1024, encryption: { keys: { k1, k2: new Uint8Array(32).fill(2) }, activeKeyId: 'k2' } });
+    seen.length = 0;
+    expect((await rotating.rotateKeys()).rotated).toBeGreaterThan(0);
+    expect(seen).toContain(false);
+    const id = (await store.uploads.status(upload.uploadId)).attachmentId!;
+    expect(await readBytes((await rotating.openAttachment({ id })).body)).toEqual(new Uint8Array([7, 7, 7, 7, 8, 8, 8, 8, 8, 8]));
+    await rotating.close();
+    await store.close();
+  });
+
   it('keeps small attachments in the metadata store and reads them back', async () => {
     const metadata = memoryMetadata();
     const blobs = memoryBlobs();
