@@ -70,7 +70,8 @@ function cpuTimes() {
 
 /**
  * Waits until the host's CPUs are quiet — under `threshold` of their time busy
- * over a `windowMs` window — or `maxMs` passed; resolves with the time waited.
+ * over a `windowMs` window — or `maxMs` passed; resolves with the time waited,
+ * the last window's busy share, and whether it was quiet.
  * A system measured right after another inherits that one's after-effects
  * (radosgw's garbage collection, PostgreSQL's checkpoints, a server's GC):
  * the adapters' 1 GiB uploads, which followed PostgreSQL + S3, ran ~⅓ slower
@@ -84,6 +85,6 @@ export async function settle({ threshold = 0.15, windowMs = 250, maxMs = 10_000 
     const after = cpuTimes();
     const busy = (after.busy - before.busy) / Math.max(1, after.total - before.total);
     const waited = performance.now() - started;
-    if (busy < threshold || waited >= maxMs) return { waitedMs: waited, busy };
+    if (busy < threshold || waited >= maxMs) return { waitedMs: waited, busy, quiet: busy < threshold };
   }
 }
