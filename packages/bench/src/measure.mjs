@@ -72,10 +72,11 @@ function cpuTimes() {
  * Waits until the host's CPUs are quiet — under `threshold` of their time busy
  * over a `windowMs` window — or `maxMs` passed; resolves with the time waited,
  * the last window's busy share, and whether it was quiet.
- * A system measured right after another inherits that one's after-effects
- * (radosgw's garbage collection, PostgreSQL's checkpoints, a server's GC):
- * the adapters' 1 GiB uploads, which followed PostgreSQL + S3, ran ~⅓ slower
- * in every full run and not at all slower alone.
+ * A transfer measured right after another inherits its after-effects: a
+ * download started right after its 256 MiB upload's fsync ran at a quarter
+ * of its settled speed (docs/benchmarks.md, ninth slice). Some of what this
+ * VM does after a large write is not guest CPU, so a quiet window is a
+ * floor, not a guarantee.
  */
 export async function settle({ threshold = 0.15, windowMs = 250, maxMs = 10_000 } = {}) {
   const started = performance.now();

@@ -150,12 +150,18 @@ async function main() {
     for (const size of plan.largeSizes) {
       for (let round = 0; round < roundsIn(size, rep); round++) {
         await timed(`${size / MiB} MiB transfers`, () => each(() => true, async (system, { server, client }) => {
-          // Each large transfer starts on a quiet host, whatever ran before it.
-          const host = await timed('settling (within the transfers)', () => settle());
-          if (!host.quiet) console.error(`bench: host still ${(host.busy * 100).toFixed(0)} % busy before ${system.name}'s ${size / MiB} MiB transfer`);
+          // Each large transfer starts on a quiet host, whatever ran before it
+          // (the download too: right after a 256 MiB upload and its fsync,
+          // bare's download ran at a quarter of its settled speed).
+          const settled = async (what) => {
+            const host = await timed('settling (within the transfers)', () => settle());
+            if (!host.quiet) console.error(`bench: host still ${(host.busy * 100).toFixed(0)} % busy before ${system.name}'s ${size / MiB} MiB ${what}`);
+          };
+          await settled('upload');
           const upload = await withPeakRss(server.pid, () => system.uploadLarge(client, size));
           record(`large upload ${size}`, system, { mibPerSecond: size / MiB / (upload.result.uploadMs / 1000), rssGrowth: upload.rssGrowth, commitMs: upload.result.commitMs });
           if (system.download) {
+            await settled('download');
             const download = await withPeakRss(server.pid, async () => {
               const begun = performance.now();
               const length = await system.download(client, upload.result.id);
